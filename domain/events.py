@@ -1,0 +1,295 @@
+"""Domain events: immutable facts, past tense, each with a stable TOPIC.
+
+Every event says who did it (actor id and role), when it was recorded (system time) and
+the effective date of what it records. A correction is an event naming what it corrects.
+Schema evolution follows msgspec's rules: new fields get defaults; no array_like.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, ClassVar
+from uuid import UUID
+
+import msgspec
+
+from domain.spec import CriterionId, Method
+
+Sha256Hex = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+CustomerRef = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+Text = Annotated[str, msgspec.Meta(max_length=20_000)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    CENTRE_ADMIN = "centre_admin"
+    ASSESSOR = "assessor"
+    IQA = "iqa"
+    EV = "ev"
+    LEARNER = "learner"
+    INTEGRATOR = "integrator"
+
+
+class Qualification(StrEnum):
+    QUALIFIED = "qualified"
+    TRAINEE = "trainee"
+
+
+class Environment(StrEnum):
+    WORKPLACE = "workplace"
+    REALISTIC_WORKING_ENVIRONMENT = "rwe"
+    SIMULATION = "simulation"
+
+
+class Outcome(StrEnum):
+    MET = "met"
+    NOT_YET = "not_yet"
+
+
+class SampleOutcome(StrEnum):
+    AGREED = "agreed"
+    REFERRED = "referred"
+
+
+class SampleStage(StrEnum):
+    INTERIM = "interim"
+    SUMMATIVE = "summative"
+
+
+class Attachment(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    sha256: Sha256Hex
+    media_type: Annotated[str, msgspec.Meta(pattern=r"^[\w.+-]+/[\w.+-]+$")]
+    size: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True):
+    """What every event carries."""
+
+    TOPIC: ClassVar[str]
+    class_version: ClassVar[int] = 1
+
+    event_id: UUID
+    actor_id: UUID
+    actor_role: Role
+    recorded_at: datetime
+    effective_on: date
+
+
+# ---- centre stream ---------------------------------------------------------------
+
+
+class CentreEvent(Event, frozen=True, kw_only=True):
+    centre_id: UUID
+
+
+class CentreRegistered(CentreEvent, frozen=True, kw_only=True):
+    TOPIC = "eportfolio.centre.registered"
+    name: Name
+
+
+class StaffRegistered(CentreEvent, frozen=True, kw_only=True):
+    TOPIC = "eportfolio.centre.staff_registered"
+    staff_id: UUID
+    name: Name
+    role: Role
+    qualification: Qualification
+
+
+class StaffQualificationChanged(CentreEvent, frozen=True, kw_only=True):
+    """E.g. a trainee assessor achieves the assessor award (effective on that date)."""
+
+    TOPIC = "eportfolio.centre.staff_qualification_changed"
+    staff_id: UUID
+    qualification: Qualification
+
+
+class LearnerRegistered(CentreEvent, frozen=True, kw_only=True):
+    TOPIC = "eportfolio.centre.learner_registered"
+    learner_id: UUID
+    name: Name
+
+
+class WitnessAdded(CentreEvent, frozen=True, kw_only=True):
+    """A witness on the centre's witness status list."""
+
+    TOPIC = "eportfolio.centre.witness_added"
+    witness_id: UUID
+    name: Name
+    position: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+
+class EvAllocated(CentreEvent, frozen=True, kw_only=True):
+    """The awarding body allocates an external verifier to this centre."""
+
+    TOPIC = "eportfolio.centre.ev_allocated"
+    ev_id: UUID
+    name: Name
+
+
+class ObservedCriteriaSet(CentreEvent, frozen=True, kw_only=True):
+    """The centre circles the criteria that must be observed, where a unit leaves it to them."""
+
+    TOPIC = "eportfolio.centre.observed_criteria_set"
+    unit_code: str
+    criteria: tuple[CriterionId, ...]
+
+
+# ---- portfolio stream ------------------------------------------------------------
+
+
+class PortfolioEvent(Event, frozen=True, kw_only=True):
+    portfolio_id: UUID
+
+
+class LearnerEnrolled(PortfolioEvent, frozen=True, kw_only=True):
+    TOPIC = "eportfolio.portfolio.learner_enrolled"
+    centre_id: UUID
+    learner_id: UUID
+    unit_code: str
+    spec_version: int
+    spec_hash: Sha256Hex
+    assessor_id: UUID
+    iqa_id: UUID
+
+
+class EvidenceSubmitted(PortfolioEvent, frozen=True, kw_only=True):
+    """A piece of evidence from the learner (or the assessor on their behalf)."""
+
+    TOPIC = "eportfolio.portfolio.evidence_submitted"
+    evidence_id: UUID
+    method: Method
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+    description: Text = ""
+    occasion: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    customer_ref: CustomerRef | None = None
+    environment: Environment
+    requirement_tags: tuple[CriterionId, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+    authenticity_declared: bool
+
+
+class EvidenceMapped(PortfolioEvent, frozen=True, kw_only=True):
+    """One evidence item mapped to one or more criteria."""
+
+    TOPIC = "eportfolio.portfolio.evidence_mapped"
+    evidence_id: UUID
+    criteria: tuple[CriterionId, ...]
+
+
+class ObservationRecorded(PortfolioEvent, frozen=True, kw_only=True):
+    """The assessor's own direct observation of the learner at work; itself evidence."""
+
+    TOPIC = "eportfolio.portfolio.observation_recorded"
+    evidence_id: UUID
+    occasion: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    customer_ref: CustomerRef | None = None
+    environment: Environment
+    criteria: tuple[CriterionId, ...]
+    requirement_tags: tuple[CriterionId, ...] = ()
+    notes: Text = ""
+
+
+class WitnessTestimonyRecorded(PortfolioEvent, frozen=True, kw_only=True):
+    """What a listed witness saw; the witness does not make the assessment decision."""
+
+    TOPIC = "eportfolio.portfolio.witness_testimony_recorded"
+    evidence_id: UUID
+    witness_id: UUID
+    occasion: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    customer_ref: CustomerRef | None = None
+    environment: Environment
+    criteria: tuple[CriterionId, ...]
+    statement: Text
+
+
+class QuestioningRecorded(PortfolioEvent, frozen=True, kw_only=True):
+    """Questioning (Q) or professional discussion (PD) by the assessor."""
+
+    TOPIC = "eportfolio.portfolio.questioning_recorded"
+    evidence_id: UUID
+    method: Method
+    criteria: tuple[CriterionId, ...]
+    summary: Text = ""
+
+
+class DecisionRecorded(PortfolioEvent, frozen=True, kw_only=True):
+    """An assessment decision; a trainee's is pending until countersigned."""
+
+    TOPIC = "eportfolio.portfolio.decision_recorded"
+    decision_id: UUID
+    outcome: Outcome
+    criteria: tuple[CriterionId, ...]
+    evidence_ids: tuple[UUID, ...]
+    assessor_qualification: Qualification
+    feedback: Text = ""
+
+
+class DecisionCountersigned(PortfolioEvent, frozen=True, kw_only=True):
+    TOPIC = "eportfolio.portfolio.decision_countersigned"
+    decision_id: UUID
+    comment: Text = ""
+
+
+class IqaSampleRecorded(PortfolioEvent, frozen=True, kw_only=True):
+    TOPIC = "eportfolio.portfolio.iqa_sample_recorded"
+    sample_id: UUID
+    stage: SampleStage
+    decision_ids: tuple[UUID, ...]
+    outcome: SampleOutcome
+    location: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    feedback: Text = ""
+
+
+class EvSampleRecorded(PortfolioEvent, frozen=True, kw_only=True):
+    TOPIC = "eportfolio.portfolio.ev_sample_recorded"
+    sample_id: UUID
+    decision_ids: tuple[UUID, ...]
+    outcome: SampleOutcome
+    actions: tuple[Annotated[str, msgspec.Meta(max_length=2_000)], ...] = ()
+    feedback: Text = ""
+
+
+class EvidenceWithdrawn(PortfolioEvent, frozen=True, kw_only=True):
+    """Corrects an earlier evidence event: it no longer counts, but stays on record."""
+
+    TOPIC = "eportfolio.portfolio.evidence_withdrawn"
+    evidence_id: UUID
+    corrects_event_id: UUID
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2_000)]
+
+
+class DecisionRevoked(PortfolioEvent, frozen=True, kw_only=True):
+    """Corrects an earlier decision: it no longer stands, but stays on record."""
+
+    TOPIC = "eportfolio.portfolio.decision_revoked"
+    decision_id: UUID
+    corrects_event_id: UUID
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2_000)]
+
+
+CENTRE_EVENTS: tuple[type[CentreEvent], ...] = (
+    CentreRegistered,
+    StaffRegistered,
+    StaffQualificationChanged,
+    LearnerRegistered,
+    WitnessAdded,
+    EvAllocated,
+    ObservedCriteriaSet,
+)
+PORTFOLIO_EVENTS: tuple[type[PortfolioEvent], ...] = (
+    LearnerEnrolled,
+    EvidenceSubmitted,
+    EvidenceMapped,
+    ObservationRecorded,
+    WitnessTestimonyRecorded,
+    QuestioningRecorded,
+    DecisionRecorded,
+    DecisionCountersigned,
+    IqaSampleRecorded,
+    EvSampleRecorded,
+    EvidenceWithdrawn,
+    DecisionRevoked,
+)
+EVENT_TYPES: dict[str, type[Event]] = {cls.TOPIC: cls for cls in CENTRE_EVENTS + PORTFOLIO_EVENTS}
