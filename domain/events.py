@@ -136,6 +136,49 @@ class ObservedCriteriaSet(CentreEvent, frozen=True, kw_only=True):
     criteria: tuple[CriterionId, ...]
 
 
+class SufficiencyThresholds(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What "over a period of time, with different customers, on different occasions" means here.
+
+    No national numbers exist: a centre decides them at standardisation.
+    """
+
+    min_occasions: Annotated[int, msgspec.Meta(ge=1)] = 2
+    min_distinct_dates: Annotated[int, msgspec.Meta(ge=1)] = 2
+    min_distinct_customers: Annotated[int, msgspec.Meta(ge=1)] = 2
+    min_span_days: Annotated[int, msgspec.Meta(ge=0)] = 14
+
+
+class UnitThresholds(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    unit_code: str
+    thresholds: SufficiencyThresholds
+    per_criterion: dict[CriterionId, SufficiencyThresholds] = {}
+
+
+class SufficiencyPolicySet(CentreEvent, frozen=True, kw_only=True):
+    """A standardisation decision: the centre's sufficiency thresholds, versioned."""
+
+    TOPIC = "eportfolio.centre.sufficiency_policy_set"
+    policy_version: Annotated[int, msgspec.Meta(ge=1)]
+    default: SufficiencyThresholds = SufficiencyThresholds()
+    per_unit: tuple[UnitThresholds, ...] = ()
+    late_recording_days: Annotated[int, msgspec.Meta(ge=0)] = 28
+    decision_ref: Annotated[str, msgspec.Meta(max_length=300)] = ""
+
+
+class SamplingPlanSet(CentreEvent, frozen=True, kw_only=True):
+    """The IQA sampling plan (CAMERA), versioned; rates are fractions of decisions."""
+
+    TOPIC = "eportfolio.centre.sampling_plan_set"
+    plan_version: Annotated[int, msgspec.Meta(ge=1)]
+    min_candidate_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.2
+    min_assessor_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.2
+    trainee_assessor_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 1.0
+    every_method: bool = True
+    every_unit: bool = True
+    every_location: bool = True
+    decision_ref: Annotated[str, msgspec.Meta(max_length=300)] = ""
+
+
 # ---- portfolio stream ------------------------------------------------------------
 
 
@@ -166,6 +209,7 @@ class EvidenceSubmitted(PortfolioEvent, frozen=True, kw_only=True):
     customer_ref: CustomerRef | None = None
     environment: Environment
     requirement_tags: tuple[CriterionId, ...] = ()
+    location: Annotated[str, msgspec.Meta(max_length=200)] = ""
     attachments: tuple[Attachment, ...] = ()
     authenticity_declared: bool
 
@@ -188,6 +232,7 @@ class ObservationRecorded(PortfolioEvent, frozen=True, kw_only=True):
     environment: Environment
     criteria: tuple[CriterionId, ...]
     requirement_tags: tuple[CriterionId, ...] = ()
+    location: Annotated[str, msgspec.Meta(max_length=200)] = ""
     notes: Text = ""
 
 
@@ -277,6 +322,8 @@ CENTRE_EVENTS: tuple[type[CentreEvent], ...] = (
     WitnessAdded,
     EvAllocated,
     ObservedCriteriaSet,
+    SufficiencyPolicySet,
+    SamplingPlanSet,
 )
 PORTFOLIO_EVENTS: tuple[type[PortfolioEvent], ...] = (
     LearnerEnrolled,

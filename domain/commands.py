@@ -1,0 +1,230 @@
+"""Commands: imperative requests that the rules accept (as an event) or refuse.
+
+Field names match the events they become, so a command maps onto its event without
+renaming. `effective_on` left out means "the day it is recorded".
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+
+from domain.errors import EffectiveDateInFuture
+from domain.events import (
+    Attachment,
+    CustomerRef,
+    Environment,
+    Name,
+    Outcome,
+    Qualification,
+    Role,
+    SampleOutcome,
+    SampleStage,
+    SufficiencyThresholds,
+    Text,
+    UnitThresholds,
+)
+from domain.spec import CriterionId, Method
+
+Short = Annotated[str, msgspec.Meta(max_length=200)]
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2_000)]
+
+
+class Actor(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    role: Role
+
+
+class Stamp(msgspec.Struct, frozen=True, kw_only=True):
+    """Who acts, when it is recorded, and the id the resulting event will carry."""
+
+    event_id: UUID
+    actor: Actor
+    recorded_at: datetime
+
+    def fields(self, effective_on: date | None) -> dict[str, Any]:
+        """The common event fields; refuses an effective date after the recorded time."""
+        today = self.recorded_at.date()
+        day = today if effective_on is None else effective_on
+        if day > today:
+            raise EffectiveDateInFuture(
+                f"effective date {day} is after the time it is recorded ({self.recorded_at})",
+                field="effective_on",
+            )
+        return {
+            "event_id": self.event_id,
+            "actor_id": self.actor.id,
+            "actor_role": self.actor.role,
+            "recorded_at": self.recorded_at,
+            "effective_on": day,
+        }
+
+
+class Command(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    effective_on: date | None = None
+
+    def event_fields(self, stamp: Stamp) -> dict[str, Any]:
+        """The command's own fields plus the stamp: what its event records."""
+        values = msgspec.structs.asdict(self)
+        values.update(stamp.fields(values.pop("effective_on")))
+        return values
+
+
+# ---- centre --------------------------------------------------------------------------
+
+
+class RegisterCentre(Command, frozen=True, kw_only=True):
+    centre_id: UUID
+    name: Name
+
+
+class RegisterStaff(Command, frozen=True, kw_only=True):
+    staff_id: UUID
+    name: Name
+    role: Role
+    qualification: Qualification
+
+
+class ChangeQualification(Command, frozen=True, kw_only=True):
+    staff_id: UUID
+    qualification: Qualification
+
+
+class RegisterLearner(Command, frozen=True, kw_only=True):
+    learner_id: UUID
+    name: Name
+
+
+class AddWitness(Command, frozen=True, kw_only=True):
+    witness_id: UUID
+    name: Name
+    position: Short = ""
+
+
+class AllocateEv(Command, frozen=True, kw_only=True):
+    ev_id: UUID
+    name: Name
+
+
+class SetObservedCriteria(Command, frozen=True, kw_only=True):
+    unit_code: str
+    criteria: tuple[CriterionId, ...]
+
+
+class SetSufficiencyPolicy(Command, frozen=True, kw_only=True):
+    default: SufficiencyThresholds = SufficiencyThresholds()
+    per_unit: tuple[UnitThresholds, ...] = ()
+    late_recording_days: Annotated[int, msgspec.Meta(ge=0)] = 28
+    decision_ref: Short = ""
+
+
+class SetSamplingPlan(Command, frozen=True, kw_only=True):
+    min_candidate_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.2
+    min_assessor_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.2
+    trainee_assessor_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 1.0
+    every_method: bool = True
+    every_unit: bool = True
+    every_location: bool = True
+    decision_ref: Short = ""
+
+
+# ---- portfolio -----------------------------------------------------------------------
+
+
+class Enrol(Command, frozen=True, kw_only=True):
+    portfolio_id: UUID
+    centre_id: UUID
+    learner_id: UUID
+    unit_code: str
+    assessor_id: UUID
+    iqa_id: UUID
+
+
+class SubmitEvidence(Command, frozen=True, kw_only=True):
+    evidence_id: UUID
+    method: Method
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+    description: Text = ""
+    occasion: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    customer_ref: CustomerRef | None = None
+    environment: Environment
+    requirement_tags: tuple[CriterionId, ...] = ()
+    location: Short = ""
+    attachments: tuple[Attachment, ...] = ()
+    authenticity_declared: bool
+
+
+class MapEvidence(Command, frozen=True, kw_only=True):
+    evidence_id: UUID
+    criteria: Annotated[tuple[CriterionId, ...], msgspec.Meta(min_length=1)]
+
+
+class RecordObservation(Command, frozen=True, kw_only=True):
+    evidence_id: UUID
+    occasion: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    customer_ref: CustomerRef | None = None
+    environment: Environment
+    criteria: Annotated[tuple[CriterionId, ...], msgspec.Meta(min_length=1)]
+    requirement_tags: tuple[CriterionId, ...] = ()
+    location: Short = ""
+    notes: Text = ""
+
+
+class RecordWitnessTestimony(Command, frozen=True, kw_only=True):
+    evidence_id: UUID
+    witness_id: UUID
+    occasion: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    customer_ref: CustomerRef | None = None
+    environment: Environment
+    criteria: Annotated[tuple[CriterionId, ...], msgspec.Meta(min_length=1)]
+    statement: Text
+
+
+class RecordQuestioning(Command, frozen=True, kw_only=True):
+    evidence_id: UUID
+    method: Method
+    criteria: Annotated[tuple[CriterionId, ...], msgspec.Meta(min_length=1)]
+    summary: Text = ""
+
+
+class RecordDecision(Command, frozen=True, kw_only=True):
+    decision_id: UUID
+    outcome: Outcome
+    criteria: Annotated[tuple[CriterionId, ...], msgspec.Meta(min_length=1)]
+    evidence_ids: Annotated[tuple[UUID, ...], msgspec.Meta(min_length=1)]
+    feedback: Text = ""
+
+
+class Countersign(Command, frozen=True, kw_only=True):
+    decision_id: UUID
+    comment: Text = ""
+
+
+class RecordIqaSample(Command, frozen=True, kw_only=True):
+    sample_id: UUID
+    stage: SampleStage
+    decision_ids: Annotated[tuple[UUID, ...], msgspec.Meta(min_length=1)]
+    outcome: SampleOutcome
+    location: Short = ""
+    feedback: Text = ""
+
+
+class RecordEvSample(Command, frozen=True, kw_only=True):
+    sample_id: UUID
+    decision_ids: Annotated[tuple[UUID, ...], msgspec.Meta(min_length=1)]
+    outcome: SampleOutcome
+    actions: tuple[Annotated[str, msgspec.Meta(max_length=2_000)], ...] = ()
+    feedback: Text = ""
+
+
+class WithdrawEvidence(Command, frozen=True, kw_only=True):
+    evidence_id: UUID
+    reason: Reason
+
+
+class RevokeDecision(Command, frozen=True, kw_only=True):
+    decision_id: UUID
+    reason: Reason

@@ -1,0 +1,107 @@
+"""Stored form of events: msgspec JSON under the event's explicit TOPIC.
+
+The topic, not the Python module path, names the class, so moving code never breaks the
+store. A class whose schema changed beyond msgspec's evolution rules bumps `class_version`
+and defines `upcast_vN_vN1(state: dict)` static methods, as eventsourcing's mapper does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import Any, cast
+from uuid import UUID
+
+import msgspec
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
+
+from domain.events import EVENT_TYPES, Event
+
+
+class Receipt(msgspec.Struct, frozen=True, kw_only=True):
+    """What a command with an idempotency key wrote: replaying the key returns this."""
+
+    TOPIC = "eportfolio.service.command_receipt"
+    class_version = 1
+    fingerprint: str
+    event_ids: tuple[UUID, ...]
+    streams: tuple[tuple[UUID, int], ...]
+
+
+class Recorded:
+    """An event placed in a stream: what eventsourcing stores and returns."""
+
+    __slots__ = ("event", "originator_id", "originator_version")
+
+    def __init__(self, originator_id: UUID, originator_version: int, event: Event | Receipt):
+        self.originator_id = originator_id
+        self.originator_version = originator_version
+        self.event = event
+
+
+TYPES: dict[str, type[Event | Receipt]] = {**EVENT_TYPES, Receipt.TOPIC: Receipt}
+_encoder = msgspec.json.Encoder()
+
+
+@cache
+def _decoder(cls: type[Event | Receipt]) -> Callable[[bytes], Event | Receipt]:
+    return msgspec.json.Decoder(cls).decode
+
+
+def encode(event: Event | Receipt) -> bytes:
+    version = type(event).class_version
+    if version == 1:
+        return _encoder.encode(event)
+    return _encoder.encode({**msgspec.to_builtins(event), "class_version": version})
+
+
+def decode(topic: str, state: bytes) -> Event | Receipt:
+    """Decode stored bytes; raises MapperDeserialisationError naming the topic."""
+    try:
+        cls = TYPES[topic]
+        if cls.class_version == 1:
+            return _decoder(cls)(state)
+        return _upcast(cls, msgspec.json.decode(state))
+    except (KeyError, msgspec.DecodeError) as error:
+        msg = f"cannot decode stored event of topic {topic!r}: {error}"
+        raise MapperDeserialisationError(msg) from error
+
+
+def _upcast(cls: type[Event | Receipt], state: dict[str, Any]) -> Event | Receipt:
+    version = state.pop("class_version", 1)
+    while version < cls.class_version:
+        getattr(cls, f"upcast_v{version}_v{version + 1}")(state)
+        version += 1
+    return msgspec.convert(state, cls)
+
+
+class EventMapper(Mapper[UUID]):
+    """Maps `Recorded` to `StoredEvent` and back, keeping the library's cipher/compressor."""
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        recorded = cast(Recorded, domain_event)
+        state = encode(recorded.event)
+        if self.compressor:
+            state = self.compressor.compress(state)
+        if self.cipher:
+            state = self.cipher.encrypt(state)
+        return StoredEvent(
+            originator_id=recorded.originator_id,
+            originator_version=recorded.originator_version,
+            topic=recorded.event.TOPIC,
+            state=state,
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        state = stored_event.state
+        if self.cipher:
+            state = self.cipher.decrypt(state)
+        if self.compressor:
+            state = self.compressor.decompress(state)
+        originator_id = stored_event.originator_id
+        return Recorded(
+            originator_id if isinstance(originator_id, UUID) else UUID(originator_id),
+            stored_event.originator_version,
+            decode(stored_event.topic, state),
+        )

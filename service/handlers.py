@@ -1,0 +1,223 @@
+"""Command handling: load, decide, save — with idempotency keys and optimistic concurrency.
+
+One command writes one event to one stream. Rules run against freshly loaded state; when
+another writer wins the race the command is decided again on the new state, so a
+conflict never loses a write and never lets a rule be skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
+
+import msgspec
+from eventsourcing.persistence import IntegrityError
+
+from domain import assessment as a
+from domain import centre as ctr
+from domain import commands as c
+from domain.centre import CentreState, fold_centre
+from domain.errors import AlreadyExists, NotFound
+from domain.events import Event
+from domain.portfolio import PortfolioState, fold_portfolio
+from domain.spec import SpecCatalogue, UnitSpec
+from service.codec import Receipt, Recorded
+from service.errors import ConcurrencyConflict, IdempotencyKeyReused, VersionMismatch
+from service.ledger import Ledger
+
+RETRIES = 8
+RECEIPTS = uuid5(NAMESPACE_URL, "urn:eportfolio:idempotency")
+
+CentreRule = Callable[[CentreState, Any, c.Stamp], Event]
+PortfolioRule = Callable[[a.Context, Any, c.Stamp], Event]
+
+PORTFOLIO_RULES: dict[type[c.Command], PortfolioRule] = {
+    c.SubmitEvidence: a.submit_evidence,
+    c.MapEvidence: a.map_evidence,
+    c.RecordObservation: a.record_observation,
+    c.RecordWitnessTestimony: a.record_witness_testimony,
+    c.RecordQuestioning: a.record_questioning,
+    c.RecordDecision: a.record_decision,
+    c.Countersign: a.countersign,
+    c.RecordIqaSample: a.record_iqa_sample,
+    c.RecordEvSample: a.record_ev_sample,
+    c.WithdrawEvidence: a.withdraw_evidence,
+    c.RevokeDecision: a.revoke_decision,
+}
+
+
+class WriteResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What every write returns: the new event and where it sits."""
+
+    event_id: UUID
+    stream_id: UUID
+    version: int
+    position: int
+    replayed: bool = False
+
+
+class Eportfolio:
+    """The application service: every write goes through `execute`."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        specs: SpecCatalogue,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        new_id: Callable[[], UUID] = uuid4,
+    ) -> None:
+        self.ledger = ledger
+        self.specs = specs
+        self.clock = clock
+        self.new_id = new_id
+        self.centre_rules: dict[type[c.Command], CentreRule] = {
+            c.RegisterStaff: ctr.register_staff,
+            c.ChangeQualification: ctr.change_qualification,
+            c.RegisterLearner: ctr.register_learner,
+            c.AddWitness: ctr.add_witness,
+            c.AllocateEv: ctr.allocate_ev,
+            c.SetSufficiencyPolicy: ctr.set_sufficiency_policy,
+            c.SetSamplingPlan: ctr.set_sampling_plan,
+            c.SetObservedCriteria: lambda centre, cmd, stamp: ctr.set_observed_criteria(
+                centre, self.spec(cmd.unit_code), cmd, stamp
+            ),
+        }
+
+    # ---- reads -----------------------------------------------------------------------
+
+    def centre(self, centre_id: UUID) -> CentreState:
+        state = fold_centre(self.ledger.centre_events(centre_id))
+        if state is None:
+            raise NotFound(f"no centre {centre_id}", field="centre_id")
+        return state
+
+    def portfolio(self, portfolio_id: UUID) -> PortfolioState:
+        state = fold_portfolio(self.ledger.portfolio_events(portfolio_id))
+        if state is None:
+            raise NotFound(f"no portfolio {portfolio_id}", field="portfolio_id")
+        return state
+
+    def spec(self, unit_code: str, version: int | None = None) -> UnitSpec:
+        spec = self.specs.get(unit_code, version)
+        if spec is None:
+            raise NotFound(f"no unit {unit_code}", field="unit_code")
+        return spec
+
+    def spec_of(self, portfolio: PortfolioState) -> UnitSpec:
+        spec = self.specs.by_hash(portfolio.unit_code, portfolio.spec_hash)
+        if spec is None:
+            raise NotFound(
+                f"unit {portfolio.unit_code} v{portfolio.spec_version} "
+                f"({portfolio.spec_hash[:12]}) is no longer in the catalogue",
+                field="unit_code",
+            )
+        return spec
+
+    # ---- writes ----------------------------------------------------------------------
+
+    def execute(
+        self,
+        actor: c.Actor,
+        command: c.Command,
+        *,
+        target: UUID | None = None,
+        idempotency_key: str | None = None,
+        expected_version: int | None = None,
+    ) -> WriteResult:
+        """Decide `command` on the current state of its stream and save the event.
+
+        `target` is the centre (centre commands) or portfolio (portfolio commands);
+        RegisterCentre and Enrol name their new stream in the command itself.
+        """
+        receipt_id = fingerprint = None
+        if idempotency_key is not None:
+            receipt_id = uuid5(RECEIPTS, f"{actor.id}/{idempotency_key}")
+            fingerprint = _fingerprint(command, target)
+        for _ in range(RETRIES):
+            if receipt_id is not None and fingerprint is not None:
+                replay = self._replay(receipt_id, fingerprint)
+                if replay is not None:
+                    return replay
+            stamp = c.Stamp(event_id=self.new_id(), actor=actor, recorded_at=self.clock())
+            stream_id, version, event = self._decide(command, target, stamp)
+            if expected_version is not None and version - 1 != expected_version:
+                raise VersionMismatch(
+                    f"stream is at version {version - 1}, not {expected_version}",
+                    field="If-Match",
+                )
+            records = [Recorded(stream_id, version, event)]
+            if receipt_id is not None and fingerprint is not None:
+                receipt = Receipt(
+                    fingerprint=fingerprint,
+                    event_ids=(event.event_id,),
+                    streams=((stream_id, version),),
+                )
+                records.append(Recorded(receipt_id, 1, receipt))
+            try:
+                recordings = self.ledger.save(*records)
+            except IntegrityError:
+                if expected_version is not None:
+                    raise VersionMismatch(
+                        f"stream moved past version {expected_version}", field="If-Match"
+                    ) from None
+                continue
+            return WriteResult(
+                event_id=event.event_id,
+                stream_id=stream_id,
+                version=version,
+                position=recordings[0].notification.id,
+            )
+        raise ConcurrencyConflict(f"gave up after {RETRIES} conflicting attempts; retry")
+
+    def _decide(
+        self, command: c.Command, target: UUID | None, stamp: c.Stamp
+    ) -> tuple[UUID, int, Event]:
+        if isinstance(command, c.RegisterCentre):
+            self._require_new(command.centre_id, "centre_id")
+            return command.centre_id, 1, ctr.register_centre(command, stamp)
+        if isinstance(command, c.Enrol):
+            self._require_new(command.portfolio_id, "portfolio_id")
+            centre = self.centre(command.centre_id)
+            event = a.enrol(centre, self.spec(command.unit_code), command, stamp)
+            return command.portfolio_id, 1, event
+        if target is None:
+            msg = f"{type(command).__name__} needs a target stream"
+            raise TypeError(msg)
+        centre_rule = self.centre_rules.get(type(command))
+        if centre_rule is not None:
+            centre = self.centre(target)
+            return target, centre.version + 1, centre_rule(centre, command, stamp)
+        portfolio = self.portfolio(target)
+        ctx = a.Context(portfolio, self.centre(portfolio.centre_id), self.spec_of(portfolio))
+        rule = PORTFOLIO_RULES[type(command)]
+        return target, portfolio.version + 1, rule(ctx, command, stamp)
+
+    def _require_new(self, stream_id: UUID, field: str) -> None:
+        if self.ledger.recorded(stream_id):
+            raise AlreadyExists(f"{stream_id} already exists", field=field)
+
+    def _replay(self, receipt_id: UUID, fingerprint: str) -> WriteResult | None:
+        receipt = self.ledger.receipt(receipt_id)
+        if receipt is None:
+            return None
+        if receipt.fingerprint != fingerprint:
+            raise IdempotencyKeyReused(
+                "this idempotency key was used for a different request", field="Idempotency-Key"
+            )
+        (stream_id, version), event_id = receipt.streams[0], receipt.event_ids[0]
+        return WriteResult(
+            event_id=event_id,
+            stream_id=stream_id,
+            version=version,
+            position=self.ledger.position_of(stream_id, version),
+            replayed=True,
+        )
+
+
+def _fingerprint(command: c.Command, target: UUID | None) -> str:
+    body = msgspec.json.encode([type(command).__name__, str(target), command])
+    return hashlib.sha256(body).hexdigest()
