@@ -61,7 +61,9 @@ class Context:
     def require_learner_or_assessor(self, actor: c.Actor) -> None:
         if actor.role is e.Role.LEARNER and actor.id == self.portfolio.learner_id:
             return
-        self.require_assessor(actor)
+        if actor.role is e.Role.ASSESSOR and actor.id == self.portfolio.assessor_id:
+            return
+        raise NotPermitted("only the portfolio's learner or its assessor may do this")
 
     # ---- what evidence may support ---------------------------------------------------
 

@@ -35,7 +35,8 @@ class CentreState:
     centre_id: UUID
     name: str
     version: int = 0
-    staff: dict[UUID, StaffMember] = field(default_factory=dict)
+    #: keyed by (person, role): one person may be, say, both assessor and IQA
+    staff: dict[tuple[UUID, e.Role], StaffMember] = field(default_factory=dict)
     learners: dict[UUID, str] = field(default_factory=dict)
     witnesses: dict[UUID, str] = field(default_factory=dict)
     evs: dict[UUID, str] = field(default_factory=dict)
@@ -47,14 +48,14 @@ class CentreState:
         self.version += 1
         match event:
             case e.StaffRegistered():
-                self.staff[event.staff_id] = StaffMember(
+                self.staff[event.staff_id, event.role] = StaffMember(
                     event.staff_id,
                     event.name,
                     event.role,
                     [(event.effective_on, event.qualification)],
                 )
             case e.StaffQualificationChanged():
-                self.staff[event.staff_id].qualifications.append(
+                self.staff[event.staff_id, event.role].qualifications.append(
                     (event.effective_on, event.qualification)
                 )
             case e.LearnerRegistered():
@@ -71,8 +72,7 @@ class CentreState:
                 self.sampling_plan = event
 
     def staff_with_role(self, staff_id: UUID, role: e.Role) -> StaffMember | None:
-        member = self.staff.get(staff_id)
-        return member if member is not None and member.role is role else None
+        return self.staff.get((staff_id, role))
 
 
 def fold_centre(events: list[e.CentreEvent]) -> CentreState | None:
@@ -107,8 +107,8 @@ def register_staff(centre: CentreState, cmd: c.RegisterStaff, stamp: c.Stamp) ->
         raise NotPermitted(
             f"centre staff are centre admins, assessors or IQAs, not {cmd.role}", field="role"
         )
-    if cmd.staff_id in centre.staff:
-        raise AlreadyExists(f"staff {cmd.staff_id} is already registered", field="staff_id")
+    if (cmd.staff_id, cmd.role) in centre.staff:
+        raise AlreadyExists(f"{cmd.staff_id} is already registered as {cmd.role}", field="staff_id")
     return e.StaffRegistered(**cmd.event_fields(stamp), centre_id=centre.centre_id)
 
 
@@ -116,8 +116,8 @@ def change_qualification(
     centre: CentreState, cmd: c.ChangeQualification, stamp: c.Stamp
 ) -> e.StaffQualificationChanged:
     _require_centre_admin(centre, stamp.actor)
-    if cmd.staff_id not in centre.staff:
-        raise NotFound(f"no staff member {cmd.staff_id} at this centre", field="staff_id")
+    if (cmd.staff_id, cmd.role) not in centre.staff:
+        raise NotFound(f"no {cmd.role} {cmd.staff_id} at this centre", field="staff_id")
     return e.StaffQualificationChanged(**cmd.event_fields(stamp), centre_id=centre.centre_id)
 
 

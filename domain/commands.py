@@ -90,6 +90,7 @@ class RegisterStaff(Command, frozen=True, kw_only=True):
 
 class ChangeQualification(Command, frozen=True, kw_only=True):
     staff_id: UUID
+    role: Role
     qualification: Qualification
 
 

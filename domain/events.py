@@ -102,6 +102,7 @@ class StaffQualificationChanged(CentreEvent, frozen=True, kw_only=True):
 
     TOPIC = "eportfolio.centre.staff_qualification_changed"
     staff_id: UUID
+    role: Role
     qualification: Qualification
 
 

@@ -57,6 +57,7 @@ class WriteResult(msgspec.Struct, frozen=True, kw_only=True):
     version: int
     position: int
     replayed: bool = False
+    event: Event | None = None  # what was decided; None on a replay
 
 
 class Eportfolio:
@@ -170,6 +171,7 @@ class Eportfolio:
                 stream_id=stream_id,
                 version=version,
                 position=recordings[0].notification.id,
+                event=event,
             )
         raise ConcurrencyConflict(f"gave up after {RETRIES} conflicting attempts; retry")
 

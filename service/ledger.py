@@ -38,9 +38,7 @@ class Ledger(Application[UUID]):
         return [r.event for r in self.recorded(centre_id) if isinstance(r.event, CentreEvent)]
 
     def portfolio_events(self, portfolio_id: UUID) -> list[PortfolioEvent]:
-        return [
-            r.event for r in self.recorded(portfolio_id) if isinstance(r.event, PortfolioEvent)
-        ]
+        return [r.event for r in self.recorded(portfolio_id) if isinstance(r.event, PortfolioEvent)]
 
     def receipt(self, receipt_id: UUID) -> Receipt | None:
         for item in self.recorded(receipt_id):
