@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import MofNCompleteColumn, Progress, TaskID
 from rich.table import Table
 
-from adapters.bootstrap import build
+from adapters.bootstrap import build, build_projections
 from adapters.config import Config
+from adapters.projection_runner import ProjectionRunner
 from service.demo import load_demo
 
 console = Console()
@@ -25,10 +27,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     events = commands.add_parser("events", help="print the event log")
     events.add_argument("--after", type=int, default=0, help="start after this position")
     events.add_argument("--limit", type=int, default=50)
+    views = commands.add_parser("projections", help="rebuild or inspect the read-model views")
+    actions = views.add_subparsers(dest="action", required=True)
+    rebuild = actions.add_parser("rebuild", help="drop views and rebuild them from the log")
+    rebuild.add_argument("--name", help="only this view (default: every view)")
+    rebuild.add_argument(
+        "--batch-size",
+        type=int,
+        default=5_000,
+        help="events per transaction; bigger batches rewrite each document less often",
+    )
+    status = actions.add_parser("status", help="each view's tracked position and the log head")
+    status.add_argument("--name", help="only this view (default: every view)")
     args = parser.parse_args(argv)
     config = Config.from_env()
     if args.command == "demo":
         return _demo(config, args.seed)
+    if args.command == "projections":
+        return _projections(config, args.action, args.name, getattr(args, "batch_size", 0))
     return _events(config, args.after, args.limit)
 
 
@@ -74,6 +90,53 @@ def _events(config: Config, after: int, limit: int) -> int:
             break
     console.print(table)
     return 0
+
+
+def _projections(config: Config, action: str, name: str | None, batch_size: int) -> int:
+    app = build(config)
+    try:
+        with build_projections(config, app) as views:
+            runners = list(views)
+            if name is not None:
+                runners = [r for r in runners if r.name == name]
+                if not runners:
+                    known = ", ".join(r.name for r in views)
+                    console.print(f"[red]No view named {name!r}[/red]; the views are: {known}")
+                    return 2
+            if action == "rebuild":
+                _rebuild(runners, batch_size)
+            _status(runners)
+    finally:
+        app.ledger.close()
+    return 0
+
+
+def _rebuild(runners: list[ProjectionRunner], batch_size: int) -> None:
+    columns = (*Progress.get_default_columns(), MofNCompleteColumn())
+    with Progress(*columns, console=console) as progress:
+        for runner in runners:
+            task = progress.add_task(f"Rebuilding {runner.name}", total=None)
+            started = time.perf_counter()
+
+            def advance(done: int, total: int, task: TaskID = task) -> None:
+                progress.update(task, completed=done, total=total)
+
+            runner.rebuild(progress=advance, batch_size=batch_size)
+            elapsed = time.perf_counter() - started
+            done = f"Rebuilt {runner.name} in {elapsed:.1f}s"
+            progress.update(
+                task, description=done, completed=runner.position, total=runner.position
+            )
+
+
+def _status(runners: list[ProjectionRunner]) -> None:
+    table = Table(title="Read-model views")
+    for column in ("view", "tracked position", "log head", "behind"):
+        table.add_column(column)
+    for runner in runners:
+        head = runner.head()
+        table.add_row(runner.name, str(runner.position), str(head), str(head - runner.position))
+    console.print(table)
 
 
 if __name__ == "__main__":

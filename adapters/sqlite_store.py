@@ -41,7 +41,7 @@ NudgeKey = tuple[str, str]
 """(normalised database name, events table name)."""
 
 
-def database_key(db_name: str) -> str:
+def _database_key(db_name: str) -> str:
     """Normalise an SQLite database name so a path and its ``file:`` URI match.
 
     Best effort: if two spellings of one file are not recognised as equal, the
@@ -107,12 +107,13 @@ class PollingSQLiteApplicationRecorder(es_sqlite.SQLiteApplicationRecorder):
     ) -> None:
         super().__init__(datastore, events_table_name)
         self.nudge_key: NudgeKey = (
-            database_key(datastore.pool.db_name),
+            _database_key(datastore.pool.db_name),
             self.events_table_name,
         )
         # The primary key (originator_id, originator_version) makes this one lookup.
+        # The table name comes from code, not input, as in the library's statements.
         self.select_notification_position_statement = (
-            f"SELECT rowid FROM {self.events_table_name} "
+            f"SELECT rowid FROM {self.events_table_name} "  # noqa: S608
             "WHERE originator_id=? AND originator_version=?"
         )
 

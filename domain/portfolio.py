@@ -111,7 +111,8 @@ class PortfolioState:
             enrolled_on=event.effective_on,
         )
 
-    def apply(self, event: e.PortfolioEvent) -> None:
+    def apply(self, event: e.PortfolioEvent) -> None:  # noqa: PLR0912 - one case per event
+        """Fold one event. References to items a time-travel filter left out are skipped."""
         self.version += 1
         match event:
             case e.EvidenceSubmitted():
@@ -127,9 +128,11 @@ class PortfolioState:
                 item = self._add(event, event.method)
                 item.criteria.update(event.criteria)
             case e.EvidenceMapped():
-                self.evidence[event.evidence_id].criteria.update(event.criteria)
+                if mapped := self.evidence.get(event.evidence_id):
+                    mapped.criteria.update(event.criteria)
             case e.EvidenceWithdrawn():
-                self.evidence[event.evidence_id].withdrawn = True
+                if withdrawn := self.evidence.get(event.evidence_id):
+                    withdrawn.withdrawn = True
             case e.DecisionRecorded():
                 self.decisions[event.decision_id] = Decision(
                     decision_id=event.decision_id,
@@ -143,11 +146,12 @@ class PortfolioState:
                     recorded_at=event.recorded_at,
                 )
             case e.DecisionCountersigned():
-                decision = self.decisions[event.decision_id]
-                decision.countersigned_by = event.actor_id
-                decision.countersigned_at = event.recorded_at
+                if decision := self.decisions.get(event.decision_id):
+                    decision.countersigned_by = event.actor_id
+                    decision.countersigned_at = event.recorded_at
             case e.DecisionRevoked():
-                self.decisions[event.decision_id].revoked = True
+                if decision := self.decisions.get(event.decision_id):
+                    decision.revoked = True
             case e.IqaSampleRecorded():
                 self._sample(event, event.decision_ids, "iqa", event.outcome, event.stage)
             case e.EvSampleRecorded():
@@ -197,7 +201,8 @@ class PortfolioState:
             stage=stage,
         )
         for decision_id in decision_ids:
-            decision = self.decisions[decision_id]
+            if (decision := self.decisions.get(decision_id)) is None:
+                continue  # a time-travel view that cut the decision off
             (decision.iqa_samples if kind == "iqa" else decision.ev_samples).append(sample)
 
 

@@ -93,7 +93,9 @@ class _Builder:
         self.centre_admin = self._staff(Role.CENTRE_ADMIN, "Morgan Reid", admin)
         self.assessor = self._staff(Role.ASSESSOR, "Alex Morgan")
         self.second_assessor = self._staff(Role.ASSESSOR, "Jo Singh")
-        self.trainee = self._staff(Role.ASSESSOR, "Taylor Quinn", qualification=Qualification.TRAINEE)
+        self.trainee = self._staff(
+            Role.ASSESSOR, "Taylor Quinn", qualification=Qualification.TRAINEE
+        )
         self.iqa = self._staff(Role.IQA, "Priya Shah")
         self.ev = c.Actor(id=_uuid(rng), role=Role.EV)
         self._do(admin, c.AllocateEv(ev_id=self.ev.id, name="Robin Hale"), centre_id)
@@ -104,7 +106,11 @@ class _Builder:
             c.AddWitness(witness_id=self.witness, name="Dana Frost", position="Duty manager"),
             centre_id,
         )
-        self._do(self.centre_admin, c.SetSufficiencyPolicy(decision_ref="Standardisation 2026-09"), centre_id)
+        self._do(
+            self.centre_admin,
+            c.SetSufficiencyPolicy(decision_ref="Standardisation 2026-09"),
+            centre_id,
+        )
         self._do(self.iqa, c.SetSamplingPlan(decision_ref="IQA strategy 2026"), centre_id)
         for spec in app.specs.specs:
             if spec.observation_rule is ObservationRule.CENTRE_SETS:
@@ -167,7 +173,14 @@ class _Builder:
             (name.removeprefix("learner:"), spec.code, complete, portfolio_id)
         )
         steps = [Step(start, self.centre_admin, enrol, None)]
-        steps += self._evidence(portfolio_id, spec, learner, assessor, start, complete)
+        steps += self._evidence(
+            portfolio_id,
+            spec=spec,
+            learner=learner,
+            assessor=assessor,
+            start=start,
+            complete=complete,
+        )
         steps += self._decisions(portfolio_id, assessor, steps, complete)
         return steps
 
@@ -178,6 +191,7 @@ class _Builder:
     def _evidence(
         self,
         portfolio_id: UUID,
+        *,
         spec: UnitSpec,
         learner: c.Actor,
         assessor: c.Actor,

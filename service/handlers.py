@@ -8,6 +8,8 @@ conflict never loses a write and never lets a rule be skipped.
 from __future__ import annotations
 
 import hashlib
+import random
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +30,8 @@ from service.codec import Receipt, Recorded
 from service.errors import ConcurrencyConflict, IdempotencyKeyReused, VersionMismatch
 from service.ledger import Ledger
 
-RETRIES = 8
+RETRIES = 20
+BACKOFF_CAP = 0.05  # seconds
 RECEIPTS = uuid5(NAMESPACE_URL, "urn:eportfolio:idempotency")
 
 CentreRule = Callable[[CentreState, Any, c.Stamp], Event]
@@ -138,7 +141,7 @@ class Eportfolio:
         if idempotency_key is not None:
             receipt_id = uuid5(RECEIPTS, f"{actor.id}/{idempotency_key}")
             fingerprint = _fingerprint(command, target)
-        for _ in range(RETRIES):
+        for attempt in range(RETRIES):
             if receipt_id is not None and fingerprint is not None:
                 replay = self._replay(receipt_id, fingerprint)
                 if replay is not None:
@@ -165,6 +168,7 @@ class Eportfolio:
                     raise VersionMismatch(
                         f"stream moved past version {expected_version}", field="If-Match"
                     ) from None
+                _backoff(attempt)
                 continue
             return WriteResult(
                 event_id=event.event_id,
@@ -218,6 +222,11 @@ class Eportfolio:
             position=self.ledger.position_of(stream_id, version),
             replayed=True,
         )
+
+
+def _backoff(attempt: int) -> None:
+    """Full jitter: racing writers spread out instead of colliding again in lockstep."""
+    time.sleep(random.uniform(0, min(BACKOFF_CAP, 0.001 * 2**attempt)))
 
 
 def _fingerprint(command: c.Command, target: UUID | None) -> str:

@@ -6,24 +6,20 @@ or a freshly recreated PostgreSQL schema. The library module is imported as a
 module, not its classes, because pytest would otherwise collect its abstract
 TestCase classes from this module's namespace.
 
-That module imports ``eventsourcing.cipher``, which needs pycryptodome (the
-``eventsourcing[crypto]`` extra, not a dependency of ours). Its cipher is only
-used by test cases we don't run, so if pycryptodome is missing a placeholder
-module stands in during that one import; see ``_placeholder_cipher_module``.
+That module imports ``eventsourcing.cipher``, which needs pycryptodome: a dev
+dependency for that reason alone.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
 import sqlite3
-import sys
 import tempfile
-from contextlib import closing, contextmanager
+import threading
+from contextlib import closing
 from pathlib import Path
 from threading import Event, Thread
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from unittest import TestCase
 from uuid import UUID, uuid4
@@ -48,6 +44,7 @@ from eventsourcing.sqlite import (
     SQLiteProcessRecorder,
     SQLiteTrackingRecorder,
 )
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.sql import SQL, Identifier
 
 from adapters import postgres_store, sqlite_store
@@ -60,42 +57,19 @@ if TYPE_CHECKING:
     from eventsourcing.persistence import Subscription
 
 
-@contextmanager
-def _placeholder_cipher_module() -> Iterator[None]:
-    """Stand in for ``eventsourcing.cipher`` while pycryptodome is not installed.
-
-    Only for the duration of importing the library's test cases, so nothing else
-    in the process can pick up the placeholder. Inert once pycryptodome is there.
-    """
-    if importlib.util.find_spec("Crypto") is not None or "eventsourcing.cipher" in sys.modules:
-        yield
-        return
-
-    class AESCipher:
-        def __init__(self, *args: object) -> None:
-            msg = "AESCipher needs pycryptodome (eventsourcing[crypto])"
-            raise ModuleNotFoundError(msg)
-
-    placeholder = ModuleType("eventsourcing.cipher")
-    placeholder.__dict__["AESCipher"] = AESCipher
-    sys.modules["eventsourcing.cipher"] = placeholder
-    try:
-        yield
-    finally:
-        del sys.modules["eventsourcing.cipher"]
-
-
-with _placeholder_cipher_module():
-    from eventsourcing.tests import persistence as es_tests
+from eventsourcing.tests import persistence as es_tests
 
 GENEROUS_TIMEOUT = 5.0
 """Upper bound for "arrives promptly"; real latency is milliseconds."""
 
-PG_HOST = os.environ.get("POSTGRES_HOST", "127.0.0.1")
-PG_PORT = os.environ.get("POSTGRES_PORT", "5432")
-PG_DBNAME = os.environ.get("POSTGRES_DBNAME", "test")
-PG_USER = os.environ.get("POSTGRES_USER", "postgres")
-PG_PASSWORD = os.environ.get("POSTGRES_PASSWORD", "")
+# The same knob as tests/conftest.py uses.
+PG_URL = os.environ.get("EPORTFOLIO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+_PG_PARAMS = conninfo_to_dict(PG_URL)
+PG_HOST = str(_PG_PARAMS.get("host", "127.0.0.1"))
+PG_PORT = str(_PG_PARAMS.get("port", "5432"))
+PG_DBNAME = str(_PG_PARAMS.get("dbname", "test"))
+PG_USER = str(_PG_PARAMS.get("user", "postgres"))
+PG_PASSWORD = str(_PG_PARAMS.get("password", ""))
 
 
 def stored_events(originator_id: UUID, versions: Sequence[int], topic: str) -> list[StoredEvent]:
@@ -142,6 +116,19 @@ class CollectingThread(Thread):
         return self.received
 
 
+def join_library_reader_threads() -> None:
+    """Wait for the reader threads that ``test_concurrent_no_conflicts`` leaves running.
+
+    The library test sets their stop event but doesn't join them, and our cleanup
+    then closes the connection pool, which closes in-use connections too: closing
+    an sqlite3 connection while another thread executes on it can segfault.
+    Since Python 3.10 a thread's default name ends with its target's name.
+    """
+    for thread in threading.enumerate():
+        if thread.name.endswith("(read_continuously)"):
+            thread.join(GENEROUS_TIMEOUT)
+
+
 # --------------------------------------------------------------------------- SQLite
 
 
@@ -161,8 +148,10 @@ class SQLiteFileTestCase(TestCase):
     def construct_factory(self) -> sqlite_store.Factory:
         factory = InfrastructureFactory.construct(self.env())
         assert isinstance(factory, sqlite_store.Factory)
-        # Cleanups run LIFO: factories close before the temporary directory goes.
+        # Cleanups run LIFO: stray readers end, then factories close, then the
+        # temporary directory goes.
         self.addCleanup(factory.close)
+        self.addCleanup(join_library_reader_threads)
         return factory
 
     def polling_recorder(self) -> PollingSQLiteApplicationRecorder:
@@ -328,14 +317,7 @@ def _postgres_is_reachable() -> bool:
 
 
 def _pg_connect() -> psycopg.Connection[Any]:
-    return psycopg.connect(
-        host=PG_HOST,
-        port=PG_PORT,
-        dbname=PG_DBNAME,
-        user=PG_USER,
-        password=PG_PASSWORD,
-        autocommit=True,
-    )
+    return psycopg.connect(PG_URL, autocommit=True)
 
 
 @pytest.fixture(scope="module")
@@ -374,10 +356,15 @@ class PostgresSchemaTestCase(TestCase):
                 "POSTGRES_USER": PG_USER,
                 "POSTGRES_PASSWORD": PG_PASSWORD,
                 "POSTGRES_SCHEMA": self.pg_schema,
+                # The server is shared (and xdist multiplies us): open few connections
+                # eagerly, but allow the library's 10 writers + 2 readers at peak.
+                "POSTGRES_POOL_SIZE": "2",
+                "POSTGRES_MAX_OVERFLOW": "12",
             }
         )
         assert isinstance(factory, postgres_store.Factory)
         self.addCleanup(factory.close)
+        self.addCleanup(join_library_reader_threads)  # Runs first (LIFO).
         return factory
 
     def position_recorder(self) -> PostgresApplicationRecorderWithPosition:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -34,9 +34,10 @@ def world(app: Eportfolio) -> World:
     return World(app)
 
 
-def _refused(world: World, portfolio_id: object, error: type[Exception], actor: c.Actor, cmd: c.Command) -> None:
+def _refused(
+    world: World, portfolio_id: UUID, error: type[Exception], actor: c.Actor, cmd: c.Command
+) -> None:
     """The command is refused with `error` and the portfolio is unchanged."""
-    assert isinstance(portfolio_id, type(world.centre_id))
     before = world.app.portfolio(portfolio_id).version
     with pytest.raises(error):
         world.app.execute(actor, cmd, target=portfolio_id)

@@ -24,7 +24,9 @@ class World:
         self.app = app
         self.admin = c.Actor(id=uuid4(), role=Role.ADMIN)
         self.centre_id = uuid4()
-        app.execute(self.admin, c.RegisterCentre(centre_id=self.centre_id, name="Northgate College"))
+        app.execute(
+            self.admin, c.RegisterCentre(centre_id=self.centre_id, name="Northgate College")
+        )
         self.centre_admin = self.staff(Role.CENTRE_ADMIN, "Pat Admin", by=self.admin)
         self.assessor = self.staff(Role.ASSESSOR, "Alex Assessor")
         self.other_assessor = self.staff(Role.ASSESSOR, "Sam Second")

@@ -1,0 +1,312 @@
+"""Runs projections over the ledger's log in batches, exactly once, and follows it live.
+
+Why not eventsourcing's `ProjectionRunner`: it commits one transaction per event (~3.5k
+events/s on SQLite, ~1.6k/s on PostgreSQL, DESIGN §3), builds its own application from
+env, and its `wait()` polls from 100 ms. Here a batch of events is folded into one unit
+of work and committed with its tracking position in one transaction; a follower thread
+subscribes to the recorder (a polling subscription nudged by same-process writers on
+SQLite, LISTEN/NOTIFY on PostgreSQL) and batches whatever has arrived; `wait()` sleeps on
+a condition notified after every commit. See docs/adr/0003.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import islice
+from typing import TYPE_CHECKING
+
+from adapters.view_store import TrackingConflict
+from domain.events import Event
+from projections.base import Projection
+
+if TYPE_CHECKING:
+    from eventsourcing.persistence import ApplicationRecorder, Notification, Subscription
+
+    from adapters.view_store import ViewStore
+    from service.ledger import Ledger
+
+Progress = Callable[[int, int], None]
+"""(positions done, positions to do) since the catch-up started."""
+
+log = logging.getLogger(__name__)
+
+
+class ProjectionFailed(RuntimeError):
+    """The projection's follower stopped on an error; waiting for it would never end."""
+
+
+class _End:
+    """What the subscription pump sends last: why the subscription ended."""
+
+    def __init__(self, error: BaseException | None) -> None:
+        self.error = error
+
+
+class ProjectionRunner:
+    """One projection over one stored view. The runner owns (and closes) the store."""
+
+    def __init__(
+        self, ledger: Ledger, projection: Projection, store: ViewStore, *, batch_size: int = 1000
+    ) -> None:
+        self.ledger = ledger
+        self.projection = projection
+        self.store = store
+        self.batch_size = batch_size
+        self._batch_lock = threading.Lock()  # one batch at a time: follower vs. callers
+        self._moved = threading.Condition()
+        self._position = store.position()
+        self._error: BaseException | None = None
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._subscription: Subscription[ApplicationRecorder] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.projection.name
+
+    @property
+    def position(self) -> int:
+        """The last log position whose batch is committed to the view."""
+        return self._position
+
+    @property
+    def error(self) -> BaseException | None:
+        return self._error
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def head(self) -> int:
+        """The log's last position now."""
+        return self.ledger.recorder.max_notification_id() or 0
+
+    # ---- batches -------------------------------------------------------------------
+
+    def catch_up(self, batch_size: int | None = None, progress: Progress | None = None) -> int:
+        """Apply everything after the tracked position, a batch per transaction.
+
+        Returns the position reached.
+        """
+        return self._catch_up(batch_size or self.batch_size, progress, None)
+
+    def rebuild(self, progress: Progress | None = None, batch_size: int | None = None) -> int:
+        """Drop the view and catch up from zero; a running follower is stopped meanwhile.
+
+        Bigger batches rewrite each touched document less often, so rebuilds may want them.
+        """
+        was_running = self.running
+        self.stop()
+        with self._batch_lock:
+            self.store.drop()
+            self._set_position(self.store.position())
+        position = self.catch_up(batch_size, progress)
+        if was_running:
+            self.start()
+        return position
+
+    def _catch_up(
+        self, size: int, progress: Progress | None, stopping: threading.Event | None
+    ) -> int:
+        start, head = self._position, self.head()
+        while stopping is None or not stopping.is_set():
+            page = list(islice(self.ledger.notifications(after=self._position, batch=size), size))
+            if not page:
+                break
+            try:
+                self._process(page)
+            except TrackingConflict:
+                log.warning("view %s moved under this runner; resuming from it", self.name)
+                continue
+            if progress is not None:
+                progress(self._position - start, max(head, self._position) - start)
+            if len(page) < size:
+                break
+        return self._position
+
+    def _process(self, notifications: Sequence[Notification], after: int | None = None) -> None:
+        """Fold a batch and commit it with its last position, or leave the view untouched.
+
+        `after` is where a contiguous feed (the subscription) had got to: if the tracked
+        position is behind it, events between were never applied, so the feed must restart.
+        """
+        with self._batch_lock:
+            if after is not None and self._position < after:
+                msg = f"view {self.name} is at {self._position}, behind its feed at {after}"
+                raise TrackingConflict(msg)
+            fresh = [n for n in notifications if n.id > self._position]
+            if not fresh:
+                return
+            docs = self.store.begin(self._position)
+            for notification in fresh:
+                event = self.ledger.decode(notification).event
+                if isinstance(event, Event):
+                    self.projection.apply(notification.id, event, docs)
+            self.projection.flush(docs)
+            try:
+                docs.commit(fresh[-1].id)
+            except TrackingConflict:
+                self._set_position(self.store.position())
+                raise
+            self._set_position(fresh[-1].id)
+
+    def _set_position(self, position: int) -> None:
+        with self._moved:
+            self._position = position
+            self._moved.notify_all()
+
+    # ---- read-your-writes ------------------------------------------------------------
+
+    def wait(self, position: int, timeout: float) -> bool:
+        """Whether the view reaches `position` within `timeout` seconds.
+
+        Raises ProjectionFailed if the follower has stopped on an error before then.
+        """
+        with self._moved:
+            self._moved.wait_for(
+                lambda: self._position >= position or self._error is not None, timeout
+            )
+            if self._position < position and self._error is not None:
+                msg = f"projection {self.name} stopped at {self._position}: {self._error!r}"
+                raise ProjectionFailed(msg) from self._error
+            return self._position >= position
+
+    # ---- following the log -----------------------------------------------------------
+
+    def start(self) -> None:
+        """Catch up, then follow the log in a background thread until `stop()`."""
+        if self.running:
+            return
+        self._stopping.clear()
+        self._error = None
+        self._thread = threading.Thread(target=self._run, name=f"projection-{self.name}")
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._batch_lock:  # pairs with the check before subscribing
+            subscription = self._subscription
+        if subscription is not None:
+            subscription.stop()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def close(self) -> None:
+        self.stop()
+        self.store.close()
+
+    def _run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                try:
+                    self._catch_up(self.batch_size, None, self._stopping)
+                    self._follow()
+                except TrackingConflict:
+                    log.warning("view %s moved under its follower; catching up again", self.name)
+        except BaseException as error:
+            log.exception("projection %s stopped", self.name)
+            with self._moved:
+                self._error = error
+                self._moved.notify_all()
+
+    def _follow(self) -> None:
+        with self._batch_lock:
+            if self._stopping.is_set():
+                return
+            after = self._position
+            subscription = self._subscription = self.ledger.recorder.subscribe(gt=after)
+        feed: queue.Queue[Notification | _End] = queue.Queue(maxsize=4 * self.batch_size)
+        pump = threading.Thread(target=_pump, args=(subscription, feed), name=f"feed-{self.name}")
+        ended = False
+        try:
+            with subscription:
+                pump.start()
+                for batch, end in _batches(feed, self.batch_size):
+                    if batch:
+                        self._process(batch, after=after)
+                        after = batch[-1].id
+                    if end is not None:
+                        ended = True
+                        if end.error is not None:
+                            raise end.error
+        finally:
+            subscription.stop()
+            while not ended and pump.is_alive():  # unblock a pump stuck on a full feed
+                ended = isinstance(feed.get(), _End)
+            if pump.ident is not None:
+                pump.join()
+            with self._batch_lock:
+                self._subscription = None
+
+
+def _pump(subscription: Iterable[Notification], feed: queue.Queue[Notification | _End]) -> None:
+    """Move the subscription's notifications onto the feed, then say how it ended."""
+    try:
+        for notification in subscription:
+            feed.put(notification)
+    except BaseException as error:
+        feed.put(_End(error))
+    else:
+        feed.put(_End(None))
+
+
+def _batches(
+    feed: queue.Queue[Notification | _End], size: int
+) -> Iterator[tuple[list[Notification], _End | None]]:
+    """Whatever has arrived, up to `size`, waiting only for the first of each batch."""
+    while True:
+        batch: list[Notification] = []
+        item = feed.get()
+        while not isinstance(item, _End):
+            batch.append(item)
+            if len(batch) >= size:
+                break
+            try:
+                item = feed.get_nowait()
+            except queue.Empty:
+                break
+        end = item if isinstance(item, _End) else None
+        yield batch, end
+        if end is not None:
+            return
+
+
+class Projections:
+    """The deployment's runners, started, stopped and waited on together."""
+
+    def __init__(self, runners: Iterable[ProjectionRunner]) -> None:
+        self.runners = {runner.name: runner for runner in runners}
+
+    def __getitem__(self, name: str) -> ProjectionRunner:
+        return self.runners[name]
+
+    def __iter__(self) -> Iterator[ProjectionRunner]:
+        return iter(self.runners.values())
+
+    def __enter__(self) -> Projections:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        for runner in self:
+            runner.start()
+
+    def stop(self) -> None:
+        for runner in self:
+            runner.stop()
+
+    def close(self) -> None:
+        for runner in self:
+            runner.close()
+
+    def wait_all(self, position: int, timeout: float) -> bool:
+        """Whether every view reaches `position` within `timeout` seconds in all."""
+        deadline = time.monotonic() + timeout
+        return all(r.wait(position, max(0.0, deadline - time.monotonic())) for r in self)

@@ -1,0 +1,348 @@
+"""Stored views: a projection's documents and its tracking position, written together.
+
+Each batch of events is one unit of work (`ViewBatch`, the projections' `Documents` port):
+reads see the batch's own writes first, writes are buffered, and `commit` writes every
+buffered document and the new tracking position in one transaction. The tracking update
+is conditional on the position the batch started from, so two runners (or a rebuild in
+another process) can never both apply the same events: the loser's batch is not written.
+
+SQLite keeps one file per projection (`view-{name}.sqlite`) because its table names are
+fixed; PostgreSQL keeps `{name}_docs` and `{name}_tracking` in the configured schema.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NamedTuple, Protocol
+
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+from psycopg_pool import ConnectionPool
+
+from adapters.config import Config
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+
+
+class Doc(NamedTuple):
+    kind: str
+    key: str
+    centre_id: str
+    body: bytes
+
+
+class TrackingConflict(RuntimeError):
+    """The view's position moved under a batch (another runner, a rebuild): not written."""
+
+
+class ViewStore(Protocol):
+    """What a runner and the queries need from a stored view."""
+
+    name: str
+
+    def position(self) -> int: ...
+
+    def begin(self, position: int) -> ViewBatch: ...
+
+    def get(self, kind: str, key: str) -> bytes | None: ...
+
+    def list(
+        self, kind: str, centre_id: str | None = None, after_key: str = "", limit: int = 100
+    ) -> Sequence[Doc]: ...
+
+    def kinds(self) -> Sequence[str]: ...
+
+    def write(self, expected: int, position: int, docs: Sequence[Doc]) -> None: ...
+
+    def drop(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class ViewBatch:
+    """One batch's unit of work over a store; implements `projections.base.Documents`."""
+
+    def __init__(self, store: ViewStore, position: int) -> None:
+        self.store = store
+        self.start = position
+        self.buffer: dict[tuple[str, str], Doc] = {}
+
+    def get(self, kind: str, key: str) -> bytes | None:
+        doc = self.buffer.get((kind, key))
+        return doc.body if doc is not None else self.store.get(kind, key)
+
+    def put(self, kind: str, key: str, body: bytes, *, centre_id: str = "") -> None:
+        self.buffer[kind, key] = Doc(kind, key, centre_id, body)
+
+    def commit(self, position: int) -> None:
+        """Write the buffered documents and `position` at once, or raise TrackingConflict."""
+        self.store.write(self.start, position, list(self.buffer.values()))
+
+
+def _check_name(name: str) -> str:
+    if not _NAME.match(name):
+        msg = f"a view name is lower-case letters, digits and _ (it names files/tables): {name!r}"
+        raise ValueError(msg)
+    return name
+
+
+def open_view_store(config: Config, name: str) -> ViewStore:
+    """The view `name` on the configured store."""
+    if not config.uses_postgres:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        return SqliteViewStore(config.data_dir / f"view-{name}.sqlite", name)
+    return PostgresViewStore(config.eventsourcing_env(), name)
+
+
+# ---- SQLite ----------------------------------------------------------------------------
+
+_SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS docs (
+    kind TEXT NOT NULL, key TEXT NOT NULL, centre_id TEXT NOT NULL, body BLOB NOT NULL,
+    PRIMARY KEY (kind, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS docs_by_centre ON docs (kind, centre_id, key);
+CREATE TABLE IF NOT EXISTS tracking (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
+"""
+_SQLITE_UPSERT = (
+    "INSERT INTO docs (kind, key, centre_id, body) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (kind, key) DO UPDATE SET centre_id = excluded.centre_id, body = excluded.body"
+)
+
+
+class SqliteViewStore:
+    """A view in its own SQLite file, in WAL mode so queries never block the runner.
+
+    Connections are pooled (sqlite3 connections are not for concurrent use) and all
+    closed by `close()`; one in use at that moment is closed when it is handed back.
+    """
+
+    def __init__(self, path: Path, name: str, *, timeout: float = 10.0) -> None:
+        self.name = _check_name(name)
+        self.path = path
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._idle: list[sqlite3.Connection] = []
+        self._closed = False
+        with self._connection() as conn:
+            conn.executescript(_SQLITE_SCHEMA)
+            conn.execute("INSERT OR IGNORE INTO tracking VALUES (?, 0)", (name,))
+
+    def position(self) -> int:
+        with self._connection() as conn:
+            row = conn.execute("SELECT position FROM tracking WHERE name = ?", (self.name,))
+            return int(row.fetchone()[0])
+
+    def begin(self, position: int) -> ViewBatch:
+        return ViewBatch(self, position)
+
+    def get(self, kind: str, key: str) -> bytes | None:
+        with self._connection() as conn:
+            cursor = conn.execute("SELECT body FROM docs WHERE kind = ? AND key = ?", (kind, key))
+            row = cursor.fetchone()
+        return None if row is None else bytes(row[0])
+
+    def list(
+        self, kind: str, centre_id: str | None = None, after_key: str = "", limit: int = 100
+    ) -> Sequence[Doc]:
+        """A page of documents in key order; `centre_id=None` lists every centre's."""
+        where, params = "kind = ? AND key > ?", [kind, after_key]
+        if centre_id is not None:
+            where, params = "kind = ? AND centre_id = ? AND key > ?", [kind, centre_id, after_key]
+        query = f"SELECT kind, key, centre_id, body FROM docs WHERE {where} ORDER BY key LIMIT ?"  # noqa: S608
+        with self._connection() as conn:
+            rows = conn.execute(query, (*params, limit)).fetchall()
+        return [Doc(k, key, c, bytes(b)) for k, key, c, b in rows]
+
+    def kinds(self) -> Sequence[str]:
+        with self._connection() as conn:
+            rows = conn.execute("SELECT DISTINCT kind FROM docs ORDER BY kind").fetchall()
+        return [str(kind) for (kind,) in rows]
+
+    def write(self, expected: int, position: int, docs: Sequence[Doc]) -> None:
+        with self._connection() as conn, self._transaction(conn):
+            moved = conn.execute(
+                "UPDATE tracking SET position = ? WHERE name = ? AND position = ?",
+                (position, self.name, expected),
+            )
+            if moved.rowcount != 1:
+                msg = f"view {self.name} is no longer at position {expected}"
+                raise TrackingConflict(msg)
+            conn.executemany(_SQLITE_UPSERT, docs)
+
+    def drop(self) -> None:
+        """Forget every document and the position, in one transaction."""
+        with self._connection() as conn, self._transaction(conn):
+            conn.execute("DELETE FROM docs")
+            conn.execute("UPDATE tracking SET position = 0 WHERE name = ?", (self.name,))
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed, idle, self._idle = True, self._idle, []
+        for conn in idle:
+            conn.close()
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._closed:
+                msg = f"view store {self.name} is closed"
+                raise RuntimeError(msg)
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")  # WAL stays consistent; views rebuild
+        try:
+            yield conn
+        finally:
+            with self._lock:
+                closed = self._closed
+                if not closed:
+                    self._idle.append(conn)
+            if closed:
+                conn.close()
+
+    @staticmethod
+    @contextmanager
+    def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+        conn.execute("BEGIN IMMEDIATE")  # take the write lock now, not at the first write
+        try:
+            yield
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+
+# ---- PostgreSQL ------------------------------------------------------------------------
+
+
+def postgres_conninfo(env: Mapping[str, str]) -> str:
+    """A libpq connection string from eventsourcing's POSTGRES_* settings."""
+    params = {
+        "dbname": env.get("POSTGRES_DBNAME", "postgres"),
+        "host": env.get("POSTGRES_HOST", "127.0.0.1"),
+        "port": env.get("POSTGRES_PORT", "5432"),
+        "user": env.get("POSTGRES_USER", "postgres"),
+    }
+    if env.get("POSTGRES_PASSWORD"):
+        params["password"] = env["POSTGRES_PASSWORD"]
+    return make_conninfo(**params)
+
+
+class PostgresViewStore:
+    """A view as two tables in the application's database and schema."""
+
+    def __init__(self, env: Mapping[str, str], name: str, *, max_connections: int = 4) -> None:
+        self.name = _check_name(name)
+        schema = env.get("POSTGRES_SCHEMA", "").strip() or "public"
+        self._docs = sql.Identifier(schema, f"{name}_docs")
+        self._tracking = sql.Identifier(schema, f"{name}_tracking")
+        self._pool = ConnectionPool(
+            postgres_conninfo(env),
+            min_size=1,
+            max_size=max_connections,
+            kwargs={"autocommit": True},
+            name=f"view-{name}",
+            open=True,
+        )
+        try:
+            self._create(f"{name}_docs_by_centre")
+        except BaseException:
+            self._pool.close()
+            raise
+
+    def _create(self, index: str) -> None:
+        statements = [
+            "CREATE TABLE IF NOT EXISTS {docs} (kind text NOT NULL, key text NOT NULL, "
+            "centre_id text NOT NULL, body bytea NOT NULL, PRIMARY KEY (kind, key))",
+            "CREATE INDEX IF NOT EXISTS {index} ON {docs} (kind, centre_id, key)",
+            "CREATE TABLE IF NOT EXISTS {tracking} "
+            "(name text PRIMARY KEY, position bigint NOT NULL)",
+        ]
+        names = {"docs": self._docs, "tracking": self._tracking, "index": sql.Identifier(index)}
+        with self._pool.connection() as conn, conn.transaction():
+            for statement in statements:
+                conn.execute(sql.SQL(statement).format(**names))
+            conn.execute(
+                sql.SQL("INSERT INTO {} VALUES (%s, 0) ON CONFLICT DO NOTHING").format(
+                    self._tracking
+                ),
+                (self.name,),
+            )
+
+    def position(self) -> int:
+        query = sql.SQL("SELECT position FROM {} WHERE name = %s").format(self._tracking)
+        with self._pool.connection() as conn:
+            row = conn.execute(query, (self.name,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def begin(self, position: int) -> ViewBatch:
+        return ViewBatch(self, position)
+
+    def get(self, kind: str, key: str) -> bytes | None:
+        query = sql.SQL("SELECT body FROM {} WHERE kind = %s AND key = %s").format(self._docs)
+        with self._pool.connection() as conn:
+            row = conn.execute(query, (kind, key), prepare=True).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def list(
+        self, kind: str, centre_id: str | None = None, after_key: str = "", limit: int = 100
+    ) -> Sequence[Doc]:
+        """A page of documents in key order; `centre_id=None` lists every centre's."""
+        if centre_id is None:
+            where = sql.SQL("kind = %s AND key > %s")
+            params: tuple[str | int, ...] = (kind, after_key, limit)
+        else:
+            where = sql.SQL("kind = %s AND centre_id = %s AND key > %s")
+            params = (kind, centre_id, after_key, limit)
+        query = sql.SQL(
+            "SELECT kind, key, centre_id, body FROM {} WHERE {} ORDER BY key LIMIT %s"
+        ).format(self._docs, where)
+        with self._pool.connection() as conn:
+            rows = conn.execute(query, params).fetchall()
+        return [Doc(k, key, c, bytes(b)) for k, key, c, b in rows]
+
+    def kinds(self) -> Sequence[str]:
+        query = sql.SQL("SELECT DISTINCT kind FROM {} ORDER BY kind").format(self._docs)
+        with self._pool.connection() as conn:
+            return [str(kind) for (kind,) in conn.execute(query).fetchall()]
+
+    def write(self, expected: int, position: int, docs: Sequence[Doc]) -> None:
+        track = sql.SQL("UPDATE {} SET position = %s WHERE name = %s AND position = %s").format(
+            self._tracking
+        )
+        upsert = sql.SQL(
+            "INSERT INTO {} (kind, key, centre_id, body) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (kind, key) DO UPDATE SET centre_id = EXCLUDED.centre_id, "
+            "body = EXCLUDED.body"
+        ).format(self._docs)
+        with self._pool.connection() as conn, conn.transaction():
+            # The row lock taken here serialises competing runners; the loser sees 0 rows.
+            if conn.execute(track, (position, self.name, expected)).rowcount != 1:
+                msg = f"view {self.name} is no longer at position {expected}"
+                raise TrackingConflict(msg)
+            if docs:
+                with conn.cursor() as cursor:
+                    cursor.executemany(upsert, docs)
+
+    def drop(self) -> None:
+        """Forget every document and the position, in one transaction."""
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute(sql.SQL("DELETE FROM {}").format(self._docs))
+            conn.execute(
+                sql.SQL("UPDATE {} SET position = 0 WHERE name = %s").format(self._tracking),
+                (self.name,),
+            )
+
+    def close(self) -> None:
+        self._pool.close()

@@ -1,0 +1,681 @@
+"""The external verifier's audit view: what happened, who did it, when, on what evidence.
+
+Pure functions over domain state and events, so the same view is served live or replayed
+`as_known_at` the date of an earlier sample (fold what `projections.base.known_at` lets
+through, then call these). Results are msgspec Structs, served as JSON.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from datetime import date, datetime
+from enum import StrEnum
+from typing import TypeVar
+from uuid import UUID
+
+import msgspec
+
+from domain import events as e
+from domain.centre import CentreState
+from domain.portfolio import Decision, PortfolioState, Sample
+from domain.spec import Method
+
+METHOD_NAMES = {
+    Method.OBSERVATION: "observation",
+    Method.PROFESSIONAL_DISCUSSION: "professional discussion",
+    Method.QUESTIONING: "questioning",
+    Method.WORK_PRODUCT: "work product",
+    Method.WITNESS_TESTIMONY: "witness testimony",
+    Method.OTHER: "other evidence",
+}
+
+
+class ChainState(StrEnum):
+    """How far a decision has got along its signature chain; revoked trumps the rest."""
+
+    PENDING_COUNTERSIGNATURE = "pending_countersignature"
+    STANDS = "stands"
+    IQA_SAMPLED = "iqa_sampled"
+    EV_SAMPLED = "ev_sampled"
+    REVOKED = "revoked"
+
+
+class Camera(StrEnum):
+    """The CAMERA dimensions checked from events (Records are sampled by reading them)."""
+
+    CANDIDATES = "candidates"
+    ASSESSORS = "assessors"
+    METHODS = "methods"
+    UNITS = "units"
+    LOCATIONS = "locations"
+
+
+# ---- the trail -----------------------------------------------------------------------
+
+
+class TrailEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One row of the trail; `subject_ids` (decisions, evidence) link it to the chains."""
+
+    position: int
+    event_id: UUID
+    event_type: str
+    centre_id: UUID | None
+    portfolio_id: UUID | None
+    actor_id: UUID
+    actor_role: e.Role
+    actor_name: str
+    recorded_at: datetime
+    effective_on: date
+    summary: str
+    subject_ids: tuple[UUID, ...] = ()
+
+
+def names(centre: CentreState) -> dict[UUID, str]:
+    """People's names at a centre: staff, learners, listed witnesses and allocated EVs."""
+    staff = {member.staff_id: member.name for member in centre.staff.values()}
+    return {**staff, **centre.learners, **centre.witnesses, **centre.evs}
+
+
+def name_of(names: Mapping[UUID, str], person_id: UUID, role: e.Role | None = None) -> str:
+    """A name, or a label that still says who (e.g. the awarding body's administrator)."""
+    if person_id in names:
+        return names[person_id]
+    return f"{_role(role) if role else 'person'} {str(person_id)[:8]} (not named here)"
+
+
+def trail_entry(
+    position: int,
+    event: e.Event,
+    actor_name: str,
+    portfolio_centre: UUID | None,
+    *,
+    names: Mapping[UUID, str] | None = None,
+) -> TrailEntry:
+    """One event as a trail row; `names` names whoever the event is about, if given."""
+    own_centre = event.centre_id if isinstance(event, e.CentreEvent | e.LearnerEnrolled) else None
+    return TrailEntry(
+        position=position,
+        event_id=event.event_id,
+        event_type=event.TOPIC,
+        centre_id=own_centre or portfolio_centre,
+        portfolio_id=event.portfolio_id if isinstance(event, e.PortfolioEvent) else None,
+        actor_id=event.actor_id,
+        actor_role=event.actor_role,
+        actor_name=actor_name,
+        recorded_at=event.recorded_at,
+        effective_on=event.effective_on,
+        summary=summary(event, names or {}),
+        subject_ids=_subjects(event),
+    )
+
+
+def trail(
+    events: Iterable[tuple[int, e.Event]],
+    names: Mapping[UUID, str],
+    portfolio_centres: Mapping[UUID, UUID] | None = None,
+) -> list[TrailEntry]:
+    """Every event once (delivery is at-least-once), in position order.
+
+    A portfolio's centre is learned from its enrolment where `portfolio_centres` lacks it.
+    """
+    centres = dict(portfolio_centres or {})
+    seen: set[UUID] = set()
+    entries: list[TrailEntry] = []
+    for position, event in sorted(events, key=lambda pair: pair[0]):
+        if event.event_id in seen:
+            continue
+        seen.add(event.event_id)
+        if isinstance(event, e.LearnerEnrolled):
+            centres[event.portfolio_id] = event.centre_id
+        portfolio = event.portfolio_id if isinstance(event, e.PortfolioEvent) else None
+        actor = name_of(names, event.actor_id, event.actor_role)
+        centre = centres.get(portfolio) if portfolio else None
+        entries.append(trail_entry(position, event, actor, centre, names=names))
+    return entries
+
+
+def summary(event: e.Event, names: Mapping[UUID, str]) -> str:
+    """What happened, in one line of plain English."""
+    if isinstance(event, e.CentreEvent):
+        return _centre_summary(event, names)
+    if isinstance(event, e.PortfolioEvent):
+        return _portfolio_summary(event, names)
+    return event.TOPIC
+
+
+def _centre_summary(event: e.CentreEvent, names: Mapping[UUID, str]) -> str:
+    match event:
+        case e.CentreRegistered():
+            return f"Centre registered: {event.name}"
+        case e.StaffRegistered():
+            return f"Staff registered: {event.name} as {event.qualification} {_role(event.role)}"
+        case e.StaffQualificationChanged():
+            who = name_of(names, event.staff_id, event.role)
+            return (
+                f"Qualification changed: {who} is now a {event.qualification} {_role(event.role)}"
+            )
+        case e.LearnerRegistered():
+            return f"Learner registered: {event.name}"
+        case e.WitnessAdded():
+            return f"Witness added to the status list: {event.name}{_paren(event.position)}"
+        case e.EvAllocated():
+            return f"External verifier allocated: {event.name}"
+        case e.ObservedCriteriaSet():
+            return f"Must-observe criteria for {event.unit_code} set: {', '.join(event.criteria)}"
+        case e.SufficiencyPolicySet():
+            return f"Sufficiency policy v{event.policy_version} set: {_policy_words(event)}"
+        case e.SamplingPlanSet():
+            return f"Sampling plan v{event.plan_version} set: {_plan_words(event)}"
+    return event.TOPIC
+
+
+def _portfolio_summary(event: e.PortfolioEvent, names: Mapping[UUID, str]) -> str:
+    match event:
+        case e.LearnerEnrolled():
+            return _enrolment_words(event, names)
+        case e.EvidenceSubmitted():
+            return (
+                f"Evidence submitted ({METHOD_NAMES[event.method]}): {_line(event.title)}"
+                f"{_where(event.location, event.customer_ref, event.environment)}"
+            )
+        case e.EvidenceMapped():
+            return f"Evidence mapped to {', '.join(event.criteria)}"
+        case e.ObservationRecorded():
+            where = _where(event.location, event.customer_ref, event.environment)
+            return f"Observation recorded for {', '.join(event.criteria)}{where}"
+        case e.WitnessTestimonyRecorded():
+            where = _where("", event.customer_ref, event.environment)
+            witness = name_of(names, event.witness_id)
+            return f"Witness testimony from {witness} for {', '.join(event.criteria)}{where}"
+        case e.QuestioningRecorded():
+            method = METHOD_NAMES[event.method].capitalize()
+            return f"{method} recorded for {', '.join(event.criteria)}"
+        case e.DecisionRecorded():
+            return _decision_words(event)
+        case e.DecisionCountersigned():
+            return "Decision countersigned by a qualified assessor"
+        case e.IqaSampleRecorded():
+            count = _plural(len(event.decision_ids), "decision")
+            return f"IQA {event.stage} sample of {count}: {event.outcome}{_where(event.location)}"
+        case e.EvSampleRecorded():
+            count = _plural(len(event.decision_ids), "decision")
+            actions = _plural(len(event.actions), "action", lead="; ")
+            return f"EV sample of {count}: {event.outcome}{actions}"
+        case e.EvidenceWithdrawn():
+            return f"Evidence withdrawn: {_line(event.reason)}"
+        case e.DecisionRevoked():
+            return f"Decision revoked: {_line(event.reason)}"
+    return event.TOPIC
+
+
+def _enrolment_words(event: e.LearnerEnrolled, names: Mapping[UUID, str]) -> str:
+    return (
+        f"{name_of(names, event.learner_id, e.Role.LEARNER)} enrolled on {event.unit_code} "
+        f"v{event.spec_version}; assessor {name_of(names, event.assessor_id, e.Role.ASSESSOR)}, "
+        f"IQA {name_of(names, event.iqa_id, e.Role.IQA)}"
+    )
+
+
+def _decision_words(event: e.DecisionRecorded) -> str:
+    outcome = "met" if event.outcome is e.Outcome.MET else "not yet met"
+    trainee = event.assessor_qualification is e.Qualification.TRAINEE
+    return (
+        f"Decision: {outcome} for {', '.join(event.criteria)} (relies on "
+        f"{_plural(len(event.evidence_ids), 'evidence item')}) by a "
+        f"{event.assessor_qualification} assessor"
+        + (" — awaits countersignature" if trainee else "")
+    )
+
+
+def _policy_words(policy: e.SufficiencyPolicySet) -> str:
+    t = policy.default
+    return (
+        f"{t.min_occasions} occasions on {t.min_distinct_dates} dates with "
+        f"{t.min_distinct_customers} customers over {t.min_span_days} days"
+        f"{_plural(len(policy.per_unit), 'unit override', lead=', ')}{_ref(policy.decision_ref)}"
+    )
+
+
+def _plan_words(plan: e.SamplingPlanSet) -> str:
+    flags = {"method": plan.every_method, "unit": plan.every_unit, "location": plan.every_location}
+    every = ", ".join(word for word, on in flags.items() if on)
+    return (
+        f"candidates {_pct(plan.min_candidate_rate)}, assessors {_pct(plan.min_assessor_rate)}, "
+        f"trainee assessors {_pct(plan.trainee_assessor_rate)}"
+        + (f"; every {every}" if every else "")
+        + _ref(plan.decision_ref)
+    )
+
+
+def _subjects(event: e.Event) -> tuple[UUID, ...]:
+    if isinstance(event, e.IqaSampleRecorded | e.EvSampleRecorded):
+        return event.decision_ids
+    if isinstance(event, e.DecisionRecorded):
+        return (event.decision_id, *event.evidence_ids)
+    ids = (getattr(event, "decision_id", None), getattr(event, "evidence_id", None))
+    return tuple(i for i in ids if isinstance(i, UUID))
+
+
+# ---- signature chains ----------------------------------------------------------------
+
+
+class Signature(msgspec.Struct, frozen=True, kw_only=True):
+    """One signer on a decision, with their qualification when they signed."""
+
+    person_id: UUID
+    name: str
+    qualification: e.Qualification
+    signed_at: datetime
+
+
+class SampleView(msgspec.Struct, frozen=True, kw_only=True):
+    sample_id: UUID
+    event_id: UUID
+    actor_id: UUID
+    actor_name: str
+    role: e.Role
+    stage: e.SampleStage | None
+    outcome: e.SampleOutcome
+    recorded_at: datetime
+
+
+class DecisionChain(msgspec.Struct, frozen=True, kw_only=True):
+    """A decision with every signature on it, in chain order, and where it stands."""
+
+    decision_id: UUID
+    portfolio_id: UUID
+    event_id: UUID
+    outcome: e.Outcome
+    criteria: tuple[str, ...]
+    evidence_ids: tuple[UUID, ...]
+    decided_on: date
+    assessor: Signature
+    countersignature: Signature | None
+    iqa_samples: tuple[SampleView, ...]
+    ev_samples: tuple[SampleView, ...]
+    state: ChainState
+
+
+class ChainContext(msgspec.Struct, frozen=True, kw_only=True):
+    """What CAMERA sampling reads about a decision besides its signatures."""
+
+    learner_id: UUID
+    learner_name: str
+    unit_code: str
+    assessor_id: UUID
+    assessor_name: str
+    assessor_qualification: e.Qualification
+    methods: tuple[Method, ...]
+    locations: tuple[str, ...]
+
+
+class DecisionChainWithContext(msgspec.Struct, frozen=True, kw_only=True):
+    chain: DecisionChain
+    context: ChainContext
+
+
+def chain_state(decision: Decision) -> ChainState:
+    """Revoked, else pending until countersigned, else the furthest sample reached."""
+    if decision.revoked:
+        return ChainState.REVOKED
+    if not decision.stands:
+        return ChainState.PENDING_COUNTERSIGNATURE
+    if decision.ev_samples:
+        return ChainState.EV_SAMPLED
+    return ChainState.IQA_SAMPLED if decision.iqa_samples else ChainState.STANDS
+
+
+def decision_chains(portfolio: PortfolioState, names: Mapping[UUID, str]) -> list[DecisionChain]:
+    """Every decision of the portfolio, once, in the order it was recorded."""
+    return [_chain(portfolio.portfolio_id, d, names) for d in portfolio.decisions.values()]
+
+
+def chains_with_context(
+    portfolio: PortfolioState, names: Mapping[UUID, str]
+) -> list[DecisionChainWithContext]:
+    """Decision chains plus what sampling needs: learner, unit, methods and locations used."""
+    return [
+        DecisionChainWithContext(
+            chain=_chain(portfolio.portfolio_id, decision, names),
+            context=_context(portfolio, decision, names),
+        )
+        for decision in portfolio.decisions.values()
+    ]
+
+
+def _chain(portfolio_id: UUID, decision: Decision, names: Mapping[UUID, str]) -> DecisionChain:
+    signer, signed_at = decision.countersigned_by, decision.countersigned_at
+    return DecisionChain(
+        decision_id=decision.decision_id,
+        portfolio_id=portfolio_id,
+        event_id=decision.event_id,
+        outcome=decision.outcome,
+        criteria=decision.criteria,
+        evidence_ids=decision.evidence_ids,
+        decided_on=decision.effective_on,
+        assessor=_signature(
+            decision.author_id, decision.author_qualification, decision.recorded_at, names
+        ),
+        # the rules accept a countersignature only from a qualified assessor
+        countersignature=_signature(signer, e.Qualification.QUALIFIED, signed_at, names)
+        if signer and signed_at
+        else None,
+        iqa_samples=tuple(_sample(s, names) for s in decision.iqa_samples),
+        ev_samples=tuple(_sample(s, names) for s in decision.ev_samples),
+        state=chain_state(decision),
+    )
+
+
+def _signature(
+    who: UUID, qualification: e.Qualification, at: datetime, names: Mapping[UUID, str]
+) -> Signature:
+    name = name_of(names, who, e.Role.ASSESSOR)
+    return Signature(person_id=who, name=name, qualification=qualification, signed_at=at)
+
+
+def _sample(sample: Sample, names: Mapping[UUID, str]) -> SampleView:
+    return SampleView(
+        sample_id=sample.sample_id,
+        event_id=sample.event_id,
+        actor_id=sample.actor_id,
+        actor_name=name_of(names, sample.actor_id, sample.role),
+        role=sample.role,
+        stage=sample.stage,
+        outcome=sample.outcome,
+        recorded_at=sample.recorded_at,
+    )
+
+
+def _context(
+    portfolio: PortfolioState, decision: Decision, names: Mapping[UUID, str]
+) -> ChainContext:
+    """Evidence withdrawn after the decision still shows which method and place were used."""
+    items = [portfolio.evidence[i] for i in decision.evidence_ids if i in portfolio.evidence]
+    return ChainContext(
+        learner_id=portfolio.learner_id,
+        learner_name=name_of(names, portfolio.learner_id, e.Role.LEARNER),
+        unit_code=portfolio.unit_code,
+        assessor_id=decision.author_id,
+        assessor_name=name_of(names, decision.author_id, e.Role.ASSESSOR),
+        assessor_qualification=decision.author_qualification,
+        methods=tuple(sorted({item.method for item in items})),
+        locations=tuple(sorted({p for item in items if (p := _line(item.location))})),
+    )
+
+
+# ---- EV samples ----------------------------------------------------------------------
+
+
+class EvSampleView(msgspec.Struct, frozen=True, kw_only=True):
+    sample_id: UUID
+    event_id: UUID
+    portfolio_id: UUID
+    ev_id: UUID
+    ev_name: str
+    decision_ids: tuple[UUID, ...]
+    outcome: e.SampleOutcome
+    actions: tuple[str, ...]
+    feedback: str
+    recorded_at: datetime
+    effective_on: date
+
+
+def ev_samples(events: Iterable[e.Event], names: Mapping[UUID, str]) -> list[EvSampleView]:
+    """The EV samples among `events`, with outcomes, actions and feedback, in that order."""
+    return [
+        EvSampleView(
+            sample_id=event.sample_id,
+            event_id=event.event_id,
+            portfolio_id=event.portfolio_id,
+            ev_id=event.actor_id,
+            ev_name=name_of(names, event.actor_id, e.Role.EV),
+            decision_ids=event.decision_ids,
+            outcome=event.outcome,
+            actions=event.actions,
+            feedback=event.feedback,
+            recorded_at=event.recorded_at,
+            effective_on=event.effective_on,
+        )
+        for event in events
+        if isinstance(event, e.EvSampleRecorded)
+    ]
+
+
+# ---- CAMERA sampling compliance ------------------------------------------------------
+
+
+class Figure(msgspec.Struct, frozen=True, kw_only=True):
+    """One subject of a dimension (an assessor, a method...): sampled against required."""
+
+    subject: str
+    sampled: int
+    total: int
+    required: int
+    rate: float | None  # None where one sampled decision is enough
+    compliant: bool
+
+
+class DimensionCheck(msgspec.Struct, frozen=True, kw_only=True):
+    dimension: Camera
+    required_by_plan: bool
+    rule: str
+    figures: tuple[Figure, ...]
+    compliant: bool
+    missing: tuple[str, ...]
+
+
+class SamplingCompliance(msgspec.Struct, frozen=True, kw_only=True):
+    """IQA sampling against the plan; revoked decisions are out of the population."""
+
+    plan_version: int | None
+    compliant: bool
+    reason: str
+    decisions: int
+    sampled: int
+    dimensions: tuple[DimensionCheck, ...]
+    missing: tuple[str, ...]
+
+
+Chains = Sequence[DecisionChainWithContext]
+Keys = Callable[[DecisionChainWithContext], Iterable[str]]
+K = TypeVar("K", bound=Hashable)
+
+#: The "every X used appears in a sampled decision" dimensions: what X is, and its gap.
+COVERAGE: tuple[tuple[Camera, Callable[[e.SamplingPlanSet], bool], Keys, str], ...] = (
+    (
+        Camera.METHODS,
+        lambda plan: plan.every_method,
+        lambda c: [f"{METHOD_NAMES[m]} ({m})" for m in c.context.methods],
+        "Method {subject}: used in {total}, none sampled",
+    ),
+    (
+        Camera.UNITS,
+        lambda plan: plan.every_unit,
+        lambda c: [c.context.unit_code],
+        "Unit {subject}: {total}, none sampled",
+    ),
+    (
+        Camera.LOCATIONS,
+        lambda plan: plan.every_location,
+        lambda c: c.context.locations,
+        "Location {subject}: evidence of {total}, none sampled",
+    ),
+)
+
+
+def sampling_compliance(plan: e.SamplingPlanSet | None, chains: Chains) -> SamplingCompliance:
+    """Check each CAMERA dimension; compliant only when a plan exists and each one is met."""
+    live = [c for c in chains if c.chain.state is not ChainState.REVOKED]
+    counts = {"decisions": len(live), "sampled": sum(map(_sampled, live))}
+    if plan is None:
+        reason = "No sampling plan has been recorded for this centre"
+        return SamplingCompliance(
+            plan_version=None,
+            compliant=False,
+            reason=reason,
+            dimensions=(),
+            missing=(reason,),
+            **counts,
+        )
+    dimensions = (
+        _candidates(plan.min_candidate_rate, live),
+        _assessors(plan, live),
+        *(_coverage(d, on(plan), _group(live, keys), gap) for d, on, keys, gap in COVERAGE),
+    )
+    missing = tuple(m for d in dimensions for m in d.missing)
+    return SamplingCompliance(
+        plan_version=plan.plan_version,
+        compliant=not missing,
+        reason=f"{_plural(len(missing), 'shortfall')} against the plan" if missing else "",
+        dimensions=dimensions,
+        missing=missing,
+        **counts,
+    )
+
+
+def _candidates(rate: float, live: Chains) -> DimensionCheck:
+    learners = _group(live, lambda c: [c.context.learner_id])
+    unsampled = sorted(
+        group[0].context.learner_name
+        for group in learners.values()
+        if not any(map(_sampled, group))
+    )
+    figure = _figure("learners", len(learners) - len(unsampled), len(learners), rate)
+    missing: tuple[str, ...] = ()
+    if not figure.compliant:
+        missing = (
+            f"Candidates: {figure.sampled} of {_plural(figure.total, 'learner')} have an "
+            f"IQA-sampled decision; the plan needs {_pct(rate)}. Not yet sampled: "
+            + ", ".join(unsampled),
+        )
+    rule = f"at least {_pct(rate)} of learners have an IQA-sampled decision"
+    return _check(Camera.CANDIDATES, rule, (figure,), missing)
+
+
+def _assessors(plan: e.SamplingPlanSet, live: Chains) -> DimensionCheck:
+    """Per assessor and qualification: a trainee's decisions answer to the trainee rate."""
+    groups = _group(live, lambda c: [(c.context.assessor_id, c.context.assessor_qualification)])
+    figures = []
+    for (_, qualification), group in groups.items():
+        trainee = qualification is e.Qualification.TRAINEE
+        rate = plan.trainee_assessor_rate if trainee else plan.min_assessor_rate
+        subject = f"{group[0].context.assessor_name} ({qualification})"
+        figures.append(_figure(subject, sum(map(_sampled, group)), len(group), rate))
+    figures.sort(key=lambda f: f.subject)
+    missing = tuple(
+        f"Assessor {f.subject}: {f.sampled} of {_plural(f.total, 'decision')} sampled; "
+        f"the plan needs {_pct(f.rate or 0)}"
+        for f in figures
+        if not f.compliant
+    )
+    rule = (
+        f"at least {_pct(plan.min_assessor_rate)} of each assessor's decisions, "
+        f"{_pct(plan.trainee_assessor_rate)} of a trainee's"
+    )
+    return _check(Camera.ASSESSORS, rule, figures, missing)
+
+
+def _coverage(
+    dimension: Camera, on: bool, groups: Mapping[str, Chains], gap: str
+) -> DimensionCheck:
+    """One sampled decision per method (unit, location) used is enough."""
+    figures = [
+        _figure(subject, sum(map(_sampled, group)), len(group), None if on else 0.0)
+        for subject, group in sorted(groups.items())
+    ]
+    missing = tuple(
+        gap.format(subject=f.subject, total=_plural(f.total, "decision"))
+        for f in figures
+        if not f.compliant
+    )
+    noun = dimension.value.removesuffix("s")
+    rule = f"every {noun} used appears in an IQA-sampled decision" if on else "not in the plan"
+    return _check(dimension, rule, figures, missing, required_by_plan=on)
+
+
+def _check(
+    dimension: Camera,
+    rule: str,
+    figures: Iterable[Figure],
+    missing: tuple[str, ...],
+    *,
+    required_by_plan: bool = True,
+) -> DimensionCheck:
+    return DimensionCheck(
+        dimension=dimension,
+        required_by_plan=required_by_plan,
+        rule=rule,
+        figures=tuple(figures),
+        compliant=not missing,
+        missing=missing,
+    )
+
+
+def _figure(subject: str, sampled: int, total: int, rate: float | None) -> Figure:
+    """`rate` None: at least one; else the rate of `total`, rounded so 0.1 * 30 needs 3."""
+    required = min(1, total) if rate is None else math.ceil(round(rate * total, 9))
+    return Figure(
+        subject=subject,
+        sampled=sampled,
+        total=total,
+        required=required,
+        rate=rate,
+        compliant=sampled >= required,
+    )
+
+
+def _group(
+    live: Chains, keys: Callable[[DecisionChainWithContext], Iterable[K]]
+) -> dict[K, Chains]:
+    """Chains by key; a chain with several keys (methods, locations) is in each group."""
+    groups: defaultdict[K, list[DecisionChainWithContext]] = defaultdict(list)
+    for chain in live:
+        for key in keys(chain):
+            groups[key].append(chain)
+    return dict(groups)
+
+
+def _sampled(chain: DecisionChainWithContext) -> bool:
+    return bool(chain.chain.iqa_samples)
+
+
+# ---- words ---------------------------------------------------------------------------
+
+
+def _role(role: e.Role) -> str:
+    return {e.Role.IQA: "IQA", e.Role.EV: "EV"}.get(role, role.value.replace("_", " "))
+
+
+def _pct(rate: float) -> str:
+    return f"{rate * 100:.4g}%"
+
+
+def _plural(n: int, noun: str, *, lead: str = "") -> str:
+    """'2 decisions'; with a lead, nothing at all for zero (for optional clauses)."""
+    if lead and n == 0:
+        return ""
+    return f"{lead}{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _paren(text: str) -> str:
+    return f" ({_line(text)})" if text.strip() else ""
+
+
+def _ref(decision_ref: str) -> str:
+    return f" (ref {_line(decision_ref)})" if decision_ref.strip() else ""
+
+
+def _where(
+    location: str, customer_ref: str | None = None, environment: e.Environment | None = None
+) -> str:
+    """' at Shop floor (customer cust-2) [rwe]': where evidence came from, if recorded."""
+    at = f" at {_line(location)}" if location.strip() else ""
+    customer = f" (customer {customer_ref})" if customer_ref else ""
+    unusual = environment not in (None, e.Environment.WORKPLACE)
+    return at + customer + (f" [{environment}]" if unusual else "")

@@ -1,0 +1,45 @@
+"""What a projection is here: a pure fold from events to documents, behind a small port.
+
+A projection never touches storage itself. The runner (in adapters) hands it a batch of
+events and a `Documents` port that buffers reads and writes; at the end of the batch the
+runner commits the documents and the tracking position in one transaction, so a crash
+never double-counts and a rebuild from zero commits many events per transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime
+from typing import Protocol, TypeVar
+
+from domain.events import Event
+
+E = TypeVar("E", bound=Event)
+
+
+class Documents(Protocol):
+    """The view port: JSON documents by (kind, key), each optionally tagged with a centre."""
+
+    def get(self, kind: str, key: str) -> bytes | None: ...
+
+    def put(self, kind: str, key: str, body: bytes, *, centre_id: str = "") -> None: ...
+
+
+class Projection(Protocol):
+    """A named read model. `apply` folds one event; `flush` derives what a batch changed."""
+
+    name: str
+
+    def apply(self, position: int, event: Event, docs: Documents) -> None: ...
+
+    def flush(self, docs: Documents) -> None: ...
+
+
+def known_at(events: Sequence[E], as_known_at: datetime | None) -> Iterator[E]:
+    """What the system knew at a time: events recorded up to then."""
+    return (e for e in events if as_known_at is None or e.recorded_at <= as_known_at)
+
+
+def effective_at(events: Sequence[E], on: date | None) -> Iterator[E]:
+    """What was true on a date: events whose effective date is up to then."""
+    return (e for e in events if on is None or e.effective_on <= on)

@@ -1,0 +1,526 @@
+"""The state views: every centre and portfolio folded into stored documents.
+
+Read models answer from these documents instead of replaying streams. The fold is the
+domain's own (`CentreState.apply`, `PortfolioState.apply`), so a view can never disagree
+with the rules about what happened. States touched in a batch stay decoded in memory and
+are encoded once, in `flush`, however many of the batch's events they saw.
+
+Derived documents (coverage, sufficiency, decision chains) are computed in `flush` for
+every touched portfolio from the stored (canonical) form of its state, and per event for
+the audit trail, so what they hold never depends on where a batch boundary fell: a rebuild
+from zero and the live view agree byte for byte.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date
+from functools import cache
+from types import UnionType
+from typing import (
+    Any,
+    ClassVar,
+    Generic,
+    TypeVar,
+    Union,
+    cast,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
+from uuid import UUID
+
+import msgspec
+
+from domain import events as e
+from domain.centre import CentreState, StaffMember
+from domain.portfolio import PortfolioState
+from domain.spec import SpecCatalogue
+from projections import audit
+from projections.base import Documents
+
+CENTRE = "centre"
+PORTFOLIO = "portfolio"
+PORTFOLIO_CENTRE = "portfolio_centre"
+CENTRE_PORTFOLIOS = "centre_portfolios"
+TRAIL = "trail"
+CHAINS = "chains"
+
+Deriver = Callable[[PortfolioState, CentreState], tuple[str, bytes] | None]
+"""(portfolio, its centre) -> (kind, body) stored under the portfolio's id, or None."""
+EventDeriver = Callable[[int, e.Event, CentreState], tuple[str, bytes] | None]
+"""(position, event, the event's centre as of that event) -> (kind, body) keyed by position."""
+
+
+def position_key(position: int) -> str:
+    """A document key that sorts in log order."""
+    return f"{position:020d}"
+
+
+# ---- centre snapshot -------------------------------------------------------------------
+
+
+class StaffSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    staff_id: UUID
+    role: e.Role
+    name: str
+    qualifications: tuple[tuple[date, e.Qualification], ...]
+
+
+class CentreSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """A centre as stored: `CentreState` with staff as a list, since JSON keys can't be tuples."""
+
+    centre_id: UUID
+    name: str
+    version: int
+    staff: tuple[StaffSnapshot, ...] = ()  # in registration order
+    learners: dict[UUID, str] = {}
+    witnesses: dict[UUID, str] = {}
+    evs: dict[UUID, str] = {}
+    observed_criteria: dict[str, tuple[str, ...]] = {}
+    sufficiency_policy: e.SufficiencyPolicySet | None = None
+    sampling_plan: e.SamplingPlanSet | None = None
+
+    @classmethod
+    def of(cls, centre: CentreState) -> CentreSnapshot:
+        return cls(
+            centre_id=centre.centre_id,
+            name=centre.name,
+            version=centre.version,
+            staff=tuple(
+                StaffSnapshot(
+                    staff_id=m.staff_id,
+                    role=m.role,
+                    name=m.name,
+                    qualifications=tuple(m.qualifications),
+                )
+                for m in centre.staff.values()
+            ),
+            learners=dict(centre.learners),
+            witnesses=dict(centre.witnesses),
+            evs=dict(centre.evs),
+            observed_criteria=dict(centre.observed_criteria),
+            sufficiency_policy=centre.sufficiency_policy,
+            sampling_plan=centre.sampling_plan,
+        )
+
+    def state(self) -> CentreState:
+        """The domain state again, with its lookups (`staff_with_role`, `qualification_on`)."""
+        return CentreState(
+            centre_id=self.centre_id,
+            name=self.name,
+            version=self.version,
+            staff={
+                (m.staff_id, m.role): StaffMember(m.staff_id, m.name, m.role, [*m.qualifications])
+                for m in self.staff
+            },
+            learners=dict(self.learners),
+            witnesses=dict(self.witnesses),
+            evs=dict(self.evs),
+            observed_criteria=dict(self.observed_criteria),
+            sufficiency_policy=self.sufficiency_policy,
+            sampling_plan=self.sampling_plan,
+        )
+
+
+# ---- canonical JSON --------------------------------------------------------------------
+
+_encoder = msgspec.json.Encoder()
+_decode_portfolio = msgspec.json.Decoder(PortfolioState).decode
+_decode_centre = msgspec.json.Decoder(CentreSnapshot).decode
+_decode_ids = msgspec.json.Decoder(list[UUID]).decode
+
+
+def encode_doc(value: object) -> bytes:
+    """JSON with every set sorted, so equal states are equal bytes in any process.
+
+    msgspec writes a set in iteration order, which depends on its insertion history and
+    on the per-process string hash seed; its `order="deterministic"` would also sort
+    the UUID-keyed dicts, which it refuses. Dicts keep insertion (= log) order.
+    """
+    tp: Any = type(value)
+    canonical = _set_sorter(tp)
+    return _encoder.encode(value if canonical is None else canonical(msgspec.to_builtins(value)))
+
+
+def decode_portfolio(body: bytes) -> PortfolioState:
+    return _decode_portfolio(body)
+
+
+def decode_centre(body: bytes) -> CentreSnapshot:
+    return _decode_centre(body)
+
+
+Canonical = Callable[[Any], Any]
+T = TypeVar("T")
+
+
+@cache
+def _set_sorter(tp: Any) -> Canonical | None:
+    """For a type, a function sorting the arrays that were sets in its builtins form.
+
+    None when the type holds no set, which is the common case and costs nothing.
+    """
+    origin, args = get_origin(tp), get_args(tp)
+    if tp in (set, frozenset) or origin in (set, frozenset):
+        return sorted
+    if origin in (Union, UnionType):
+        inner = [f for a in args if (f := _set_sorter(a)) is not None]
+        if len(inner) > 1:
+            msg = f"cannot canonicalise a union of set-holding types: {tp}"
+            raise TypeError(msg)
+        return None if not inner else _optional(inner[0])
+    if origin is dict:
+        values = _set_sorter(args[1])
+        return None if values is None else lambda v: {k: values(x) for k, x in v.items()}
+    if origin in (list, tuple) and args and (len(args) == 1 or args[1] is Ellipsis):
+        items = _set_sorter(args[0])
+        return None if items is None else lambda v: [items(x) for x in v]
+    if isinstance(tp, type) and (dataclasses.is_dataclass(tp) or issubclass(tp, msgspec.Struct)):
+        hints = get_type_hints(tp)
+        names = (
+            [f.name for f in dataclasses.fields(tp)]
+            if dataclasses.is_dataclass(tp)
+            else list(tp.__struct_fields__)
+        )
+        fields = {n: f for n in names if (f := _set_sorter(hints[n])) is not None}
+        return None if not fields else _fields(fields)
+    return None
+
+
+@cache
+def _set_normaliser(tp: Any) -> Canonical | None:
+    """For a type, a function rebuilding every set in a value of it from its sorted items.
+
+    Two equal sets iterate alike only if they were filled alike; after this, a state's
+    iteration order depends on its contents alone (in this process), as if it had been
+    decoded from its stored JSON, at a fraction of the cost of decoding.
+    """
+    origin, args = get_origin(tp), get_args(tp)
+    if tp in (set, frozenset) or origin in (set, frozenset):
+        rebuild = frozenset if frozenset in (tp, origin) else set
+        return lambda v: rebuild(sorted(v))
+    if origin in (Union, UnionType):
+        inner = [f for a in args if (f := _set_normaliser(a)) is not None]
+        return None if len(inner) != 1 else _optional(inner[0])
+    if origin is dict:
+        values = _set_normaliser(args[1])
+        return None if values is None else _in_place_values(values)
+    if origin in (list, tuple) and args and (len(args) == 1 or args[1] is Ellipsis):
+        items = _set_normaliser(args[0])
+        return None if items is None else lambda v: type(v)(items(x) for x in v)
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        hints = get_type_hints(tp)
+        fields = {
+            f.name: g for f in dataclasses.fields(tp) if (g := _set_normaliser(hints[f.name]))
+        }
+        return None if not fields else _in_place_fields(fields)
+    return None
+
+
+def _in_place_values(values: Canonical) -> Canonical:
+    def normalise(mapping: dict[Any, Any]) -> dict[Any, Any]:
+        for key, value in mapping.items():
+            mapping[key] = values(value)
+        return mapping
+
+    return normalise
+
+
+def _in_place_fields(fields: Mapping[str, Canonical]) -> Canonical:
+    def normalise(value: object) -> object:
+        for name, normalise_field in fields.items():
+            object.__setattr__(value, name, normalise_field(getattr(value, name)))
+        return value
+
+    return normalise
+
+
+def normalise_sets(value: T) -> T:
+    """`value` with its sets rebuilt in sorted order (in place where it is mutable)."""
+    tp: Any = type(value)
+    normalise = _set_normaliser(tp)
+    return value if normalise is None else cast(T, normalise(value))
+
+
+def _optional(inner: Canonical) -> Canonical:
+    return lambda v: None if v is None else inner(v)
+
+
+def _fields(fields: Mapping[str, Canonical]) -> Canonical:
+    def canonical(value: dict[str, Any]) -> dict[str, Any]:
+        for name, sort in fields.items():
+            value[name] = sort(value[name])
+        return value
+
+    return canonical
+
+
+# ---- derivers -------------------------------------------------------------------------
+
+
+def trail_deriver() -> EventDeriver:
+    """Each event as an audit-trail row (`projections.audit.trail_entry`), named as of then.
+
+    People's names are cached per centre version: rebuilding the name map for every event
+    would make a rebuild quadratic in a centre's size.
+    """
+    people_at: dict[UUID, tuple[int, Mapping[UUID, str]]] = {}
+
+    def derive(position: int, event: e.Event, centre: CentreState) -> tuple[str, bytes]:
+        cached = people_at.get(centre.centre_id)
+        if cached is None or cached[0] != centre.version:
+            cached = people_at[centre.centre_id] = (centre.version, audit.names(centre))
+        people = cached[1]
+        actor = audit.name_of(people, event.actor_id, event.actor_role)
+        entry = audit.trail_entry(position, event, actor, centre.centre_id, names=people)
+        return TRAIL, encode_doc(entry)
+
+    return derive
+
+
+def chains_deriver(portfolio: PortfolioState, centre: CentreState) -> tuple[str, bytes]:
+    """The portfolio's decisions with their signature chains and sampling context."""
+    return CHAINS, encode_doc(audit.chains_with_context(portfolio, audit.names(centre)))
+
+
+def standard_derivers(specs: SpecCatalogue) -> list[Deriver]:
+    """The derived documents every deployment stores for each portfolio."""
+    del specs  # coverage and sufficiency look the pinned spec up here
+    return [chains_deriver]
+
+
+# ---- the projection --------------------------------------------------------------------
+
+
+class PortfolioStateProjection:
+    """Stores kind "centre" (CentreSnapshot), "portfolio" (PortfolioState), "portfolio_centre"
+    (the portfolio's centre id), "centre_portfolios" (a centre's portfolio ids, so a centre
+    change can re-derive them) and whatever the derivers return.
+    """
+
+    name = "portfolio_state"
+    #: Centre events that may change a derived document of the centre's existing portfolios
+    #: (thresholds, observed criteria, qualifications, names of staff, witnesses and EVs).
+    #: Learners are registered before they are enrolled, so LearnerRegistered can't.
+    rederive_on: ClassVar[tuple[type[e.CentreEvent], ...]] = (
+        e.StaffRegistered,
+        e.StaffQualificationChanged,
+        e.WitnessAdded,
+        e.EvAllocated,
+        e.ObservedCriteriaSet,
+        e.SufficiencyPolicySet,
+        e.SamplingPlanSet,
+    )
+
+    def __init__(
+        self,
+        specs: SpecCatalogue,
+        *,
+        derivers: Sequence[Deriver] | None = None,
+        event_derivers: Sequence[EventDeriver] | None = None,
+        keep_decoded: int = 512,
+    ) -> None:
+        """Without derivers given, stores the standard derived documents for `specs`.
+
+        `keep_decoded` states stay decoded between batches (see `_Recent`).
+        """
+        self.specs = specs
+        self.derivers = tuple(standard_derivers(specs) if derivers is None else derivers)
+        self.event_derivers = tuple([trail_deriver()] if event_derivers is None else event_derivers)
+        self._recent_centres = _Recent[CentreState](keep_decoded)
+        self._recent_portfolios = _Recent[PortfolioState](keep_decoded)
+        self._batch: _Batch | None = None
+
+    def apply(self, position: int, event: e.Event, docs: Documents) -> None:
+        batch = self._batch_for(docs)
+        if isinstance(event, e.CentreEvent):
+            centre = batch.fold_centre(event, rederive=isinstance(event, self.rederive_on))
+        elif isinstance(event, e.PortfolioEvent):
+            portfolio = batch.fold_portfolio(event)
+            if not self.event_derivers:
+                return
+            centre = batch.centre(portfolio.centre_id)
+        else:
+            return
+        for derive in self.event_derivers:
+            if (derived := derive(position, event, centre)) is not None:
+                kind, body = derived
+                docs.put(kind, position_key(position), body, centre_id=str(centre.centre_id))
+
+    def flush(self, docs: Documents) -> None:
+        batch, self._batch = self._batch_for(docs), None
+        batch.write(self.derivers)
+
+    def _batch_for(self, docs: Documents) -> _Batch:
+        """The in-memory states belong to one unit of work; a new one (after a failed batch,
+        or a rebuild) starts from what is stored. Holding `docs` keeps the identity check sound.
+        """
+        if self._batch is None or self._batch.docs is not docs:
+            self._batch = _Batch(docs, self._recent_centres, self._recent_portfolios)
+        return self._batch
+
+
+class _Recent(Generic[T]):
+    """States as decoded from the bytes last written for them, to skip decoding them again.
+
+    An entry is used only if the stored bytes are still exactly those bytes, so a batch
+    that failed, a rival runner's write or a rebuild can never leak a stale state in; and
+    a batch takes its entry out, so a state it mutates and then abandons is never reused.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.entries: OrderedDict[UUID, tuple[bytes, T]] = OrderedDict()
+
+    def take(self, key: UUID, body: bytes) -> T | None:
+        entry = self.entries.pop(key, None)
+        return entry[1] if entry is not None and entry[0] == body else None
+
+    def keep(self, key: UUID, body: bytes, state: T) -> None:
+        self.entries[key] = (body, state)
+        self.entries.move_to_end(key)
+        if len(self.entries) > self.size:
+            self.entries.popitem(last=False)
+
+
+class _Batch:
+    """States loaded or changed during one batch, and what flush must write."""
+
+    def __init__(
+        self,
+        docs: Documents,
+        recent_centres: _Recent[CentreState],
+        recent_portfolios: _Recent[PortfolioState],
+    ) -> None:
+        self.docs = docs
+        self.recent_centres = recent_centres
+        self.recent_portfolios = recent_portfolios
+        self.centres: dict[UUID, CentreState] = {}
+        self.portfolios: dict[UUID, PortfolioState] = {}
+        # dicts as ordered sets, so flush writes in a repeatable order
+        self.changed_centres: dict[UUID, None] = {}
+        self.changed_portfolios: dict[UUID, None] = {}
+        self.enrolled: dict[UUID, list[UUID]] = {}
+        self.rederive: dict[UUID, None] = {}
+        self.loaded: dict[UUID, bytes] = {}  # the stored bytes each loaded state came from
+
+    def centre(self, centre_id: UUID) -> CentreState:
+        if (state := self.centres.get(centre_id)) is None:
+            state = self.centres[centre_id] = self._stored_centre(centre_id)
+        return state
+
+    def portfolio(self, portfolio_id: UUID) -> PortfolioState:
+        if (state := self.portfolios.get(portfolio_id)) is None:
+            state = self._stored_portfolio(portfolio_id)
+            if state is None:
+                msg = f"no portfolio {portfolio_id} in the view: the log names it before enrolling"
+                raise LookupError(msg)
+            self.portfolios[portfolio_id] = state
+        return state
+
+    def fold_centre(self, event: e.CentreEvent, *, rederive: bool) -> CentreState:
+        if isinstance(event, e.CentreRegistered):  # as domain.centre.fold_centre starts
+            state = CentreState(centre_id=event.centre_id, name=event.name, version=1)
+            self.centres[event.centre_id] = state
+        else:
+            state = self.centre(event.centre_id)
+            state.apply(event)
+        self.changed_centres[event.centre_id] = None
+        if rederive:
+            self.rederive[event.centre_id] = None
+        return state
+
+    def fold_portfolio(self, event: e.PortfolioEvent) -> PortfolioState:
+        if isinstance(event, e.LearnerEnrolled):
+            state = PortfolioState.enrolled(event)
+            self.portfolios[event.portfolio_id] = state
+            self.enrolled.setdefault(event.centre_id, []).append(event.portfolio_id)
+        else:
+            state = self.portfolio(event.portfolio_id)
+            state.apply(event)
+        self.changed_portfolios[event.portfolio_id] = None
+        return state
+
+    def write(self, derivers: Sequence[Deriver]) -> None:
+        put = self.docs.put
+        centres: dict[UUID, CentreState] = {}  # as derivers see them
+        for centre_id in self.changed_centres:
+            body = encode_doc(CentreSnapshot.of(self.centres[centre_id]))
+            put(CENTRE, str(centre_id), body, centre_id=str(centre_id))
+            centres[centre_id] = normalise_sets(self.centres[centre_id])
+            self.recent_centres.keep(centre_id, body, centres[centre_id])
+        for centre_id, new in self.enrolled.items():
+            ids = [*self._centre_portfolios(centre_id), *new]
+            put(CENTRE_PORTFOLIOS, str(centre_id), encode_doc(ids), centre_id=str(centre_id))
+            for portfolio_id in new:
+                put(PORTFOLIO_CENTRE, str(portfolio_id), encode_doc(str(centre_id)),
+                    centre_id=str(centre_id))  # fmt: skip
+        stored: dict[UUID, bytes] = {}
+        for portfolio_id in self.changed_portfolios:
+            state = self.portfolios[portfolio_id]
+            stored[portfolio_id] = body = encode_doc(state)
+            put(PORTFOLIO, str(portfolio_id), body, centre_id=str(state.centre_id))
+            if not derivers:
+                self.recent_portfolios.keep(portfolio_id, body, state)
+        if derivers:
+            self._derive(derivers, stored, centres)
+        self._keep_unchanged()
+
+    def _keep_unchanged(self) -> None:
+        """States loaded but not changed still match their stored bytes: keep them decoded."""
+        for centre_id, state in self.centres.items():
+            if centre_id not in self.changed_centres and centre_id in self.loaded:
+                self.recent_centres.keep(centre_id, self.loaded[centre_id], state)
+        for portfolio_id, portfolio in self.portfolios.items():
+            if portfolio_id not in self.changed_portfolios and portfolio_id in self.loaded:
+                self.recent_portfolios.keep(portfolio_id, self.loaded[portfolio_id], portfolio)
+
+    def _derive(
+        self,
+        derivers: Sequence[Deriver],
+        stored: dict[UUID, bytes],
+        centres: dict[UUID, CentreState],
+    ) -> None:
+        """Derivers see states whose sets are rebuilt in sorted order, as decoding the stored
+        bytes would give them, so their output can't depend on a set's insertion history.
+        """
+        targets = dict.fromkeys(stored)
+        for centre_id in self.rederive:
+            targets.update(dict.fromkeys(self._centre_portfolios(centre_id)))
+        for portfolio_id in targets:
+            if portfolio_id in stored:
+                portfolio = normalise_sets(self.portfolios[portfolio_id])
+                self.recent_portfolios.keep(portfolio_id, stored[portfolio_id], portfolio)
+            elif (unchanged := self._stored_portfolio(portfolio_id)) is not None:
+                portfolio = self.portfolios[portfolio_id] = unchanged  # as if just decoded
+            else:
+                continue  # listed for its centre but not stored: nothing to derive from
+            centre = centres.get(portfolio.centre_id)
+            if centre is None:
+                centre = centres[portfolio.centre_id] = self.centre(portfolio.centre_id)
+            for derive in derivers:
+                if (derived := derive(portfolio, centre)) is not None:
+                    kind, doc = derived
+                    self.docs.put(kind, str(portfolio_id), doc, centre_id=str(centre.centre_id))
+
+    def _centre_portfolios(self, centre_id: UUID) -> list[UUID]:
+        body = self.docs.get(CENTRE_PORTFOLIOS, str(centre_id))
+        return [] if body is None else _decode_ids(body)
+
+    def _stored_centre(self, centre_id: UUID) -> CentreState:
+        body = self.docs.get(CENTRE, str(centre_id))
+        if body is None:
+            msg = f"no centre {centre_id} in the view: the log names it before registering it"
+            raise LookupError(msg)
+        self.loaded[centre_id] = body
+        return self.recent_centres.take(centre_id, body) or decode_centre(body).state()
+
+    def _stored_portfolio(self, portfolio_id: UUID) -> PortfolioState | None:
+        body = self.docs.get(PORTFOLIO, str(portfolio_id))
+        if body is None:
+            return None
+        self.loaded[portfolio_id] = body
+        return self.recent_portfolios.take(portfolio_id, body) or decode_portfolio(body)

@@ -1,0 +1,555 @@
+"""Stored views kept by batched runners: exactly once, rebuildable, read-your-writes.
+
+Every store-backed test runs on a SQLite file and on a PostgreSQL schema. Views get a
+fresh name per test (or per hypothesis example), since the ledger behind `config` is
+shared by a test's examples.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
+from datetime import UTC, date, datetime
+from uuid import UUID, uuid4
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from adapters.bootstrap import build, build_projections
+from adapters.cli import main
+from adapters.config import Config
+from adapters.projection_runner import ProjectionFailed, ProjectionRunner, Projections
+from adapters.view_store import Doc, TrackingConflict, ViewBatch, ViewStore, open_view_store
+from domain import commands as c
+from domain import events as e
+from domain.errors import DomainError
+from domain.spec import Method, SpecCatalogue
+from projections.base import Documents
+from projections.state import (
+    CENTRE,
+    PORTFOLIO,
+    CentreSnapshot,
+    PortfolioStateProjection,
+    decode_centre,
+    decode_portfolio,
+    encode_doc,
+)
+from service.codec import Recorded
+from service.handlers import Eportfolio
+from tests.world import World
+
+Docs = dict[tuple[str, str], tuple[str, bytes]]
+Step = tuple[str, int, tuple[str, ...], int]
+CRITERIA = ("PC1", "PC3", "PC5", "K1", "K2", "a", "PC99")
+KINDS = (
+    "enrol", "submit", "map", "observe", "decide", "countersign",
+    "withdraw", "revoke", "sample", "policy", "qualify", "learner",
+)  # fmt: skip
+
+
+# ---- helpers ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def app(config: Config) -> Iterator[Eportfolio]:
+    app = build(config)
+    yield app
+    app.ledger.close()
+
+
+@pytest.fixture
+def stack() -> Iterator[ExitStack]:
+    with ExitStack() as stack:
+        yield stack
+
+
+def view_name() -> str:
+    return f"v{uuid4().hex[:12]}"
+
+
+def runner_for(
+    config: Config,
+    app: Eportfolio,
+    stack: ExitStack,
+    *,
+    name: str | None = None,
+    projection: PortfolioStateProjection | FailsAt | None = None,
+    batch_size: int = 1000,
+    store: ViewStore | None = None,
+) -> ProjectionRunner:
+    """A runner over its own view, closed (thread stopped, store closed) by `stack`."""
+    store = store or open_view_store(config, name or view_name())
+    runner = ProjectionRunner(
+        app.ledger,
+        projection or PortfolioStateProjection(app.specs),
+        store,
+        batch_size=batch_size,
+    )
+    stack.callback(runner.close)
+    return runner
+
+
+def docs_of(store: ViewStore) -> Docs:
+    """Every document in a view, paged through as a query would."""
+    found: Docs = {}
+    for kind in store.kinds():
+        after = ""
+        while page := store.list(kind, None, after, limit=50):
+            found.update({(d.kind, d.key): (d.centre_id, d.body) for d in page})
+            after = page[-1].key
+    return found
+
+
+@st.composite
+def steps(draw: st.DrawFn) -> list[Step]:
+    """Abstract steps (kind, who, criteria, pick); ids are resolved when they run."""
+    step = st.tuples(
+        st.sampled_from(KINDS),
+        st.integers(0, 3),
+        st.lists(st.sampled_from(CRITERIA), min_size=1, max_size=3, unique=True).map(tuple),
+        st.integers(0, 50),
+    )
+    return draw(st.lists(step, min_size=1, max_size=12))
+
+
+class Scenario:
+    """A World whose portfolios take random valid (or refused) commands."""
+
+    def __init__(self, app: Eportfolio) -> None:
+        self.world = World(app)
+        self.portfolios = [self.world.enrol(assessor=self.world.trainee)]
+        self.evidence: list[UUID] = []
+        self.decisions: list[UUID] = []
+
+    def run(self, plan: Sequence[Step]) -> None:
+        for step in plan:
+            self.step(*step)
+
+    def step(self, kind: str, who: int, criteria: tuple[str, ...], pick: int) -> None:
+        w = self.world
+        if kind in ("enrol", "policy", "qualify", "learner"):
+            self._centre_step(kind, pick)
+            return
+        ev = self.evidence[pick % len(self.evidence)] if self.evidence else uuid4()
+        dec = self.decisions[pick % len(self.decisions)] if self.decisions else uuid4()
+        env = (e.Environment.WORKPLACE, e.Environment.SIMULATION)[pick % 2]
+        commands: dict[str, Callable[[], c.Command]] = {
+            "submit": lambda: c.SubmitEvidence(
+                evidence_id=uuid4(),
+                method=Method.WORK_PRODUCT,
+                title="Notes",
+                environment=env,
+                customer_ref=f"c{pick}",
+                authenticity_declared=True,
+            ),
+            "map": lambda: c.MapEvidence(evidence_id=ev, criteria=criteria),
+            "observe": lambda: c.RecordObservation(
+                evidence_id=uuid4(), environment=env, criteria=criteria
+            ),
+            "decide": lambda: c.RecordDecision(
+                decision_id=uuid4(), outcome=e.Outcome.MET, criteria=criteria, evidence_ids=(ev,)
+            ),
+            "countersign": lambda: c.Countersign(decision_id=dec),
+            "withdraw": lambda: c.WithdrawEvidence(evidence_id=ev, reason="Wrong learner"),
+            "revoke": lambda: c.RevokeDecision(decision_id=dec, reason="Re-assess"),
+            "sample": lambda: c.RecordIqaSample(
+                sample_id=uuid4(),
+                stage=e.SampleStage.INTERIM,
+                decision_ids=(dec,),
+                outcome=e.SampleOutcome.AGREED,
+            ),
+        }
+        command = commands[kind]()
+        actor = (w.learner, w.trainee, w.assessor, w.iqa)[who]
+        try:
+            w.app.execute(actor, command, target=self.portfolios[pick % len(self.portfolios)])
+        except DomainError:
+            return
+        if isinstance(command, c.SubmitEvidence | c.RecordObservation):
+            self.evidence.append(command.evidence_id)
+        if isinstance(command, c.RecordDecision):
+            self.decisions.append(command.decision_id)
+
+    def _centre_step(self, kind: str, pick: int) -> None:
+        w = self.world
+        if kind == "enrol":
+            self.portfolios.append(w.enrol(assessor=(w.trainee, w.assessor)[pick % 2]))
+        elif kind == "policy":
+            thresholds = e.SufficiencyThresholds(min_occasions=1 + pick % 3)
+            w.centre_cmd(c.SetSufficiencyPolicy(default=thresholds))
+        elif kind == "qualify":
+            status = (e.Qualification.QUALIFIED, e.Qualification.TRAINEE)[pick % 2]
+            w.centre_cmd(
+                c.ChangeQualification(
+                    staff_id=w.trainee.id, role=e.Role.ASSESSOR, qualification=status
+                )
+            )
+        else:
+            w.centre_cmd(c.RegisterLearner(learner_id=uuid4(), name=f"Learner {pick}"))
+
+
+def save_learners(app: Eportfolio, centre_id: UUID, count: int, *, register: bool) -> None:
+    """Many centre events in one save, quicker than commands (which reload the stream)."""
+    version = 0 if register else app.centre(centre_id).version
+    admin, now, today = uuid4(), datetime.now(UTC), date.today()
+    records: list[Recorded] = []
+    for i in range(count):
+        version += 1
+        event: e.CentreEvent = (
+            e.CentreRegistered(
+                event_id=uuid4(), actor_id=admin, actor_role=e.Role.ADMIN, recorded_at=now,
+                effective_on=today, centre_id=centre_id, name="Bulk College",
+            )
+            if register and i == 0
+            else e.LearnerRegistered(
+                event_id=uuid4(), actor_id=admin, actor_role=e.Role.ADMIN, recorded_at=now,
+                effective_on=today, centre_id=centre_id, learner_id=uuid4(), name=f"L{i}",
+            )
+        )  # fmt: skip
+        records.append(Recorded(centre_id, version, event))
+    app.ledger.save(*records)
+
+
+class FailsAt:
+    """The real projection, but `apply` raises at one position: a crash mid-batch."""
+
+    def __init__(self, inner: PortfolioStateProjection, position: int) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.fail_at = position
+
+    def apply(self, position: int, event: e.Event, docs: Documents) -> None:
+        if position == self.fail_at:
+            raise Crash(position)
+        self.inner.apply(position, event, docs)
+
+    def flush(self, docs: Documents) -> None:
+        self.inner.flush(docs)
+
+
+class Crash(Exception):
+    pass
+
+
+class CountingStore:
+    """A view store that counts the transactions written through it."""
+
+    def __init__(self, inner: ViewStore) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.commits = 0
+
+    def position(self) -> int:
+        return self.inner.position()
+
+    def begin(self, position: int) -> ViewBatch:
+        return ViewBatch(self, position)
+
+    def get(self, kind: str, key: str) -> bytes | None:
+        return self.inner.get(kind, key)
+
+    def list(
+        self, kind: str, centre_id: str | None = None, after_key: str = "", limit: int = 100
+    ) -> Sequence[Doc]:
+        return self.inner.list(kind, centre_id, after_key, limit)
+
+    def kinds(self) -> Sequence[str]:
+        return self.inner.kinds()
+
+    def write(self, expected: int, position: int, docs: Sequence[Doc]) -> None:
+        self.commits += 1
+        self.inner.write(expected, position, docs)
+
+    def drop(self) -> None:
+        self.inner.drop()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+# ---- rebuild equals live ---------------------------------------------------------------
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(plan=steps(), batch_size=st.integers(1, 7))
+def test_rebuilding_from_zero_gives_exactly_the_docs_the_live_projection_holds(
+    config: Config, plan: list[Step], batch_size: int
+) -> None:
+    app = build(config)
+    with ExitStack() as stack:
+        stack.callback(app.ledger.close)
+        live = runner_for(config, app, stack, batch_size=batch_size)
+        live.start()
+        scenario = Scenario(app)
+        scenario.run(plan)
+        assert live.wait(live.head(), timeout=10)
+        held = docs_of(live.store)
+
+        live.rebuild()
+
+        assert docs_of(live.store) == held
+        for portfolio_id in scenario.portfolios:
+            body = held[PORTFOLIO, str(portfolio_id)][1]
+            assert decode_portfolio(body) == app.portfolio(portfolio_id)
+        centre = decode_centre(held[CENTRE, str(scenario.world.centre_id)][1])
+        assert centre.state() == app.centre(scenario.world.centre_id)
+
+
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(plan=steps(), stop_at=st.integers(0, 12), batch_size=st.integers(1, 5))
+def test_stopping_the_follower_anywhere_and_restarting_gives_the_same_docs(
+    config: Config, plan: list[Step], stop_at: int, batch_size: int
+) -> None:
+    app = build(config)
+    with ExitStack() as stack:
+        stack.callback(app.ledger.close)
+        scenario = Scenario(app)
+        scenario.run(plan[:stop_at])
+        save_learners(app, scenario.world.centre_id, 40, register=False)
+        interrupted = runner_for(config, app, stack, batch_size=batch_size)
+        interrupted.start()  # catching up in small batches...
+        interrupted.stop()  # ...stopped wherever it had got to
+        stopped_at = interrupted.position
+        assert interrupted.store.position() == stopped_at
+        scenario.run(plan[stop_at:])
+        interrupted.start()
+        assert interrupted.wait(interrupted.head(), timeout=10)
+
+        reference = runner_for(config, app, stack)
+        reference.catch_up()
+
+        assert docs_of(interrupted.store) == docs_of(reference.store)
+
+
+# ---- exactly once ----------------------------------------------------------------------
+
+
+def test_a_batch_that_fails_midway_moves_neither_docs_nor_tracking(
+    config: Config, app: Eportfolio, stack: ExitStack
+) -> None:
+    world = World(app)
+    portfolio_id = world.enrol()
+    world.observe(portfolio_id, ("PC3",))
+    projection = FailsAt(PortfolioStateProjection(app.specs), position=-1)
+    runner = runner_for(config, app, stack, projection=projection)
+    committed = runner.catch_up()
+    before = docs_of(runner.store)
+    world.submit(portfolio_id)
+    world.observe(portfolio_id, ("PC5",))
+    world.submit(portfolio_id)
+    projection.fail_at = app.ledger.position_of(portfolio_id, 4)  # the batch's second event
+
+    with pytest.raises(Crash):
+        runner.catch_up()
+
+    assert runner.store.position() == runner.position == committed
+    assert docs_of(runner.store) == before
+    projection.fail_at = -1  # the "restarted process": same projection object, same view
+    runner.catch_up()
+    reference = runner_for(config, app, stack)
+    reference.catch_up()
+    assert docs_of(runner.store) == docs_of(reference.store)
+    assert decode_portfolio(runner.store.get(PORTFOLIO, str(portfolio_id)) or b"").version == 5
+
+
+def test_two_runners_on_one_view_never_apply_an_event_twice(
+    config: Config, app: Eportfolio, stack: ExitStack
+) -> None:
+    world = World(app)
+    name = view_name()
+    first = runner_for(config, app, stack, name=name, batch_size=3)
+    second = runner_for(config, app, stack, name=name, batch_size=2)
+    first.start()
+    second.start()
+    portfolio_id = world.enrol()
+    for _ in range(6):
+        world.submit(portfolio_id)
+    head = first.head()
+    assert first.wait(head, timeout=10)
+    assert second.wait(head, timeout=10)
+
+    stored = first.store.get(PORTFOLIO, str(portfolio_id))
+    assert stored is not None
+    assert decode_portfolio(stored) == app.portfolio(portfolio_id)
+    assert decode_portfolio(stored).version == 7
+
+
+def test_a_batch_started_from_a_stale_position_is_refused(
+    config: Config, app: Eportfolio, stack: ExitStack
+) -> None:
+    World(app)
+    runner = runner_for(config, app, stack)
+    runner.catch_up()
+    stale = runner.store.begin(0)
+    stale.put(CENTRE, "x", b"{}")
+    with pytest.raises(TrackingConflict):
+        stale.commit(runner.head())
+    assert runner.store.get(CENTRE, "x") is None
+
+
+# ---- batching --------------------------------------------------------------------------
+
+
+def test_catch_up_commits_a_batch_of_events_per_transaction(
+    config: Config, app: Eportfolio, stack: ExitStack
+) -> None:
+    save_learners(app, uuid4(), 2_500, register=True)
+    store = CountingStore(open_view_store(config, view_name()))
+    runner = runner_for(config, app, stack, store=store)
+    done: list[tuple[int, int]] = []
+
+    runner.catch_up(batch_size=1_000, progress=lambda d, t: done.append((d, t)))
+
+    assert store.commits == 3
+    assert done == [(1_000, 2_500), (2_000, 2_500), (2_500, 2_500)]
+    assert runner.position == store.position() == 2_500
+
+
+def test_a_thousand_events_for_one_portfolio_decode_and_encode_its_state_once() -> None:
+    docs = CountingDocs()
+    projection = PortfolioStateProjection(SpecCatalogue(), derivers=(), event_derivers=())
+    centre_id, portfolio_id, actor = uuid4(), uuid4(), uuid4()
+    now, today, role = datetime.now(UTC), date.today(), e.Role.ASSESSOR
+    registered = e.CentreRegistered(
+        event_id=uuid4(), actor_id=actor, actor_role=role, recorded_at=now, effective_on=today,
+        centre_id=centre_id, name="C",
+    )  # fmt: skip
+    enrolled = e.LearnerEnrolled(
+        event_id=uuid4(), actor_id=actor, actor_role=role, recorded_at=now, effective_on=today,
+        portfolio_id=portfolio_id, centre_id=centre_id, learner_id=uuid4(), unit_code="U1",
+        spec_version=1, spec_hash="0" * 64, assessor_id=actor, iqa_id=uuid4(),
+    )  # fmt: skip
+    projection.apply(1, registered, docs)
+    projection.apply(2, enrolled, docs)
+    projection.flush(docs)
+    docs.gets.clear()
+    docs.puts.clear()
+
+    for position in range(3, 1_003):
+        submitted = e.EvidenceSubmitted(
+            event_id=uuid4(), actor_id=actor, actor_role=role, recorded_at=now,
+            effective_on=today, portfolio_id=portfolio_id, evidence_id=uuid4(),
+            method=Method.WORK_PRODUCT, title="t", environment=e.Environment.WORKPLACE,
+            authenticity_declared=True,
+        )  # fmt: skip
+        projection.apply(position, submitted, docs)
+    projection.flush(docs)
+
+    assert docs.gets == [(PORTFOLIO, str(portfolio_id))]
+    assert docs.puts == [(PORTFOLIO, str(portfolio_id))]
+    assert len(decode_portfolio(docs.stored[PORTFOLIO, str(portfolio_id)]).evidence) == 1_000
+
+
+class CountingDocs:
+    """An in-memory `Documents` that records what the projection reads and writes."""
+
+    def __init__(self) -> None:
+        self.stored: dict[tuple[str, str], bytes] = {}
+        self.gets: list[tuple[str, str]] = []
+        self.puts: list[tuple[str, str]] = []
+
+    def get(self, kind: str, key: str) -> bytes | None:
+        self.gets.append((kind, key))
+        return self.stored.get((kind, key))
+
+    def put(self, kind: str, key: str, body: bytes, *, centre_id: str = "") -> None:
+        self.puts.append((kind, key))
+        self.stored[kind, key] = body
+
+
+def test_stored_states_round_trip_to_equal_states_and_equal_bytes(app: Eportfolio) -> None:
+    world = World(app)
+    portfolio_id = world.enrol(assessor=world.trainee)
+    evidence = world.observe(portfolio_id, ("PC3", "PC5", "PC4"), by=world.trainee)
+    world.decide(portfolio_id, ("PC3",), (evidence,), by=world.trainee)
+    world.centre_cmd(c.SetSufficiencyPolicy())
+    portfolio, centre = app.portfolio(portfolio_id), app.centre(world.centre_id)
+
+    body = encode_doc(portfolio)
+    assert decode_portfolio(body) == portfolio
+    assert encode_doc(decode_portfolio(body)) == body
+    snapshot = CentreSnapshot.of(centre)
+    assert decode_centre(encode_doc(snapshot)).state() == centre
+
+
+# ---- read-your-writes ------------------------------------------------------------------
+
+
+def test_wait_returns_as_soon_as_a_write_in_this_process_is_projected(
+    config: Config, app: Eportfolio, stack: ExitStack
+) -> None:
+    world = World(app)
+    runner = runner_for(config, app, stack)
+    runner.start()
+    assert runner.wait(runner.head(), timeout=10)
+    latencies = []
+    for i in range(10):
+        written = world.centre_cmd(c.RegisterLearner(learner_id=uuid4(), name=f"Learner {i}"))
+        started = time.perf_counter()
+        assert runner.wait(written.position, timeout=2)
+        latencies.append(time.perf_counter() - started)
+
+    assert statistics.median(latencies) < 0.02  # the library's wait() polls from 100 ms
+    assert max(latencies) < 0.5
+
+
+def test_wait_returns_false_on_timeout_for_a_position_never_written(
+    config: Config, app: Eportfolio, stack: ExitStack
+) -> None:
+    World(app)
+    views = Projections([runner_for(config, app, stack)])
+    views.start()
+    head = next(iter(views)).head()
+    assert views.wait_all(head, timeout=10)
+
+    started = time.perf_counter()
+    assert not views.wait_all(head + 1_000, timeout=0.2)
+    assert 0.2 <= time.perf_counter() - started < 1
+
+
+def test_wait_raises_once_the_follower_has_stopped_on_an_error(
+    config: Config, app: Eportfolio, stack: ExitStack
+) -> None:
+    world = World(app)
+    projection = FailsAt(PortfolioStateProjection(app.specs), position=-1)
+    runner = runner_for(config, app, stack, projection=projection)
+    runner.start()
+    assert runner.wait(runner.head(), timeout=10)
+    projection.fail_at = runner.head() + 1
+    written = world.centre_cmd(c.RegisterLearner(learner_id=uuid4(), name="Lou Learner"))
+
+    with pytest.raises(ProjectionFailed):
+        runner.wait(written.position, timeout=10)
+    assert isinstance(runner.error, Crash)
+    assert runner.position == written.position - 1
+
+
+# ---- composition and CLI ---------------------------------------------------------------
+
+
+def test_the_cli_rebuilds_the_views_and_reports_their_positions(
+    config: Config,
+    app: Eportfolio,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    World(app)
+    head = app.ledger.recorder.max_notification_id()
+    monkeypatch.setenv("EPORTFOLIO_DATA_DIR", str(config.data_dir))
+    monkeypatch.setenv("EPORTFOLIO_DATABASE_URL", config.database_url or "")
+
+    assert main(["projections", "rebuild"]) == 0
+    assert main(["projections", "status", "--name", "portfolio_state"]) == 0
+    assert main(["projections", "status", "--name", "nothing"]) == 2
+
+    out = capsys.readouterr().out
+    assert f"portfolio_state │ {head}" in out
+    with build_projections(config, app) as views:
+        assert views["portfolio_state"].position == head
