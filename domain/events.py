@@ -30,6 +30,7 @@ class Role(StrEnum):
     EV = "ev"
     LEARNER = "learner"
     INTEGRATOR = "integrator"
+    SYSTEM = "system"  # the service itself, e.g. issuing a scheduled checkpoint
 
 
 class Qualification(StrEnum):
@@ -315,6 +316,21 @@ class DecisionRevoked(PortfolioEvent, frozen=True, kw_only=True):
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2_000)]
 
 
+# ---- audit stream -----------------------------------------------------------------
+
+
+class CheckpointIssued(Event, frozen=True, kw_only=True):
+    """A signed checkpoint of the Merkle log (C2SP signed note), itself kept in the log."""
+
+    TOPIC = "eportfolio.audit.checkpoint_issued"
+    origin: str
+    tree_size: Annotated[int, msgspec.Meta(ge=0)]
+    root_hash: Sha256Hex
+    signed_note: Annotated[str, msgspec.Meta(max_length=10_000)]
+    key_id: str
+    reason: str  # "scheduled", "on_demand" or "ev_sample"
+
+
 CENTRE_EVENTS: tuple[type[CentreEvent], ...] = (
     CentreRegistered,
     StaffRegistered,
@@ -340,4 +356,7 @@ PORTFOLIO_EVENTS: tuple[type[PortfolioEvent], ...] = (
     EvidenceWithdrawn,
     DecisionRevoked,
 )
-EVENT_TYPES: dict[str, type[Event]] = {cls.TOPIC: cls for cls in CENTRE_EVENTS + PORTFOLIO_EVENTS}
+AUDIT_EVENTS: tuple[type[Event], ...] = (CheckpointIssued,)
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.TOPIC: cls for cls in (*CENTRE_EVENTS, *PORTFOLIO_EVENTS, *AUDIT_EVENTS)
+}

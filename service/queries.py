@@ -1,0 +1,256 @@
+"""Queries: coverage, sufficiency, history and the EV audit view, now or as they stood.
+
+Without time travel a query reads the stored view (one document, whatever the size of
+the store). With `as_known_at` (events recorded up to then) or `effective_at` (events
+effective up to a date, among those known) it folds the portfolio's own stream, cut at
+that point, through the same pure functions the view uses — so "what the EV saw on the
+day of the sample" is the projection of exactly the events recorded by then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Protocol, TypeVar
+from uuid import UUID
+
+import msgspec
+
+from domain.centre import CentreState, fold_centre
+from domain.errors import NotFound
+from domain.events import Event, PortfolioEvent
+from domain.portfolio import PortfolioState, fold_portfolio
+from projections import audit as audit_view
+from projections.base import effective_at as effective_filter
+from projections.base import known_at
+from projections.coverage import CoverageReport, coverage
+from projections.sufficiency import SufficiencyReport, sufficiency
+from service.handlers import Eportfolio
+
+T = TypeVar("T")
+E = TypeVar("E", bound=Event)
+
+
+class StoredDoc(Protocol):
+    key: str
+    body: bytes
+
+
+class ViewReader(Protocol):
+    """The read side of a stored view (adapters provide it)."""
+
+    def get(self, kind: str, key: str) -> bytes | None: ...
+
+    def list(
+        self, kind: str, centre_id: str | None = None, after_key: str = "", limit: int = 100
+    ) -> Sequence[StoredDoc]: ...
+
+
+class AuditPage(msgspec.Struct, frozen=True, kw_only=True):
+    """The EV audit view of a centre: a page of the trail, decisions and sampling."""
+
+    centre_id: UUID
+    as_known_at: datetime | None
+    trail: tuple[audit_view.TrailEntry, ...]
+    next_after: int | None
+    decisions: tuple[audit_view.DecisionChain, ...]
+    sampling: audit_view.SamplingCompliance
+    ev_samples: tuple[audit_view.EvSampleView, ...]
+
+
+class Queries:
+    def __init__(self, app: Eportfolio, view: ViewReader | None = None) -> None:
+        self.app = app
+        self.view = view
+
+    # ---- a portfolio -------------------------------------------------------------------
+
+    def portfolio_at(
+        self,
+        portfolio_id: UUID,
+        *,
+        as_known_at: datetime | None = None,
+        effective_at: date | None = None,
+    ) -> tuple[PortfolioState, CentreState]:
+        """The portfolio and its centre, folded from events known by `as_known_at`."""
+        events = self.app.ledger.portfolio_events(portfolio_id)
+        portfolio = fold_portfolio(_cut(events, as_known_at, effective_at))
+        if portfolio is None:
+            raise NotFound(f"no portfolio {portfolio_id} at that time", field="portfolio_id")
+        centre = self.centre_at(portfolio.centre_id, as_known_at=as_known_at)
+        return portfolio, centre
+
+    def centre_at(self, centre_id: UUID, *, as_known_at: datetime | None = None) -> CentreState:
+        events = self.app.ledger.centre_events(centre_id)
+        centre = fold_centre(list(known_at(events, as_known_at)))
+        if centre is None:
+            raise NotFound(f"no centre {centre_id} at that time", field="centre_id")
+        return centre
+
+    def coverage(
+        self,
+        portfolio_id: UUID,
+        *,
+        as_known_at: datetime | None = None,
+        effective_at: date | None = None,
+    ) -> CoverageReport:
+        if as_known_at is None and effective_at is None:
+            stored = self._stored("coverage", portfolio_id, CoverageReport)
+            if stored is not None:
+                return stored
+        portfolio, centre = self.portfolio_at(
+            portfolio_id, as_known_at=as_known_at, effective_at=effective_at
+        )
+        observed = centre.observed_criteria.get(portfolio.unit_code, ())
+        return coverage(portfolio, self.app.spec_of(portfolio), observed)
+
+    def sufficiency(
+        self,
+        portfolio_id: UUID,
+        *,
+        as_known_at: datetime | None = None,
+        effective_at: date | None = None,
+    ) -> SufficiencyReport:
+        if as_known_at is None and effective_at is None:
+            stored = self._stored("sufficiency", portfolio_id, SufficiencyReport)
+            if stored is not None:
+                return stored
+        portfolio, centre = self.portfolio_at(
+            portfolio_id, as_known_at=as_known_at, effective_at=effective_at
+        )
+        return sufficiency(portfolio, self.app.spec_of(portfolio), centre.sufficiency_policy)
+
+    def history(
+        self, portfolio_id: UUID, *, as_known_at: datetime | None = None
+    ) -> list[audit_view.TrailEntry]:
+        """Every event of the portfolio, in order, as a trail row."""
+        recorded = self.app.ledger.recorded(portfolio_id)
+        events = [r for r in recorded if isinstance(r.event, PortfolioEvent)]
+        if not events:
+            raise NotFound(f"no portfolio {portfolio_id}", field="portfolio_id")
+        first = events[0].event
+        assert isinstance(first, PortfolioEvent)
+        centre = self.centre_at(_centre_of(first), as_known_at=as_known_at)
+        names = audit_view.names(centre)
+        return [
+            audit_view.trail_entry(
+                self.app.ledger.position_of(r.originator_id, r.originator_version),
+                r.event,
+                audit_view.name_of(names, r.event.actor_id, r.event.actor_role),
+                centre.centre_id,
+                names=names,
+            )
+            for r in events
+            if isinstance(r.event, Event)
+            and (as_known_at is None or r.event.recorded_at <= as_known_at)
+        ]
+
+    # ---- a centre (the EV audit view) ----------------------------------------------------
+
+    def audit(
+        self,
+        centre_id: UUID,
+        *,
+        as_known_at: datetime | None = None,
+        after: int = 0,
+        limit: int = 100,
+        event_type: str | None = None,
+        portfolio_id: UUID | None = None,
+    ) -> AuditPage:
+        """A page of the centre's trail and, as of `as_known_at`, its decisions and sampling."""
+        centre = self.centre_at(centre_id, as_known_at=as_known_at)
+        names = audit_view.names(centre)
+        trail, next_after = self._trail(
+            centre_id,
+            as_known_at=as_known_at,
+            after=after,
+            limit=limit,
+            event_type=event_type,
+            portfolio_id=portfolio_id,
+        )
+        chains: list[audit_view.DecisionChainWithContext] = []
+        samples: list[audit_view.EvSampleView] = []
+        for pid in self._centre_portfolios(centre_id):
+            events = self.app.ledger.portfolio_events(pid)
+            known = list(known_at(events, as_known_at))
+            portfolio = fold_portfolio(known)
+            if portfolio is None:
+                continue
+            chains.extend(audit_view.chains_with_context(portfolio, names))
+            samples.extend(audit_view.ev_samples(known, names))
+        return AuditPage(
+            centre_id=centre_id,
+            as_known_at=as_known_at,
+            trail=tuple(trail),
+            next_after=next_after,
+            decisions=tuple(c.chain for c in chains),
+            sampling=audit_view.sampling_compliance(centre.sampling_plan, chains),
+            ev_samples=tuple(samples),
+        )
+
+    def _trail(
+        self,
+        centre_id: UUID,
+        *,
+        as_known_at: datetime | None,
+        after: int,
+        limit: int,
+        event_type: str | None,
+        portfolio_id: UUID | None,
+    ) -> tuple[list[audit_view.TrailEntry], int | None]:
+        view = self._require_view()
+        entries: list[audit_view.TrailEntry] = []
+        key = f"{after:020d}"
+        while len(entries) < limit:
+            page = view.list("trail", str(centre_id), after_key=key, limit=500)
+            for doc in page:
+                entry = msgspec.json.decode(doc.body, type=audit_view.TrailEntry)
+                if _wanted(entry, as_known_at, event_type, portfolio_id):
+                    entries.append(entry)
+                    if len(entries) == limit:
+                        return entries, entry.position
+            if len(page) < 500:
+                return entries, None
+            key = page[-1].key
+        return entries, entries[-1].position if entries else None
+
+    def _centre_portfolios(self, centre_id: UUID) -> list[UUID]:
+        body = self._require_view().get("centre_portfolios", str(centre_id))
+        return [] if body is None else msgspec.json.decode(body, type=list[UUID])
+
+    def _stored(self, kind: str, key: UUID, type_: type[T]) -> T | None:
+        if self.view is None:
+            return None
+        body = self.view.get(kind, str(key))
+        return None if body is None else msgspec.json.decode(body, type=type_)
+
+    def _require_view(self) -> ViewReader:
+        if self.view is None:
+            msg = "the audit view needs the stored projections; build them with the service"
+            raise RuntimeError(msg)
+        return self.view
+
+
+def _cut(events: Sequence[E], as_known_at: datetime | None, effective_at: date | None) -> list[E]:
+    return list(effective_filter(list(known_at(events, as_known_at)), effective_at))
+
+
+def _centre_of(event: PortfolioEvent) -> UUID:
+    centre_id = getattr(event, "centre_id", None)
+    if not isinstance(centre_id, UUID):
+        msg = "a portfolio's first event is its enrolment, which names the centre"
+        raise TypeError(msg)
+    return centre_id
+
+
+def _wanted(
+    entry: audit_view.TrailEntry,
+    as_known_at: datetime | None,
+    event_type: str | None,
+    portfolio_id: UUID | None,
+) -> bool:
+    return (
+        (as_known_at is None or entry.recorded_at <= as_known_at)
+        and (event_type is None or entry.event_type == event_type)
+        and (portfolio_id is None or entry.portfolio_id == portfolio_id)
+    )
