@@ -29,6 +29,21 @@ class Method(StrEnum):
     WITNESS_TESTIMONY = "WT"
     OTHER = "Oth"
 
+    @property
+    def label(self) -> str:
+        """The method in the words an assessor writes."""
+        return _METHOD_LABELS[self]
+
+
+_METHOD_LABELS = {
+    Method.OBSERVATION: "observation",
+    Method.PROFESSIONAL_DISCUSSION: "professional discussion",
+    Method.QUESTIONING: "questioning",
+    Method.WORK_PRODUCT: "work product",
+    Method.WITNESS_TESTIMONY: "witness testimony",
+    Method.OTHER: "other evidence",
+}
+
 
 class CriterionKind(StrEnum):
     PERFORMANCE = "performance"

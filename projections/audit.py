@@ -22,15 +22,6 @@ from domain.centre import CentreState
 from domain.portfolio import Decision, PortfolioState, Sample
 from domain.spec import Method
 
-METHOD_NAMES = {
-    Method.OBSERVATION: "observation",
-    Method.PROFESSIONAL_DISCUSSION: "professional discussion",
-    Method.QUESTIONING: "questioning",
-    Method.WORK_PRODUCT: "work product",
-    Method.WITNESS_TESTIMONY: "witness testimony",
-    Method.OTHER: "other evidence",
-}
-
 
 class ChainState(StrEnum):
     """How far a decision has got along its signature chain; revoked trumps the rest."""
@@ -177,7 +168,7 @@ def _portfolio_summary(event: e.PortfolioEvent, names: Mapping[UUID, str]) -> st
             return _enrolment_words(event, names)
         case e.EvidenceSubmitted():
             return (
-                f"Evidence submitted ({METHOD_NAMES[event.method]}): {_line(event.title)}"
+                f"Evidence submitted ({event.method.label}): {_line(event.title)}"
                 f"{_where(event.location, event.customer_ref, event.environment)}"
             )
         case e.EvidenceMapped():
@@ -190,7 +181,7 @@ def _portfolio_summary(event: e.PortfolioEvent, names: Mapping[UUID, str]) -> st
             witness = name_of(names, event.witness_id)
             return f"Witness testimony from {witness} for {', '.join(event.criteria)}{where}"
         case e.QuestioningRecorded():
-            method = METHOD_NAMES[event.method].capitalize()
+            method = event.method.label.capitalize()
             return f"{method} recorded for {', '.join(event.criteria)}"
         case e.DecisionRecorded():
             return _decision_words(event)
@@ -487,7 +478,7 @@ COVERAGE: tuple[tuple[Camera, Callable[[e.SamplingPlanSet], bool], Keys, str], .
     (
         Camera.METHODS,
         lambda plan: plan.every_method,
-        lambda c: [f"{METHOD_NAMES[m]} ({m})" for m in c.context.methods],
+        lambda c: [f"{m.label} ({m})" for m in c.context.methods],
         "Method {subject}: used in {total}, none sampled",
     ),
     (

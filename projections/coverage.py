@@ -29,14 +29,6 @@ from domain.events import Outcome, SampleOutcome
 from domain.portfolio import Decision, EvidenceItem, PortfolioState
 from domain.spec import Criterion, CriterionKind, Method, ObservationRule, RangeRule, UnitSpec
 
-METHOD_NAMES = {
-    Method.OBSERVATION: "observation",
-    Method.PROFESSIONAL_DISCUSSION: "professional discussion",
-    Method.QUESTIONING: "questioning",
-    Method.WORK_PRODUCT: "work product",
-    Method.WITNESS_TESTIMONY: "witness testimony",
-    Method.OTHER: "other evidence",
-}
 #: What shows knowledge without inference: asked, discussed or written down.
 KNOWLEDGE_METHODS = frozenset(
     {Method.QUESTIONING, Method.PROFESSIONAL_DISCUSSION, Method.WORK_PRODUCT, Method.OTHER}
@@ -215,7 +207,7 @@ def _range_item(facts: _Facts, rule: RangeRule, item: str, gaps: list[str]) -> C
     allowed = [Method.OBSERVATION, *rule.other_methods]
     method_gap = None
     if items and not any(i.method in allowed for i in items):
-        names = _join((METHOD_NAMES[m] for m in allowed), "or")
+        names = _join((m.label for m in allowed), "or")
         method_gap = f"{label} must be covered by {names}; so far it has only {_methods(items)}"
     verdict = _judged(facts, item, items, label=label, method_gap=method_gap)
     gaps += verdict.gaps
@@ -320,7 +312,7 @@ def _status(met: Decision | None, items: list[EvidenceItem]) -> Status:
 def _methods(items: Iterable[EvidenceItem]) -> str:
     """The methods used, in the unit texts' order: "questioning and witness testimony"."""
     used = {i.method for i in items}
-    return _join((METHOD_NAMES[m] for m in Method if m in used), "and") or "no evidence"
+    return _join((m.label for m in Method if m in used), "and") or "no evidence"
 
 
 def _join(words: Iterable[str], conjunction: str) -> str:

@@ -14,7 +14,9 @@ from uuid import uuid4
 import psycopg
 import pytest
 
+from adapters.bootstrap import build
 from adapters.config import Config
+from service.handlers import Eportfolio
 
 POSTGRES_URL = os.environ.get(
     "EPORTFOLIO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -69,3 +71,11 @@ def config(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         return Config(data_dir=tmp_path_factory.mktemp("data"))
     schema = request.getfixturevalue("postgres_schema")
     return Config(database_url=f"{POSTGRES_URL}?schema={schema}")
+
+
+@pytest.fixture
+def app(config: Config) -> Iterator[Eportfolio]:
+    """The application service on that store, closed afterwards."""
+    app = build(config)
+    yield app
+    app.ledger.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -121,13 +120,6 @@ class AuditWorld(World):
         for pid in pids:
             chains += chains_with_context(self.app.portfolio(pid), self.people())
         return sampling_compliance(self.app.centre(self.centre_id).sampling_plan, chains)
-
-
-@pytest.fixture
-def app(config: Config) -> Iterator[Eportfolio]:
-    app = build(config)
-    yield app
-    app.ledger.close()
 
 
 @pytest.fixture

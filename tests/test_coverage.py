@@ -8,7 +8,6 @@ is knowledge; seed 002 says "Circled numbers must be observed" and lists what mu
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
@@ -17,8 +16,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.bootstrap import build
-from adapters.config import Config
 from adapters.specs import default_specs_dir, load_catalogue
 from domain import commands as c
 from domain import events as e
@@ -85,13 +82,6 @@ class CoverageWorld(World):
 
 def row(report: CoverageReport, cid: str) -> CriterionCoverage:
     return next(r for r in report.criteria if r.id == cid)
-
-
-@pytest.fixture
-def app(config: Config) -> Iterator[Eportfolio]:
-    app = build(config)
-    yield app
-    app.ledger.close()
 
 
 @pytest.fixture

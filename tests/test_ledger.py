@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from uuid import UUID, uuid4
 
 import msgspec
@@ -20,13 +19,6 @@ from service.codec import decode, encode
 from service.errors import IdempotencyKeyReused, VersionMismatch
 from service.handlers import Eportfolio
 from tests.world import World
-
-
-@pytest.fixture
-def app(config: Config) -> Iterator[Eportfolio]:
-    app = build(config)
-    yield app
-    app.ledger.close()
 
 
 def _evidence(title: str = "Call notes") -> c.SubmitEvidence:

@@ -6,27 +6,17 @@ nothing was written.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import pytest
 
-from adapters.bootstrap import build
-from adapters.config import Config
 from domain import commands as c
 from domain import errors
 from domain.events import Environment, Outcome, Qualification, Role, SampleOutcome, SampleStage
 from domain.spec import Method
 from service.handlers import Eportfolio
 from tests.world import World
-
-
-@pytest.fixture
-def app(config: Config) -> Iterator[Eportfolio]:
-    app = build(config)
-    yield app
-    app.ledger.close()
 
 
 @pytest.fixture
