@@ -7,12 +7,9 @@ through, then call these). Results are msgspec Structs, served as JSON.
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from enum import StrEnum
-from typing import TypeVar
 from uuid import UUID
 
 import msgspec
@@ -21,6 +18,7 @@ from domain import events as e
 from domain.centre import CentreState
 from domain.portfolio import Decision, PortfolioState, Sample
 from domain.spec import Method
+from projections import words as w
 
 
 class ChainState(StrEnum):
@@ -31,16 +29,6 @@ class ChainState(StrEnum):
     IQA_SAMPLED = "iqa_sampled"
     EV_SAMPLED = "ev_sampled"
     REVOKED = "revoked"
-
-
-class Camera(StrEnum):
-    """The CAMERA dimensions checked from events (Records are sampled by reading them)."""
-
-    CANDIDATES = "candidates"
-    ASSESSORS = "assessors"
-    METHODS = "methods"
-    UNITS = "units"
-    LOCATIONS = "locations"
 
 
 # ---- the trail -----------------------------------------------------------------------
@@ -73,7 +61,7 @@ def name_of(names: Mapping[UUID, str], person_id: UUID, role: e.Role | None = No
     """A name, or a label that still says who (e.g. the awarding body's administrator)."""
     if person_id in names:
         return names[person_id]
-    return f"{_role(role) if role else 'person'} {str(person_id)[:8]} (not named here)"
+    return f"{w.role_name(role) if role else 'person'} {str(person_id)[:8]} (not named here)"
 
 
 def trail_entry(
@@ -141,16 +129,17 @@ def _centre_summary(event: e.CentreEvent, names: Mapping[UUID, str]) -> str:
         case e.CentreRegistered():
             return f"Centre registered: {event.name}"
         case e.StaffRegistered():
-            return f"Staff registered: {event.name} as {event.qualification} {_role(event.role)}"
+            return (
+                f"Staff registered: {event.name} as {event.qualification} {w.role_name(event.role)}"
+            )
         case e.StaffQualificationChanged():
             who = name_of(names, event.staff_id, event.role)
-            return (
-                f"Qualification changed: {who} is now a {event.qualification} {_role(event.role)}"
-            )
+            role = w.role_name(event.role)
+            return f"Qualification changed: {who} is now a {event.qualification} {role}"
         case e.LearnerRegistered():
             return f"Learner registered: {event.name}"
         case e.WitnessAdded():
-            return f"Witness added to the status list: {event.name}{_paren(event.position)}"
+            return f"Witness added to the status list: {event.name}{w.paren(event.position)}"
         case e.EvAllocated():
             return f"External verifier allocated: {event.name}"
         case e.ObservedCriteriaSet():
@@ -168,16 +157,16 @@ def _portfolio_summary(event: e.PortfolioEvent, names: Mapping[UUID, str]) -> st
             return _enrolment_words(event, names)
         case e.EvidenceSubmitted():
             return (
-                f"Evidence submitted ({event.method.label}): {_line(event.title)}"
-                f"{_where(event.location, event.customer_ref, event.environment)}"
+                f"Evidence submitted ({event.method.label}): {w.line(event.title)}"
+                f"{w.where(event.location, event.customer_ref, event.environment)}"
             )
         case e.EvidenceMapped():
             return f"Evidence mapped to {', '.join(event.criteria)}"
         case e.ObservationRecorded():
-            where = _where(event.location, event.customer_ref, event.environment)
+            where = w.where(event.location, event.customer_ref, event.environment)
             return f"Observation recorded for {', '.join(event.criteria)}{where}"
         case e.WitnessTestimonyRecorded():
-            where = _where("", event.customer_ref, event.environment)
+            where = w.where("", event.customer_ref, event.environment)
             witness = name_of(names, event.witness_id)
             return f"Witness testimony from {witness} for {', '.join(event.criteria)}{where}"
         case e.QuestioningRecorded():
@@ -188,16 +177,16 @@ def _portfolio_summary(event: e.PortfolioEvent, names: Mapping[UUID, str]) -> st
         case e.DecisionCountersigned():
             return "Decision countersigned by a qualified assessor"
         case e.IqaSampleRecorded():
-            count = _plural(len(event.decision_ids), "decision")
-            return f"IQA {event.stage} sample of {count}: {event.outcome}{_where(event.location)}"
+            count = w.plural(len(event.decision_ids), "decision")
+            return f"IQA {event.stage} sample of {count}: {event.outcome}{w.where(event.location)}"
         case e.EvSampleRecorded():
-            count = _plural(len(event.decision_ids), "decision")
-            actions = _plural(len(event.actions), "action", lead="; ")
+            count = w.plural(len(event.decision_ids), "decision")
+            actions = w.plural(len(event.actions), "action", lead="; ")
             return f"EV sample of {count}: {event.outcome}{actions}"
         case e.EvidenceWithdrawn():
-            return f"Evidence withdrawn: {_line(event.reason)}"
+            return f"Evidence withdrawn: {w.line(event.reason)}"
         case e.DecisionRevoked():
-            return f"Decision revoked: {_line(event.reason)}"
+            return f"Decision revoked: {w.line(event.reason)}"
     return event.TOPIC
 
 
@@ -214,7 +203,7 @@ def _decision_words(event: e.DecisionRecorded) -> str:
     trainee = event.assessor_qualification is e.Qualification.TRAINEE
     return (
         f"Decision: {outcome} for {', '.join(event.criteria)} (relies on "
-        f"{_plural(len(event.evidence_ids), 'evidence item')}) by a "
+        f"{w.plural(len(event.evidence_ids), 'evidence item')}) by a "
         f"{event.assessor_qualification} assessor"
         + (" — awaits countersignature" if trainee else "")
     )
@@ -225,7 +214,7 @@ def _policy_words(policy: e.SufficiencyPolicySet) -> str:
     return (
         f"{t.min_occasions} occasions on {t.min_distinct_dates} dates with "
         f"{t.min_distinct_customers} customers over {t.min_span_days} days"
-        f"{_plural(len(policy.per_unit), 'unit override', lead=', ')}{_ref(policy.decision_ref)}"
+        f"{w.plural(len(policy.per_unit), 'unit override', lead=', ')}{w.ref(policy.decision_ref)}"
     )
 
 
@@ -233,10 +222,11 @@ def _plan_words(plan: e.SamplingPlanSet) -> str:
     flags = {"method": plan.every_method, "unit": plan.every_unit, "location": plan.every_location}
     every = ", ".join(word for word, on in flags.items() if on)
     return (
-        f"candidates {_pct(plan.min_candidate_rate)}, assessors {_pct(plan.min_assessor_rate)}, "
-        f"trainee assessors {_pct(plan.trainee_assessor_rate)}"
+        f"candidates {w.percent(plan.min_candidate_rate)}, "
+        f"assessors {w.percent(plan.min_assessor_rate)}, "
+        f"trainee assessors {w.percent(plan.trainee_assessor_rate)}"
         + (f"; every {every}" if every else "")
-        + _ref(plan.decision_ref)
+        + w.ref(plan.decision_ref)
     )
 
 
@@ -392,7 +382,7 @@ def _context(
         assessor_name=name_of(names, decision.author_id, e.Role.ASSESSOR),
         assessor_qualification=decision.author_qualification,
         methods=tuple(sorted({item.method for item in items})),
-        locations=tuple(sorted({p for item in items if (p := _line(item.location))})),
+        locations=tuple(sorted({p for item in items if (p := w.line(item.location))})),
     )
 
 
@@ -432,241 +422,3 @@ def ev_samples(events: Iterable[e.Event], names: Mapping[UUID, str]) -> list[EvS
         for event in events
         if isinstance(event, e.EvSampleRecorded)
     ]
-
-
-# ---- CAMERA sampling compliance ------------------------------------------------------
-
-
-class Figure(msgspec.Struct, frozen=True, kw_only=True):
-    """One subject of a dimension (an assessor, a method...): sampled against required."""
-
-    subject: str
-    sampled: int
-    total: int
-    required: int
-    rate: float | None  # None where one sampled decision is enough
-    compliant: bool
-
-
-class DimensionCheck(msgspec.Struct, frozen=True, kw_only=True):
-    dimension: Camera
-    required_by_plan: bool
-    rule: str
-    figures: tuple[Figure, ...]
-    compliant: bool
-    missing: tuple[str, ...]
-
-
-class SamplingCompliance(msgspec.Struct, frozen=True, kw_only=True):
-    """IQA sampling against the plan; revoked decisions are out of the population."""
-
-    plan_version: int | None
-    compliant: bool
-    reason: str
-    decisions: int
-    sampled: int
-    dimensions: tuple[DimensionCheck, ...]
-    missing: tuple[str, ...]
-
-
-Chains = Sequence[DecisionChainWithContext]
-Keys = Callable[[DecisionChainWithContext], Iterable[str]]
-K = TypeVar("K", bound=Hashable)
-
-#: The "every X used appears in a sampled decision" dimensions: what X is, and its gap.
-COVERAGE: tuple[tuple[Camera, Callable[[e.SamplingPlanSet], bool], Keys, str], ...] = (
-    (
-        Camera.METHODS,
-        lambda plan: plan.every_method,
-        lambda c: [f"{m.label} ({m})" for m in c.context.methods],
-        "Method {subject}: used in {total}, none sampled",
-    ),
-    (
-        Camera.UNITS,
-        lambda plan: plan.every_unit,
-        lambda c: [c.context.unit_code],
-        "Unit {subject}: {total}, none sampled",
-    ),
-    (
-        Camera.LOCATIONS,
-        lambda plan: plan.every_location,
-        lambda c: c.context.locations,
-        "Location {subject}: evidence of {total}, none sampled",
-    ),
-)
-
-
-def sampling_compliance(plan: e.SamplingPlanSet | None, chains: Chains) -> SamplingCompliance:
-    """Check each CAMERA dimension; compliant only when a plan exists and each one is met."""
-    live = [c for c in chains if c.chain.state is not ChainState.REVOKED]
-    counts = {"decisions": len(live), "sampled": sum(map(_sampled, live))}
-    if plan is None:
-        reason = "No sampling plan has been recorded for this centre"
-        return SamplingCompliance(
-            plan_version=None,
-            compliant=False,
-            reason=reason,
-            dimensions=(),
-            missing=(reason,),
-            **counts,
-        )
-    dimensions = (
-        _candidates(plan.min_candidate_rate, live),
-        _assessors(plan, live),
-        *(_coverage(d, on(plan), _group(live, keys), gap) for d, on, keys, gap in COVERAGE),
-    )
-    missing = tuple(m for d in dimensions for m in d.missing)
-    return SamplingCompliance(
-        plan_version=plan.plan_version,
-        compliant=not missing,
-        reason=f"{_plural(len(missing), 'shortfall')} against the plan" if missing else "",
-        dimensions=dimensions,
-        missing=missing,
-        **counts,
-    )
-
-
-def _candidates(rate: float, live: Chains) -> DimensionCheck:
-    learners = _group(live, lambda c: [c.context.learner_id])
-    unsampled = sorted(
-        group[0].context.learner_name
-        for group in learners.values()
-        if not any(map(_sampled, group))
-    )
-    figure = _figure("learners", len(learners) - len(unsampled), len(learners), rate)
-    missing: tuple[str, ...] = ()
-    if not figure.compliant:
-        missing = (
-            f"Candidates: {figure.sampled} of {_plural(figure.total, 'learner')} have an "
-            f"IQA-sampled decision; the plan needs {_pct(rate)}. Not yet sampled: "
-            + ", ".join(unsampled),
-        )
-    rule = f"at least {_pct(rate)} of learners have an IQA-sampled decision"
-    return _check(Camera.CANDIDATES, rule, (figure,), missing)
-
-
-def _assessors(plan: e.SamplingPlanSet, live: Chains) -> DimensionCheck:
-    """Per assessor and qualification: a trainee's decisions answer to the trainee rate."""
-    groups = _group(live, lambda c: [(c.context.assessor_id, c.context.assessor_qualification)])
-    figures = []
-    for (_, qualification), group in groups.items():
-        trainee = qualification is e.Qualification.TRAINEE
-        rate = plan.trainee_assessor_rate if trainee else plan.min_assessor_rate
-        subject = f"{group[0].context.assessor_name} ({qualification})"
-        figures.append(_figure(subject, sum(map(_sampled, group)), len(group), rate))
-    figures.sort(key=lambda f: f.subject)
-    missing = tuple(
-        f"Assessor {f.subject}: {f.sampled} of {_plural(f.total, 'decision')} sampled; "
-        f"the plan needs {_pct(f.rate or 0)}"
-        for f in figures
-        if not f.compliant
-    )
-    rule = (
-        f"at least {_pct(plan.min_assessor_rate)} of each assessor's decisions, "
-        f"{_pct(plan.trainee_assessor_rate)} of a trainee's"
-    )
-    return _check(Camera.ASSESSORS, rule, figures, missing)
-
-
-def _coverage(
-    dimension: Camera, on: bool, groups: Mapping[str, Chains], gap: str
-) -> DimensionCheck:
-    """One sampled decision per method (unit, location) used is enough."""
-    figures = [
-        _figure(subject, sum(map(_sampled, group)), len(group), None if on else 0.0)
-        for subject, group in sorted(groups.items())
-    ]
-    missing = tuple(
-        gap.format(subject=f.subject, total=_plural(f.total, "decision"))
-        for f in figures
-        if not f.compliant
-    )
-    noun = dimension.value.removesuffix("s")
-    rule = f"every {noun} used appears in an IQA-sampled decision" if on else "not in the plan"
-    return _check(dimension, rule, figures, missing, required_by_plan=on)
-
-
-def _check(
-    dimension: Camera,
-    rule: str,
-    figures: Iterable[Figure],
-    missing: tuple[str, ...],
-    *,
-    required_by_plan: bool = True,
-) -> DimensionCheck:
-    return DimensionCheck(
-        dimension=dimension,
-        required_by_plan=required_by_plan,
-        rule=rule,
-        figures=tuple(figures),
-        compliant=not missing,
-        missing=missing,
-    )
-
-
-def _figure(subject: str, sampled: int, total: int, rate: float | None) -> Figure:
-    """`rate` None: at least one; else the rate of `total`, rounded so 0.1 * 30 needs 3."""
-    required = min(1, total) if rate is None else math.ceil(round(rate * total, 9))
-    return Figure(
-        subject=subject,
-        sampled=sampled,
-        total=total,
-        required=required,
-        rate=rate,
-        compliant=sampled >= required,
-    )
-
-
-def _group(
-    live: Chains, keys: Callable[[DecisionChainWithContext], Iterable[K]]
-) -> dict[K, Chains]:
-    """Chains by key; a chain with several keys (methods, locations) is in each group."""
-    groups: defaultdict[K, list[DecisionChainWithContext]] = defaultdict(list)
-    for chain in live:
-        for key in keys(chain):
-            groups[key].append(chain)
-    return dict(groups)
-
-
-def _sampled(chain: DecisionChainWithContext) -> bool:
-    return bool(chain.chain.iqa_samples)
-
-
-# ---- words ---------------------------------------------------------------------------
-
-
-def _role(role: e.Role) -> str:
-    return {e.Role.IQA: "IQA", e.Role.EV: "EV"}.get(role, role.value.replace("_", " "))
-
-
-def _pct(rate: float) -> str:
-    return f"{rate * 100:.4g}%"
-
-
-def _plural(n: int, noun: str, *, lead: str = "") -> str:
-    """'2 decisions'; with a lead, nothing at all for zero (for optional clauses)."""
-    if lead and n == 0:
-        return ""
-    return f"{lead}{n} {noun}{'' if n == 1 else 's'}"
-
-
-def _line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _paren(text: str) -> str:
-    return f" ({_line(text)})" if text.strip() else ""
-
-
-def _ref(decision_ref: str) -> str:
-    return f" (ref {_line(decision_ref)})" if decision_ref.strip() else ""
-
-
-def _where(
-    location: str, customer_ref: str | None = None, environment: e.Environment | None = None
-) -> str:
-    """' at Shop floor (customer cust-2) [rwe]': where evidence came from, if recorded."""
-    at = f" at {_line(location)}" if location.strip() else ""
-    customer = f" (customer {customer_ref})" if customer_ref else ""
-    unusual = environment not in (None, e.Environment.WORKPLACE)
-    return at + customer + (f" [{environment}]" if unusual else "")

@@ -37,9 +37,11 @@ import msgspec
 from domain import events as e
 from domain.centre import CentreState, StaffMember
 from domain.portfolio import PortfolioState
-from domain.spec import SpecCatalogue
+from domain.spec import SpecCatalogue, UnitSpec
 from projections import audit
 from projections.base import Documents
+from projections.coverage import coverage
+from projections.sufficiency import sufficiency
 
 CENTRE = "centre"
 PORTFOLIO = "portfolio"
@@ -47,6 +49,8 @@ PORTFOLIO_CENTRE = "portfolio_centre"
 CENTRE_PORTFOLIOS = "centre_portfolios"
 TRAIL = "trail"
 CHAINS = "chains"
+COVERAGE = "coverage"
+SUFFICIENCY = "sufficiency"
 
 Deriver = Callable[[PortfolioState, CentreState], tuple[str, bytes] | None]
 """(portfolio, its centre) -> (kind, body) stored under the portfolio's id, or None."""
@@ -288,8 +292,27 @@ def chains_deriver(portfolio: PortfolioState, centre: CentreState) -> tuple[str,
 
 def standard_derivers(specs: SpecCatalogue) -> list[Deriver]:
     """The derived documents every deployment stores for each portfolio."""
-    del specs  # coverage and sufficiency look the pinned spec up here
-    return [chains_deriver]
+    pinned: dict[tuple[str, str], UnitSpec | None] = {}
+
+    def spec_of(portfolio: PortfolioState) -> UnitSpec | None:
+        """The spec version the enrolment pinned (by_hash re-hashes specs: remember it)."""
+        key = (portfolio.unit_code, portfolio.spec_hash)
+        if key not in pinned:
+            pinned[key] = specs.by_hash(*key)
+        return pinned[key]
+
+    def coverage_doc(portfolio: PortfolioState, centre: CentreState) -> tuple[str, bytes] | None:
+        if (spec := spec_of(portfolio)) is None:
+            return None  # the pinned version left the catalogue: no report rather than a wrong one
+        observed = centre.observed_criteria.get(portfolio.unit_code, ())
+        return COVERAGE, encode_doc(coverage(portfolio, spec, observed))
+
+    def sufficiency_doc(portfolio: PortfolioState, centre: CentreState) -> tuple[str, bytes] | None:
+        if (spec := spec_of(portfolio)) is None:
+            return None
+        return SUFFICIENCY, encode_doc(sufficiency(portfolio, spec, centre.sufficiency_policy))
+
+    return [coverage_doc, sufficiency_doc, chains_deriver]
 
 
 # ---- the projection --------------------------------------------------------------------

@@ -24,6 +24,7 @@ from projections import audit as audit_view
 from projections.base import effective_at as effective_filter
 from projections.base import known_at
 from projections.coverage import CoverageReport, coverage
+from projections.sampling import SamplingCompliance, sampling_compliance
 from projections.sufficiency import SufficiencyReport, sufficiency
 from service.handlers import Eportfolio
 
@@ -54,7 +55,7 @@ class AuditPage(msgspec.Struct, frozen=True, kw_only=True):
     trail: tuple[audit_view.TrailEntry, ...]
     next_after: int | None
     decisions: tuple[audit_view.DecisionChain, ...]
-    sampling: audit_view.SamplingCompliance
+    sampling: SamplingCompliance
     ev_samples: tuple[audit_view.EvSampleView, ...]
 
 
@@ -184,7 +185,7 @@ class Queries:
             trail=tuple(trail),
             next_after=next_after,
             decisions=tuple(c.chain for c in chains),
-            sampling=audit_view.sampling_compliance(centre.sampling_plan, chains),
+            sampling=sampling_compliance(centre.sampling_plan, chains),
             ev_samples=tuple(samples),
         )
 

@@ -30,15 +30,14 @@ from projections.audit import (
     ChainState,
     DecisionChain,
     DecisionChainWithContext,
-    SamplingCompliance,
     TrailEntry,
     chains_with_context,
     decision_chains,
     ev_samples,
     names,
-    sampling_compliance,
     trail,
 )
+from projections.sampling import SamplingCompliance, sampling_compliance
 from service.handlers import Eportfolio
 from tests.world import World
 
@@ -323,15 +322,19 @@ def test_every_kind_of_event_reads_as_a_sentence(world: AuditWorld) -> None:
     )
     summaries = {entry.event_type: entry.summary for entry in world.trail()}
 
-    covered = set(EVENT_TYPES) - {cls.TOPIC for cls in AUDIT_EVENTS} - {
-        "eportfolio.centre.observed_criteria_set",
-        "eportfolio.portfolio.observation_recorded",
-        "eportfolio.portfolio.decision_recorded",
-        "eportfolio.portfolio.decision_countersigned",
-        "eportfolio.portfolio.iqa_sample_recorded",
-        "eportfolio.portfolio.ev_sample_recorded",
-        "eportfolio.portfolio.decision_revoked",
-    }
+    covered = (
+        set(EVENT_TYPES)
+        - {cls.TOPIC for cls in AUDIT_EVENTS}
+        - {
+            "eportfolio.centre.observed_criteria_set",
+            "eportfolio.portfolio.observation_recorded",
+            "eportfolio.portfolio.decision_recorded",
+            "eportfolio.portfolio.decision_countersigned",
+            "eportfolio.portfolio.iqa_sample_recorded",
+            "eportfolio.portfolio.ev_sample_recorded",
+            "eportfolio.portfolio.decision_revoked",
+        }
+    )
     assert covered <= set(summaries)
     assert summaries["eportfolio.centre.staff_qualification_changed"] == (
         "Qualification changed: Tia Trainee is now a qualified assessor"
