@@ -49,6 +49,14 @@ class _End:
 class ProjectionRunner:
     """One projection over one stored view. The runner owns (and closes) the store."""
 
+    idle_check: float = 0.25
+    """Seconds of silence after which the follower compares the log head with its position.
+
+    The library's PostgreSQL subscription pulls once, then LISTENs on another connection:
+    a write committed in between sends a NOTIFY nobody hears, and would wait for the next
+    write. Checking the head when idle bounds that delay.
+    """
+
     def __init__(
         self, ledger: Ledger, projection: Projection, store: ViewStore, *, batch_size: int = 1000
     ) -> None:
@@ -120,7 +128,7 @@ class ProjectionRunner:
             try:
                 self._process(page)
             except TrackingConflict:
-                log.warning("view %s moved under this runner; resuming from it", self.name)
+                log.info("view %s moved under this runner; resuming from it", self.store.name)
                 continue
             if progress is not None:
                 progress(self._position - start, max(head, self._position) - start)
@@ -136,23 +144,37 @@ class ProjectionRunner:
         """
         with self._batch_lock:
             if after is not None and self._position < after:
-                msg = f"view {self.name} is at {self._position}, behind its feed at {after}"
+                msg = f"view {self.store.name} is at {self._position}, behind its feed at {after}"
                 raise TrackingConflict(msg)
             fresh = [n for n in notifications if n.id > self._position]
             if not fresh:
                 return
             docs = self.store.begin(self._position)
-            for notification in fresh:
-                event = self.ledger.decode(notification).event
-                if isinstance(event, Event):
-                    self.projection.apply(notification.id, event, docs)
-            self.projection.flush(docs)
             try:
+                for notification in fresh:
+                    event = self.ledger.decode(notification).event
+                    if isinstance(event, Event):
+                        self.projection.apply(notification.id, event, docs)
+                self.projection.flush(docs)
                 docs.commit(fresh[-1].id)
-            except TrackingConflict:
-                self._set_position(self.store.position())
+            except Exception as error:
+                self._moved_under(docs.start, error)
                 raise
             self._set_position(fresh[-1].id)
+
+    def _moved_under(self, start: int, error: Exception) -> None:
+        """Turn a failed batch into a TrackingConflict if the view moved meanwhile.
+
+        A batch that read documents a rival runner had already advanced folds events twice
+        into its working copies; whatever that raised, its commit could only have failed.
+        """
+        stored = self.store.position()
+        if stored == start and not isinstance(error, TrackingConflict):
+            return
+        self._set_position(stored)
+        if not isinstance(error, TrackingConflict):
+            msg = f"view {self.store.name} moved from {start} to {stored} during a batch"
+            raise TrackingConflict(msg) from error
 
     def _set_position(self, position: int) -> None:
         with self._moved:
@@ -207,7 +229,7 @@ class ProjectionRunner:
                     self._catch_up(self.batch_size, None, self._stopping)
                     self._follow()
                 except TrackingConflict:
-                    log.warning("view %s moved under its follower; catching up again", self.name)
+                    log.info("view %s moved under its follower; catching up again", self.store.name)
         except BaseException as error:
             log.exception("projection %s stopped", self.name)
             with self._moved:
@@ -226,10 +248,12 @@ class ProjectionRunner:
         try:
             with subscription:
                 pump.start()
-                for batch, end in _batches(feed, self.batch_size):
+                for batch, end in _batches(feed, self.batch_size, self.idle_check):
                     if batch:
                         self._process(batch, after=after)
                         after = batch[-1].id
+                    elif end is None and self.head() > self._position:
+                        self._catch_up(self.batch_size, None, self._stopping)
                     if end is not None:
                         ended = True
                         if end.error is not None:
@@ -256,12 +280,19 @@ def _pump(subscription: Iterable[Notification], feed: queue.Queue[Notification |
 
 
 def _batches(
-    feed: queue.Queue[Notification | _End], size: int
+    feed: queue.Queue[Notification | _End], size: int, idle: float
 ) -> Iterator[tuple[list[Notification], _End | None]]:
-    """Whatever has arrived, up to `size`, waiting only for the first of each batch."""
+    """Whatever has arrived, up to `size`, waiting only for the first of each batch.
+
+    An empty batch says nothing arrived for `idle` seconds.
+    """
     while True:
         batch: list[Notification] = []
-        item = feed.get()
+        try:
+            item = feed.get(timeout=idle)
+        except queue.Empty:
+            yield batch, None
+            continue
         while not isinstance(item, _End):
             batch.append(item)
             if len(batch) >= size:

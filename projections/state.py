@@ -145,8 +145,20 @@ def encode_doc(value: object) -> bytes:
     the UUID-keyed dicts, which it refuses. Dicts keep insertion (= log) order.
     """
     tp: Any = type(value)
-    canonical = _set_sorter(tp)
+    canonical = _set_plan(tp, on_objects=False)
     return _encoder.encode(value if canonical is None else canonical(msgspec.to_builtins(value)))
+
+
+def normalise_sets(value: T) -> T:
+    """`value` with its sets refilled in sorted order, in place.
+
+    Two equal sets iterate alike only if they were filled alike; afterwards iteration
+    depends on contents alone (in this process), as after decoding the stored JSON, at a
+    fraction of the cost of decoding.
+    """
+    tp: Any = type(value)
+    normalise = _set_plan(tp, on_objects=True)
+    return value if normalise is None else cast(T, normalise(value))
 
 
 def decode_portfolio(body: bytes) -> PortfolioState:
@@ -162,101 +174,63 @@ T = TypeVar("T")
 
 
 @cache
-def _set_sorter(tp: Any) -> Canonical | None:
-    """For a type, a function sorting the arrays that were sets in its builtins form.
+def _set_plan(tp: Any, *, on_objects: bool) -> Canonical | None:
+    """For a type, a function canonicalising the sets in a value of it; None if it has none.
 
-    None when the type holds no set, which is the common case and costs nothing.
+    On objects, sets are refilled in sorted order; on their `msgspec.to_builtins` form
+    (dataclasses as dicts), the arrays that were sets are sorted. Sets are expected in
+    dataclasses (Structs hold tuples); containers are changed in place.
     """
     origin, args = get_origin(tp), get_args(tp)
     if tp in (set, frozenset) or origin in (set, frozenset):
-        return sorted
+        return _refilled if on_objects else sorted
     if origin in (Union, UnionType):
-        inner = [f for a in args if (f := _set_sorter(a)) is not None]
+        inner = [f for a in args if (f := _set_plan(a, on_objects=on_objects)) is not None]
         if len(inner) > 1:
             msg = f"cannot canonicalise a union of set-holding types: {tp}"
             raise TypeError(msg)
-        return None if not inner else _optional(inner[0])
+        return _optional(inner[0]) if inner else None
     if origin is dict:
-        values = _set_sorter(args[1])
-        return None if values is None else lambda v: {k: values(x) for k, x in v.items()}
+        values = _set_plan(args[1], on_objects=on_objects)
+        return None if values is None else _each_value(values)
     if origin in (list, tuple) and args and (len(args) == 1 or args[1] is Ellipsis):
-        items = _set_sorter(args[0])
-        return None if items is None else lambda v: [items(x) for x in v]
-    if isinstance(tp, type) and (dataclasses.is_dataclass(tp) or issubclass(tp, msgspec.Struct)):
-        hints = get_type_hints(tp)
-        names = (
-            [f.name for f in dataclasses.fields(tp)]
-            if dataclasses.is_dataclass(tp)
-            else list(tp.__struct_fields__)
-        )
-        fields = {n: f for n in names if (f := _set_sorter(hints[n])) is not None}
-        return None if not fields else _fields(fields)
-    return None
-
-
-@cache
-def _set_normaliser(tp: Any) -> Canonical | None:
-    """For a type, a function rebuilding every set in a value of it from its sorted items.
-
-    Two equal sets iterate alike only if they were filled alike; after this, a state's
-    iteration order depends on its contents alone (in this process), as if it had been
-    decoded from its stored JSON, at a fraction of the cost of decoding.
-    """
-    origin, args = get_origin(tp), get_args(tp)
-    if tp in (set, frozenset) or origin in (set, frozenset):
-        rebuild = frozenset if frozenset in (tp, origin) else set
-        return lambda v: rebuild(sorted(v))
-    if origin in (Union, UnionType):
-        inner = [f for a in args if (f := _set_normaliser(a)) is not None]
-        return None if len(inner) != 1 else _optional(inner[0])
-    if origin is dict:
-        values = _set_normaliser(args[1])
-        return None if values is None else _in_place_values(values)
-    if origin in (list, tuple) and args and (len(args) == 1 or args[1] is Ellipsis):
-        items = _set_normaliser(args[0])
-        return None if items is None else lambda v: type(v)(items(x) for x in v)
+        items = _set_plan(args[0], on_objects=on_objects)
+        return None if items is None else lambda v: type(v)(map(items, v))
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         hints = get_type_hints(tp)
         fields = {
-            f.name: g for f in dataclasses.fields(tp) if (g := _set_normaliser(hints[f.name]))
+            f.name: plan
+            for f in dataclasses.fields(tp)
+            if (plan := _set_plan(hints[f.name], on_objects=on_objects)) is not None
         }
-        return None if not fields else _in_place_fields(fields)
+        return _each_field(fields, on_objects=on_objects) if fields else None
     return None
 
 
-def _in_place_values(values: Canonical) -> Canonical:
-    def normalise(mapping: dict[Any, Any]) -> dict[Any, Any]:
-        for key, value in mapping.items():
-            mapping[key] = values(value)
-        return mapping
-
-    return normalise
-
-
-def _in_place_fields(fields: Mapping[str, Canonical]) -> Canonical:
-    def normalise(value: object) -> object:
-        for name, normalise_field in fields.items():
-            object.__setattr__(value, name, normalise_field(getattr(value, name)))
-        return value
-
-    return normalise
-
-
-def normalise_sets(value: T) -> T:
-    """`value` with its sets rebuilt in sorted order (in place where it is mutable)."""
-    tp: Any = type(value)
-    normalise = _set_normaliser(tp)
-    return value if normalise is None else cast(T, normalise(value))
+def _refilled(items: set[Any] | frozenset[Any]) -> set[Any] | frozenset[Any]:
+    return items if len(items) < 2 else type(items)(sorted(items))
 
 
 def _optional(inner: Canonical) -> Canonical:
     return lambda v: None if v is None else inner(v)
 
 
-def _fields(fields: Mapping[str, Canonical]) -> Canonical:
-    def canonical(value: dict[str, Any]) -> dict[str, Any]:
-        for name, sort in fields.items():
-            value[name] = sort(value[name])
+def _each_value(values: Canonical) -> Canonical:
+    def canonical(mapping: dict[Any, Any]) -> dict[Any, Any]:
+        for key, value in mapping.items():
+            mapping[key] = values(value)
+        return mapping
+
+    return canonical
+
+
+def _each_field(fields: Mapping[str, Canonical], *, on_objects: bool) -> Canonical:
+    def canonical(value: Any) -> Any:
+        for name, plan in fields.items():
+            if on_objects:
+                object.__setattr__(value, name, plan(getattr(value, name)))
+            else:
+                value[name] = plan(value[name])
         return value
 
     return canonical

@@ -18,7 +18,7 @@ import msgspec
 
 from domain.centre import CentreState, fold_centre
 from domain.errors import NotFound
-from domain.events import Event, PortfolioEvent
+from domain.events import Event, LearnerEnrolled, PortfolioEvent
 from domain.portfolio import PortfolioState, fold_portfolio
 from projections import audit as audit_view
 from projections.base import effective_at as effective_filter
@@ -255,3 +255,48 @@ def _wanted(
         and (event_type is None or entry.event_type == event_type)
         and (portfolio_id is None or entry.portfolio_id == portfolio_id)
     )
+
+
+# ---- lookups for the HTTP adapter's authorization (appended) ------------------------------
+
+
+class _ChainIds(msgspec.Struct, frozen=True):
+    decision_id: UUID
+    portfolio_id: UUID
+
+
+class _ChainDoc(msgspec.Struct, frozen=True):
+    chain: _ChainIds
+
+
+_chain_ids = msgspec.json.Decoder(list[_ChainDoc])
+
+
+def enrolment(app: Eportfolio, portfolio_id: UUID) -> LearnerEnrolled:
+    """A portfolio's enrolment (its first event): whose it is, at which centre, who assesses.
+
+    One event read, whatever the portfolio's size: enough to decide who may touch it.
+    """
+    first = next(iter(app.ledger.events.get(portfolio_id, limit=1)), None)
+    event = getattr(first, "event", None)
+    if not isinstance(event, LearnerEnrolled):
+        raise NotFound(f"no portfolio {portfolio_id}", field="portfolio_id")
+    return event
+
+
+def decision_portfolio(view: ViewReader, decision_id: UUID, centre_id: UUID) -> UUID | None:
+    """Which of the centre's portfolios holds a decision, from the stored decision chains.
+
+    Only the ids are decoded. The view may lag the log: a caller that misses should wait
+    for the views to reach the log's head and ask again before saying "no such decision".
+    """
+    after = ""
+    while True:
+        page = view.list("chains", str(centre_id), after_key=after, limit=200)
+        for doc in page:
+            for item in _chain_ids.decode(doc.body):
+                if item.chain.decision_id == decision_id:
+                    return item.chain.portfolio_id
+        if len(page) < 200:
+            return None
+        after = page[-1].key

@@ -28,15 +28,19 @@ from domain import events as e
 from domain.errors import DomainError
 from domain.spec import Method, SpecCatalogue
 from projections.base import Documents
+from projections.coverage import coverage
 from projections.state import (
     CENTRE,
+    COVERAGE,
     PORTFOLIO,
+    SUFFICIENCY,
     CentreSnapshot,
     PortfolioStateProjection,
     decode_centre,
     decode_portfolio,
     encode_doc,
 )
+from projections.sufficiency import sufficiency
 from service.codec import Recorded
 from service.handlers import Eportfolio
 from tests.world import World
@@ -293,11 +297,19 @@ def test_rebuilding_from_zero_gives_exactly_the_docs_the_live_projection_holds(
         live.rebuild()
 
         assert docs_of(live.store) == held
+        centre = app.centre(scenario.world.centre_id)
+        assert decode_centre(held[CENTRE, str(centre.centre_id)][1]).state() == centre
         for portfolio_id in scenario.portfolios:
-            body = held[PORTFOLIO, str(portfolio_id)][1]
-            assert decode_portfolio(body) == app.portfolio(portfolio_id)
-        centre = decode_centre(held[CENTRE, str(scenario.world.centre_id)][1])
-        assert centre.state() == app.centre(scenario.world.centre_id)
+            portfolio = app.portfolio(portfolio_id)
+            assert decode_portfolio(held[PORTFOLIO, str(portfolio_id)][1]) == portfolio
+            spec = app.spec_of(portfolio)
+            observed = centre.observed_criteria.get(portfolio.unit_code, ())
+            expected = {
+                COVERAGE: coverage(portfolio, spec, observed),
+                SUFFICIENCY: sufficiency(portfolio, spec, centre.sufficiency_policy),
+            }
+            for kind, report in expected.items():
+                assert held[kind, str(portfolio_id)] == (str(centre.centre_id), encode_doc(report))
 
 
 @settings(
