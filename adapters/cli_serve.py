@@ -1,0 +1,138 @@
+"""`eportfolio serve`: the HTTP API under uvicorn, optionally with the demo centre and tokens."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+from dataclasses import dataclass
+from uuid import UUID, uuid5
+
+import msgspec
+import uvicorn
+from rich.console import Console
+
+from adapters.bootstrap import build
+from adapters.config import Config
+from adapters.http.app import create_app
+from adapters.http.settings import HttpSettings
+from adapters.signing import SigningKey, write_signing_key
+from adapters.tokens import TokenStore, open_token_store
+from domain.events import LearnerEnrolled, Qualification, Role
+from service.demo import load_demo
+from service.handlers import Eportfolio
+
+DEMO_LABEL = "demo"
+console = Console()
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = subparsers.add_parser("serve", help="run the HTTP API (uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--demo", action="store_true", help="load the demo centre if needed and print tokens"
+    )
+
+
+def serve(config: Config, args: argparse.Namespace) -> int:
+    settings = HttpSettings.from_env()
+    if args.demo:
+        _ensure_signing_key(config)
+        if settings.admin_token is None:
+            settings = _with_admin(settings, "ep_admin_" + secrets.token_urlsafe(24))
+        _print_demo(config, settings.admin_token or "", args.port)
+    elif settings.admin_token is None:
+        console.print("[yellow]EPORTFOLIO_ADMIN_TOKEN is not set: no admin access.[/yellow]")
+    uvicorn.run(
+        create_app(config, settings),
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        lifespan="on",
+        timeout_graceful_shutdown=5,  # open event streams must not hold a restart up
+    )
+    return 0
+
+
+def _with_admin(settings: HttpSettings, token: str) -> HttpSettings:
+    return msgspec.structs.replace(settings, admin_token=token)
+
+
+def _ensure_signing_key(config: Config) -> None:
+    """The demo signs checkpoints too; a real centre generates and guards its own key."""
+    path = config.signing_key_path
+    if not path.exists():
+        write_signing_key(path, SigningKey.generate())
+        console.print(f"Wrote a signing key for checkpoints to {path}")
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    who: str
+    role: Role
+    subject_id: UUID
+    token: str
+
+
+def demo_logins(config: Config) -> tuple[UUID, UUID | None, list[DemoLogin]]:
+    """Load the demo centre if needed; fresh tokens for its people (earlier demo ones revoked).
+
+    Returns the centre, a portfolio of the learner, and who to try it as.
+    """
+    app = build(config)
+    tokens = open_token_store(config)
+    try:
+        summary = load_demo(app.ledger, app.specs)
+        centre = app.centre(summary.centre_id)
+        tokens.revoke_label(DEMO_LABEL)
+        people: list[tuple[str, Role, UUID]] = []
+        for (person, role), staff in centre.staff.items():
+            trainee = staff.qualifications[-1][1] is Qualification.TRAINEE
+            people.append((f"{staff.name}{' (trainee)' if trainee else ''}", role, person))
+        people += [(name, Role.EV, ev) for ev, name in centre.evs.items()]
+        learner_id, learner_name = next(iter(centre.learners.items()))
+        people.append((learner_name, Role.LEARNER, learner_id))
+        people.append(("Demo integrator", Role.INTEGRATOR, uuid5(centre.centre_id, "integrator")))
+        logins = [_login(tokens, centre.centre_id, *p) for p in people]
+        return centre.centre_id, _portfolio_of(app, learner_id), logins
+    finally:
+        tokens.close()
+        app.ledger.close()
+
+
+def _login(tokens: TokenStore, centre_id: UUID, who: str, role: Role, person: UUID) -> DemoLogin:
+    centre = None if role is Role.EV else centre_id
+    _, secret = tokens.issue(subject_id=person, role=role, centre_id=centre, label=DEMO_LABEL)
+    return DemoLogin(who=who, role=role, subject_id=person, token=secret or "")
+
+
+def _portfolio_of(app: Eportfolio, learner_id: UUID) -> UUID | None:
+    """The learner's first portfolio, from the log's enrolments (the views may not exist yet)."""
+    for notification in app.ledger.notifications():
+        if notification.topic == LearnerEnrolled.TOPIC:
+            event = app.ledger.decode(notification).event
+            if isinstance(event, LearnerEnrolled) and event.learner_id == learner_id:
+                return event.portfolio_id
+    return None
+
+
+def _print_demo(config: Config, admin_token: str, port: int) -> None:
+    """Plain lines, not a table: tokens must survive copy and paste and narrow terminals."""
+    centre_id, portfolio_id, logins = demo_logins(config)
+    say = console.print
+    say(
+        f"Demo centre {centre_id}: tokens to try (shown once; earlier demo tokens revoked)",
+        soft_wrap=True,
+    )
+    say(f"  {'admin':<13} {admin_token}  Administrator", highlight=False, soft_wrap=True)
+    for login in logins:
+        line = f"  {login.role.value:<13} {login.token}  {login.who} ({login.subject_id})"
+        say(line, highlight=False, soft_wrap=True)
+    if portfolio_id is not None:
+        learner = next(login for login in logins if login.role is Role.LEARNER)
+        say(
+            f'Try: curl -H "Authorization: Bearer {learner.token}" '
+            f"http://127.0.0.1:{port}/portfolios/{portfolio_id}/coverage",
+            highlight=False,
+            soft_wrap=True,
+        )

@@ -1,0 +1,119 @@
+"""The litestar application: `create_app(config)` and nothing built before the server starts.
+
+The services (ledger, views, token store, blobs) are opened in the ASGI lifespan, the
+projections follow the log in the background while the server runs, and everything is
+closed on shutdown. Every API route sits behind the one policy guard (`policy.authorize`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from litestar import Litestar, Router
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from adapters.config import Config
+from adapters.http.access import MeController, TokensController, UnitsController
+from adapters.http.assessment import DecisionsController, PortfolioWritesController
+from adapters.http.attachments import AttachmentsController
+from adapters.http.centres import CentresController
+from adapters.http.checkpoints import AuditLogController
+from adapters.http.openapi import use_msgspec_schemas
+from adapters.http.policy import authorize
+from adapters.http.portfolios import PortfoliosController
+from adapters.http.problems import Problem, exception_handlers, problem_plugin
+from adapters.http.services import open_services
+from adapters.http.settings import HttpSettings
+from adapters.http.writes import (
+    provide_grant,
+    provide_portfolio_writer,
+    provide_services,
+    provide_writer,
+)
+from adapters.http_streams import api_streams_plugin
+from domain.spec import SpecCatalogue
+
+API_DESCRIPTION = """Workplace-assessed units (NVQ/SVQ style): centres, portfolios, evidence,
+decisions and their signatures, coverage and sufficiency, the EV audit view.
+
+Every call needs `Authorization: Bearer <token>`. Errors are RFC 9457 problem details naming
+the `rule` broken and the `field` at fault."""
+JSON_BODY_LIMIT = 1024 * 1024
+
+
+def create_app(
+    config: Config,
+    settings: HttpSettings | None = None,
+    *,
+    specs: SpecCatalogue | None = None,
+    follow: bool = True,
+) -> Litestar:
+    """The ASGI app over the configured store.
+
+    `follow=False` leaves the projections stopped (tests that check `?wait=true` races).
+    """
+    settings = settings or HttpSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        services = await anyio.to_thread.run_sync(
+            lambda: open_services(config, settings, specs=specs)
+        )
+        app.state.services = services
+        try:
+            if follow:
+                services.start()
+            yield
+        finally:
+            del app.state.services
+            await anyio.to_thread.run_sync(services.close)
+
+    api = Router(
+        path="/",
+        guards=[authorize],
+        route_handlers=[
+            MeController,
+            UnitsController,
+            CentresController,
+            PortfoliosController,
+            PortfolioWritesController,
+            DecisionsController,
+            AttachmentsController,
+            TokensController,
+            AuditLogController,
+        ],
+        dependencies={
+            "services": Provide(provide_services, sync_to_thread=False),
+            "grant": Provide(provide_grant, sync_to_thread=False),
+            "writer": Provide(provide_writer, sync_to_thread=False),
+            "portfolio_writer": Provide(provide_portfolio_writer, sync_to_thread=False),
+        },
+    )
+    app = Litestar(
+        route_handlers=[api],
+        lifespan=[lifespan],
+        plugins=[problem_plugin(), api_streams_plugin(config)],
+        exception_handlers=exception_handlers(),  # type: ignore[arg-type]
+        openapi_config=OpenAPIConfig(
+            title="eportfolio",
+            version="1",
+            description=API_DESCRIPTION,
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="opaque")
+                }
+            ),
+            security=[{"bearer": []}],
+            use_handler_docstrings=True,
+        ),
+        request_max_body_size=JSON_BODY_LIMIT,
+    )
+    use_msgspec_schemas(app, extra=[Problem])
+    return app

@@ -1,0 +1,66 @@
+"""Make /schema say exactly what msgspec enforces.
+
+litestar 2.25's generator drops constraints inside variadic tuples (`tuple[CriterionId, ...]`
+comes out as items "string or anything") and never says `additionalProperties: false` for a
+Struct that forbids unknown fields. msgspec's own JSON Schema is exact, since msgspec is what
+validates, so every request and response Struct's component is replaced by msgspec's.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, get_args, get_origin
+
+import msgspec
+from litestar import Litestar, Response
+from litestar.handlers import HTTPRouteHandler
+
+_REF = re.compile(r'"#/components/schemas/([^"]+)"')
+
+
+def _structs(annotation: Any) -> list[type[msgspec.Struct]]:
+    """The Struct types an annotation carries: X in X, Response[X], list[X], X | None."""
+    if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct):
+        return [annotation]
+    origin = get_origin(annotation)
+    if origin is Response or origin in (list, tuple) or get_args(annotation):
+        return [s for arg in get_args(annotation) for s in _structs(arg)]
+    return []
+
+
+def api_structs(app: Litestar) -> list[type[msgspec.Struct]]:
+    """Every Struct a route reads as its body or answers with."""
+    found: dict[type[msgspec.Struct], None] = {}
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            if not isinstance(handler, HTTPRouteHandler) or not _ours(handler):
+                continue
+            signature = handler.parsed_fn_signature
+            body = signature.parameters.get("data")
+            for field in (body, signature.return_type):
+                if field is not None:
+                    found.update(dict.fromkeys(_structs(field.annotation)))
+    return list(found)
+
+
+def _ours(handler: HTTPRouteHandler) -> bool:
+    """The API's own handlers (not litestar's /schema or OPTIONS ones)."""
+    return handler.operation_id is not None and "OPTIONS" not in handler.http_methods
+
+
+def use_msgspec_schemas(app: Litestar, extra: list[type[msgspec.Struct]]) -> None:
+    """Replace the generated components of the API's Structs (and `extra`) with msgspec's."""
+    document = app.openapi_schema
+    if document.components.schemas is None:
+        document.components.schemas = {}
+    types = [*api_structs(app), *extra]
+    _, components = msgspec.json.schema_components(
+        types, ref_template="#/components/schemas/{name}"
+    )
+    schemas: dict[str, Any] = document.components.schemas
+    schemas.update(components)
+    # Drop what litestar generated that nothing refers to any more (its own names for
+    # Structs msgspec names differently, e.g. two classes both called Figure).
+    referenced = set(_REF.findall(msgspec.json.encode(document.to_schema()).decode()))
+    for name in [n for n in schemas if n not in referenced]:
+        del schemas[name]

@@ -1,0 +1,296 @@
+"""Who may call what: one table, enforced by one guard on every route.
+
+`POLICY` maps each operation id to what it acts on (its target) and, per role, the scope
+that role needs on that target. A role absent from an operation's row is refused (403);
+an operation absent from the table is refused to everyone (fail closed), and a test checks
+every route has a row. The domain still checks its own rules (a countersigner must be
+qualified, nobody samples their own decision); this table decides reach: whose portfolio,
+which centre.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any, NamedTuple
+from uuid import UUID
+
+import anyio.to_thread
+import msgspec
+from litestar.connection import ASGIConnection, Request
+from litestar.handlers.base import BaseRouteHandler
+
+from adapters.http.auth import Principal
+from adapters.http.problems import problem
+from adapters.http.services import Services
+from domain.centre import CentreState
+from domain.errors import NotFound
+from domain.events import LearnerEnrolled, Role
+from service.queries import decision_portfolio, enrolment
+
+
+class Target(StrEnum):
+    NONE = "none"
+    CENTRE = "centre"  # path {centre_id}
+    CENTRE_IN_BODY = "centre_in_body"  # the JSON body's centre_id
+    PORTFOLIO = "portfolio"  # path {portfolio_id}
+    DECISION = "decision"  # path {decision_id}, found among the caller's centre's portfolios
+    BLOB = "blob"  # ?centre_id=, or the caller's own centre
+    QUERY_SCOPE = "query_scope"  # ?portfolio_id=, else ?centre_id=, else the caller's centre
+
+
+class Scope(StrEnum):
+    ANYONE = "anyone"  # any caller in the role
+    CENTRE_STAFF = "centre_staff"  # registered at the target centre in that role
+    CENTRE_MEMBER = "centre_member"  # staff or learner of the target centre
+    EV_OF_CENTRE = "ev_of_centre"  # an EV allocated to the target centre
+    INTEGRATOR_OF_CENTRE = "integrator_of_centre"  # an integrator token for the centre
+    OWN_PORTFOLIO = "own_portfolio"  # the portfolio's learner
+    PORTFOLIO_ASSESSOR = "portfolio_assessor"  # the portfolio's assessor
+    PORTFOLIO_IQA = "portfolio_iqa"  # the portfolio's IQA
+
+
+class Rule(NamedTuple):
+    target: Target
+    roles: Mapping[Role, Scope]
+
+
+R, S, T = Role, Scope, Target
+API_ROLES = (R.ADMIN, R.CENTRE_ADMIN, R.ASSESSOR, R.IQA, R.EV, R.LEARNER, R.INTEGRATOR)
+EVERYONE = dict.fromkeys(API_ROLES, S.ANYONE)
+CENTRE_ADMINS = {R.ADMIN: S.ANYONE, R.CENTRE_ADMIN: S.CENTRE_STAFF}
+PORTFOLIO_READERS = {
+    R.LEARNER: S.OWN_PORTFOLIO,
+    R.CENTRE_ADMIN: S.CENTRE_STAFF,
+    R.ASSESSOR: S.CENTRE_STAFF,
+    R.IQA: S.CENTRE_STAFF,
+    R.EV: S.EV_OF_CENTRE,
+    R.INTEGRATOR: S.INTEGRATOR_OF_CENTRE,
+}
+EVIDENCE_WRITERS = {R.LEARNER: S.OWN_PORTFOLIO, R.ASSESSOR: S.PORTFOLIO_ASSESSOR}
+ASSESSOR = {R.ASSESSOR: S.PORTFOLIO_ASSESSOR}
+CENTRE_PEOPLE = {R.CENTRE_ADMIN: S.CENTRE_MEMBER, R.ASSESSOR: S.CENTRE_MEMBER}
+CENTRE_PEOPLE |= {R.IQA: S.CENTRE_MEMBER, R.LEARNER: S.CENTRE_MEMBER}
+
+POLICY: Mapping[str, Rule] = {
+    "whoami": Rule(T.NONE, EVERYONE),
+    "list_units": Rule(T.NONE, EVERYONE),
+    "get_unit": Rule(T.NONE, EVERYONE),
+    "create_centre": Rule(T.NONE, {R.ADMIN: S.ANYONE}),
+    "get_centre": Rule(
+        T.CENTRE,
+        {
+            R.ADMIN: S.ANYONE,
+            R.CENTRE_ADMIN: S.CENTRE_STAFF,
+            R.ASSESSOR: S.CENTRE_STAFF,
+            R.IQA: S.CENTRE_STAFF,
+            R.EV: S.EV_OF_CENTRE,
+            R.INTEGRATOR: S.INTEGRATOR_OF_CENTRE,
+        },
+    ),
+    "register_staff": Rule(T.CENTRE, CENTRE_ADMINS),
+    "register_learner": Rule(T.CENTRE, CENTRE_ADMINS),
+    "add_witness": Rule(T.CENTRE, CENTRE_ADMINS),
+    "set_sufficiency_policy": Rule(T.CENTRE, CENTRE_ADMINS),
+    "set_observed_criteria": Rule(T.CENTRE, CENTRE_ADMINS),
+    "set_sampling_plan": Rule(T.CENTRE, {**CENTRE_ADMINS, R.IQA: S.CENTRE_STAFF}),
+    "allocate_ev": Rule(T.CENTRE, {R.ADMIN: S.ANYONE}),
+    "get_audit": Rule(
+        T.CENTRE,
+        {R.CENTRE_ADMIN: S.CENTRE_STAFF, R.IQA: S.CENTRE_STAFF, R.EV: S.EV_OF_CENTRE},
+    ),
+    "enrol": Rule(T.CENTRE_IN_BODY, CENTRE_ADMINS),
+    "get_portfolio": Rule(T.PORTFOLIO, PORTFOLIO_READERS),
+    "get_coverage": Rule(T.PORTFOLIO, PORTFOLIO_READERS),
+    "get_sufficiency": Rule(T.PORTFOLIO, PORTFOLIO_READERS),
+    "get_history": Rule(T.PORTFOLIO, PORTFOLIO_READERS),
+    "submit_evidence": Rule(T.PORTFOLIO, EVIDENCE_WRITERS),
+    "map_evidence": Rule(T.PORTFOLIO, EVIDENCE_WRITERS),
+    "withdraw_evidence": Rule(T.PORTFOLIO, EVIDENCE_WRITERS),
+    "record_witness_testimony": Rule(T.PORTFOLIO, EVIDENCE_WRITERS),
+    "record_observation": Rule(T.PORTFOLIO, ASSESSOR),
+    "record_questioning": Rule(T.PORTFOLIO, ASSESSOR),
+    "record_decision": Rule(T.PORTFOLIO, ASSESSOR),
+    "countersign_decision": Rule(T.DECISION, {R.ASSESSOR: S.CENTRE_STAFF}),
+    "revoke_decision": Rule(T.DECISION, {R.ASSESSOR: S.PORTFOLIO_ASSESSOR, R.IQA: S.PORTFOLIO_IQA}),
+    "record_iqa_sample": Rule(T.PORTFOLIO, {R.IQA: S.CENTRE_STAFF}),
+    "record_ev_sample": Rule(T.PORTFOLIO, {R.EV: S.EV_OF_CENTRE}),
+    "put_blob": Rule(T.BLOB, CENTRE_PEOPLE),
+    "get_blob": Rule(T.BLOB, {**CENTRE_PEOPLE, R.EV: S.EV_OF_CENTRE}),
+    "issue_token": Rule(T.NONE, {R.ADMIN: S.ANYONE}),
+    "revoke_token": Rule(T.NONE, {R.ADMIN: S.ANYONE}),
+    # Integrator streams (adapters/http_streams.py): the stream layer scopes every event to
+    # the caller's centre (an admin's: every centre), so reaching the endpoint is enough.
+    **dict.fromkeys(
+        (
+            "list_events",
+            "stream_events",
+            "create_webhook",
+            "list_webhooks",
+            "get_webhook",
+            "delete_webhook",
+            "list_webhook_deliveries",
+            "redeliver_webhook",
+        ),
+        Rule(T.NONE, {R.ADMIN: S.ANYONE, R.INTEGRATOR: S.ANYONE}),
+    ),
+    # The tamper-evident log (adapters/http/checkpoints.py): checkpoints and the key are
+    # public material; an export is scoped like the audit view (an admin: any, or all).
+    "list_checkpoints": Rule(T.NONE, EVERYONE),
+    "latest_checkpoint": Rule(T.NONE, EVERYONE),
+    "get_public_key": Rule(T.NONE, EVERYONE),
+    "issue_checkpoint": Rule(T.NONE, {R.ADMIN: S.ANYONE, R.CENTRE_ADMIN: S.ANYONE, R.EV: S.ANYONE}),
+    "export_bundle": Rule(
+        T.QUERY_SCOPE,
+        {
+            R.ADMIN: S.ANYONE,
+            R.CENTRE_ADMIN: S.CENTRE_STAFF,
+            R.IQA: S.CENTRE_STAFF,
+            R.EV: S.EV_OF_CENTRE,
+        },
+    ),
+    "get_event_schema": Rule(T.NONE, EVERYONE),
+    "get_asyncapi": Rule(T.NONE, EVERYONE),
+}
+
+
+class Grant(msgspec.Struct, frozen=True, kw_only=True):
+    """What the guard established: who calls, and the centre and portfolio they act on."""
+
+    principal: Principal
+    centre_id: UUID | None = None
+    portfolio: LearnerEnrolled | None = None
+
+
+class _CentreRef(msgspec.Struct, frozen=True):
+    centre_id: UUID
+
+
+def services_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Services:
+    services = connection.app.state.get("services")
+    if not isinstance(services, Services):
+        raise problem(503, "the service is starting or stopping", rule="unavailable")
+    return services
+
+
+async def authorize(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """The guard on every API route: 401, then 403 by role, then 404, then 403 by scope."""
+    services = services_of(connection)
+    header = connection.headers.get("authorization")
+    principal = await anyio.to_thread.run_sync(services.authenticate, header)
+    operation = getattr(handler, "operation_id", None)
+    rule = POLICY.get(operation) if isinstance(operation, str) else None
+    scope = rule.roles.get(principal.role) if rule is not None else None
+    if rule is None or scope is None:
+        raise problem(403, f"a {principal.role} may not call {operation}", rule="role_not_allowed")
+    centre_ref: UUID | None = None
+    if rule.target is T.CENTRE_IN_BODY and isinstance(connection, Request):
+        try:
+            centre_ref = msgspec.json.decode(await connection.body(), type=_CentreRef).centre_id
+        except msgspec.DecodeError as error:
+            raise problem(400, f"centre_id: {error}", field="centre_id") from error
+    query = {k: connection.query_params.get(k) for k in ("centre_id", "portfolio_id")}
+    path = dict(connection.path_params)
+    grant = await anyio.to_thread.run_sync(
+        _grant, services, principal, rule.target, scope, path, centre_ref, query
+    )
+    connection.state["grant"] = grant
+
+
+def _grant(  # noqa: PLR0917 - called through anyio.to_thread.run_sync, which is positional
+    services: Services,
+    principal: Principal,
+    target: Target,
+    scope: Scope,
+    path: dict[str, Any],
+    body_centre: UUID | None,
+    query: dict[str, str | None],
+) -> Grant:
+    portfolio: LearnerEnrolled | None = None
+    centre_id: UUID | None = None
+    if target is T.CENTRE:
+        centre_id = path["centre_id"]
+    elif target is T.CENTRE_IN_BODY:
+        centre_id = body_centre
+    elif target is T.PORTFOLIO:
+        portfolio = enrolment(services.app, path["portfolio_id"])
+    elif target is T.DECISION:
+        portfolio = _decision(services, principal, path["decision_id"])
+    elif target is T.BLOB:
+        centre_id = _query_centre(principal, query["centre_id"])
+    elif target is T.QUERY_SCOPE:
+        centre_id = _query_centre(principal, query["centre_id"])
+        if query["portfolio_id"] is not None:
+            portfolio = enrolment(services.app, _uuid(query["portfolio_id"], "portfolio_id"))
+            if query["centre_id"] is not None and portfolio.centre_id != centre_id:
+                raise NotFound(
+                    f"no portfolio {portfolio.portfolio_id} at centre {centre_id}",
+                    field="portfolio_id",
+                )
+    if portfolio is not None:
+        centre_id = portfolio.centre_id
+    if not _allowed(services, principal, scope, centre_id, portfolio):
+        raise problem(403, f"this {principal.role} has no access here", rule="out_of_scope")
+    return Grant(principal=principal, centre_id=centre_id, portfolio=portfolio)
+
+
+def _allowed(
+    services: Services,
+    who: Principal,
+    scope: Scope,
+    centre_id: UUID | None,
+    portfolio: LearnerEnrolled | None,
+) -> bool:
+    if scope is S.ANYONE:
+        return True
+    if centre_id is None:
+        return False
+    if scope is S.EV_OF_CENTRE:
+        return who.subject_id in _centre(services, centre_id).evs
+    if who.centre_id != centre_id:
+        return False
+    if scope is S.INTEGRATOR_OF_CENTRE:
+        return True
+    if scope is S.CENTRE_STAFF:
+        return _centre(services, centre_id).staff_with_role(who.subject_id, who.role) is not None
+    if scope is S.CENTRE_MEMBER:
+        centre = _centre(services, centre_id)
+        if who.role is R.LEARNER:
+            return who.subject_id in centre.learners
+        return centre.staff_with_role(who.subject_id, who.role) is not None
+    people = {
+        S.OWN_PORTFOLIO: portfolio.learner_id if portfolio else None,
+        S.PORTFOLIO_ASSESSOR: portfolio.assessor_id if portfolio else None,
+        S.PORTFOLIO_IQA: portfolio.iqa_id if portfolio else None,
+    }
+    return people.get(scope) == who.subject_id
+
+
+def _centre(services: Services, centre_id: UUID) -> CentreState:
+    return services.app.centre(centre_id)
+
+
+def _decision(services: Services, who: Principal, decision_id: UUID) -> LearnerEnrolled:
+    missing = NotFound(f"no decision {decision_id} at your centre", field="decision_id")
+    if who.centre_id is None:
+        raise missing
+    portfolio_id = decision_portfolio(services.view, decision_id, who.centre_id)
+    if portfolio_id is None:
+        services.catch_up()  # the decision may be newer than the view
+        portfolio_id = decision_portfolio(services.view, decision_id, who.centre_id)
+    if portfolio_id is None:
+        raise missing
+    return enrolment(services.app, portfolio_id)
+
+
+def _query_centre(who: Principal, query_centre: str | None) -> UUID | None:
+    return who.centre_id if query_centre is None else _uuid(query_centre, "centre_id")
+
+
+def _uuid(text: str, field: str) -> UUID:
+    try:
+        return UUID(text)
+    except ValueError:
+        raise problem(400, f"{field}: not a UUID", field=field) from None

@@ -1,0 +1,37 @@
+"""HTTP settings from the environment (the store itself is `adapters.config.Config`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+MIB = 1024 * 1024
+
+
+class HttpSettings(msgspec.Struct, frozen=True, kw_only=True):
+    #: The administrator's bearer token (EPORTFOLIO_ADMIN_TOKEN); None: no admin access.
+    admin_token: str | None = None
+    #: Largest attachment accepted by PUT /blobs/{sha256} (EPORTFOLIO_MAX_BLOB_BYTES).
+    max_blob_bytes: int = 25 * MIB
+    #: How long `?wait=true` waits for the read views (EPORTFOLIO_WAIT_SECONDS).
+    wait_seconds: float = 5.0
+    #: Where attachments live; None: `{data_dir}/blobs`.
+    blob_dir: Path | None = None
+    #: A checkpoint every so many seconds if the log moved (EPORTFOLIO_CHECKPOINT_SECONDS);
+    #: 0: none on a schedule (EV samples and POST /audit/checkpoints still issue them).
+    checkpoint_seconds: float = 3600.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> HttpSettings:
+        env = os.environ if env is None else env
+        blob_dir = env.get("EPORTFOLIO_BLOB_DIR")
+        return cls(
+            admin_token=env.get("EPORTFOLIO_ADMIN_TOKEN") or None,
+            max_blob_bytes=int(env.get("EPORTFOLIO_MAX_BLOB_BYTES", 25 * MIB)),
+            wait_seconds=float(env.get("EPORTFOLIO_WAIT_SECONDS", 5.0)),
+            blob_dir=Path(blob_dir) if blob_dir else None,
+            checkpoint_seconds=float(env.get("EPORTFOLIO_CHECKPOINT_SECONDS", 3600.0)),
+        )

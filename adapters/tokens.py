@@ -1,0 +1,269 @@
+"""Bearer tokens: random secrets, stored only as SHA-256 hashes, each bound to one principal.
+
+A token is shown once, when issued; the store keeps its hash, so a leaked database holds
+nothing that authenticates. The secrets carry 256 random bits, so a fast hash is enough (no
+password stretching needed) and a lookup is one primary-key read.
+
+Tokens are credentials, not assessment facts: they live beside the event store, in
+`tokens.sqlite` or an `api_tokens` table in the PostgreSQL schema, never in the log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import sqlite3
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+from uuid import UUID, uuid4
+
+import msgspec
+import psycopg
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+from adapters.config import Config
+from adapters.view_store import postgres_conninfo
+from domain.events import Role
+from service.errors import IdempotencyKeyReused
+
+PREFIX = "ep_"
+
+
+class TokenRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """Who a token speaks for: a person (or integrator) in a role, usually at one centre."""
+
+    token_id: UUID
+    subject_id: UUID
+    role: Role
+    centre_id: UUID | None
+    label: str
+    created_at: datetime
+
+
+def new_secret() -> str:
+    return PREFIX + secrets.token_urlsafe(32)
+
+
+def token_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class TokenStore(Protocol):
+    def issue(
+        self,
+        *,
+        subject_id: UUID,
+        role: Role,
+        centre_id: UUID | None,
+        label: str = "",
+        key: str | None = None,
+        fingerprint: str = "",
+    ) -> tuple[TokenRecord, str | None]:
+        """A new token for the subject: its record and the secret, which is never stored.
+
+        With an idempotency `key` already used, the first token's record and no secret
+        (it was shown once); with a different `fingerprint`, IdempotencyKeyReused.
+        """
+        ...
+
+    def find(self, secret: str) -> TokenRecord | None:
+        """The live (not revoked) token with this secret."""
+        ...
+
+    def revoke(self, token_id: UUID) -> bool: ...
+
+    def revoke_label(self, label: str) -> int: ...
+
+    def discard(self, token_id: UUID) -> None:
+        """Forget a token entirely: undoes an `issue` whose write failed."""
+        ...
+
+    def close(self) -> None: ...
+
+
+_SELECT = "SELECT token_id, subject_id, role, centre_id, label, created_at"
+
+
+class _SqlTokens:
+    """The store's logic over any DB-API-ish `_run(query, params) -> rows`."""
+
+    placeholder = "?"
+    table = "api_tokens"
+
+    def _run(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _q(self, query: str) -> str:
+        return query.replace("?", self.placeholder).replace("{table}", self.table)
+
+    def issue(
+        self,
+        *,
+        subject_id: UUID,
+        role: Role,
+        centre_id: UUID | None,
+        label: str = "",
+        key: str | None = None,
+        fingerprint: str = "",
+    ) -> tuple[TokenRecord, str | None]:
+        if key is not None:
+            earlier = self._by_key(key, fingerprint)
+            if earlier is not None:
+                return earlier, None
+        secret = new_secret()
+        record = TokenRecord(
+            token_id=uuid4(),
+            subject_id=subject_id,
+            role=role,
+            centre_id=centre_id,
+            label=label,
+            created_at=datetime.now(UTC),
+        )
+        try:
+            self._insert(secret, record, key, fingerprint)
+        except (sqlite3.IntegrityError, psycopg.IntegrityError):
+            earlier = None if key is None else self._by_key(key, fingerprint)
+            if earlier is None:
+                raise
+            return earlier, None  # a concurrent request with the same key won
+        return record, secret
+
+    def _insert(self, secret: str, record: TokenRecord, key: str | None, fingerprint: str) -> None:
+        self._run(
+            self._q(
+                "INSERT INTO {table} (token_hash, token_id, subject_id, role, centre_id, label, "
+                "created_at, idem_key, idem_fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ),
+            (
+                token_hash(secret),
+                str(record.token_id),
+                str(record.subject_id),
+                record.role.value,
+                None if record.centre_id is None else str(record.centre_id),
+                record.label,
+                record.created_at.isoformat(),
+                None if key is None else token_hash(key),
+                fingerprint,
+            ),
+        )
+
+    def _by_key(self, key: str, fingerprint: str) -> TokenRecord | None:
+        rows = self._run(
+            self._q(_SELECT + " , idem_fingerprint FROM {table} WHERE idem_key = ?"),
+            (token_hash(key),),
+        )
+        if not rows:
+            return None
+        if rows[0][-1] != fingerprint:
+            raise IdempotencyKeyReused(
+                "this idempotency key was used for a different request", field="Idempotency-Key"
+            )
+        return _record(rows[0][:-1])
+
+    def find(self, secret: str) -> TokenRecord | None:
+        rows = self._run(
+            self._q(_SELECT + " FROM {table} WHERE token_hash = ? AND revoked_at IS NULL"),
+            (token_hash(secret),),
+        )
+        return _record(rows[0]) if rows else None
+
+    def revoke(self, token_id: UUID) -> bool:
+        rows = self._run(
+            self._q(
+                "UPDATE {table} SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL "
+                "RETURNING token_id"
+            ),
+            (datetime.now(UTC).isoformat(), str(token_id)),
+        )
+        return bool(rows)
+
+    def revoke_label(self, label: str) -> int:
+        rows = self._run(
+            self._q(
+                "UPDATE {table} SET revoked_at = ? WHERE label = ? AND revoked_at IS NULL "
+                "RETURNING token_id"
+            ),
+            (datetime.now(UTC).isoformat(), label),
+        )
+        return len(rows)
+
+    def discard(self, token_id: UUID) -> None:
+        self._run(self._q("DELETE FROM {table} WHERE token_id = ?"), (str(token_id),))
+
+
+def _record(row: Sequence[Any]) -> TokenRecord:
+    token_id, subject_id, role, centre_id, label, created_at = row
+    return TokenRecord(
+        token_id=UUID(token_id),
+        subject_id=UUID(subject_id),
+        role=Role(role),
+        centre_id=None if centre_id is None else UUID(centre_id),
+        label=label,
+        created_at=datetime.fromisoformat(created_at),
+    )
+
+
+_SCHEMA = """CREATE TABLE IF NOT EXISTS {table} (
+    token_hash TEXT PRIMARY KEY, token_id TEXT NOT NULL UNIQUE, subject_id TEXT NOT NULL,
+    role TEXT NOT NULL, centre_id TEXT, label TEXT NOT NULL, created_at TEXT NOT NULL,
+    revoked_at TEXT, idem_key TEXT UNIQUE, idem_fingerprint TEXT NOT NULL DEFAULT '')"""
+
+
+class SqliteTokenStore(_SqlTokens):
+    """Tokens in their own SQLite file; one connection, used under a lock (lookups are µs)."""
+
+    def __init__(self, path: Path) -> None:
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode = WAL")
+        self._run(self._q(_SCHEMA), ())
+
+    def _run(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return list(self._conn.execute(query, tuple(params)).fetchall())
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+class PostgresTokenStore(_SqlTokens):
+    """Tokens as a table in the application's schema, over a small pool."""
+
+    placeholder = "%s"
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        schema = env.get("POSTGRES_SCHEMA", "").strip() or "public"
+        self.table = sql.Identifier(schema, "api_tokens").as_string()
+        self._pool = ConnectionPool(
+            postgres_conninfo(env),
+            min_size=1,
+            max_size=2,
+            kwargs={"autocommit": True},
+            name="api-tokens",
+            open=True,
+        )
+        try:
+            self._run(self._q(_SCHEMA), ())
+        except BaseException:
+            self._pool.close()
+            raise
+
+    def _run(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        with self._pool.connection() as conn:
+            cursor = conn.execute(query.encode(), tuple(params))
+            return list(cursor.fetchall()) if cursor.description else []
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def open_token_store(config: Config) -> TokenStore:
+    if config.uses_postgres:
+        return PostgresTokenStore(config.eventsourcing_env())
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqliteTokenStore(config.data_dir / "tokens.sqlite")

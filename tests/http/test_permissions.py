@@ -1,0 +1,298 @@
+"""Every endpoint by every role, from one table: who may call what, and on whose data.
+
+Two centres. At centre A: the admin, its centre admin, the portfolio's assessor, another
+assessor, a trainee (assessor of a second portfolio whose decision awaits countersigning),
+the IQA, an allocated EV, the portfolio's learner, another learner, an integrator. At centre
+B the same roles, who must reach nothing of A's. The table below is written out by hand,
+independently of `adapters.http.policy.POLICY`, so a slip in either shows up here.
+
+An allowed call must not be refused by the policy (it may still break a domain rule: a
+trainee countersigning their own decision is the domain's 403, not the policy's). A denied
+call is the policy's 403; a decision looked up from another centre is not found there (404).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID, uuid4
+
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from adapters.http.policy import POLICY
+from tests.http.conftest import SEED_000, Api, HttpCentre, sha256
+
+A_STAFF = {"centre_admin", "assessor", "other_assessor", "trainee", "iqa"}
+A_PEOPLE = A_STAFF | {"learner", "other_learner"}
+B_PEOPLE = {"b_centre_admin", "b_assessor", "b_iqa", "b_learner"}
+EVERYONE = {"admin", *A_PEOPLE, "ev", "integrator", *B_PEOPLE, "b_ev", "b_integrator"}
+READERS = {"learner", *A_STAFF, "ev", "integrator"}
+CENTRE_ADMINS = {"admin", "centre_admin"}
+STREAMERS = {"admin", "integrator", "b_integrator"}  # each sees only its own centre's events
+
+# operation -> (who is allowed, who is told "not found")
+TABLE: dict[str, tuple[set[str], set[str]]] = {
+    "whoami": (EVERYONE, set()),
+    "list_units": (EVERYONE, set()),
+    "get_unit": (EVERYONE, set()),
+    "create_centre": ({"admin"}, set()),
+    "get_centre": ({"admin", *A_STAFF, "ev", "integrator"}, set()),
+    "register_staff": (CENTRE_ADMINS, set()),
+    "register_learner": (CENTRE_ADMINS, set()),
+    "add_witness": (CENTRE_ADMINS, set()),
+    "set_sufficiency_policy": (CENTRE_ADMINS, set()),
+    "set_observed_criteria": (CENTRE_ADMINS, set()),
+    "set_sampling_plan": (CENTRE_ADMINS | {"iqa"}, set()),
+    "allocate_ev": ({"admin"}, set()),
+    "get_audit": ({"centre_admin", "iqa", "ev"}, set()),
+    "enrol": (CENTRE_ADMINS, set()),
+    "get_portfolio": (READERS, set()),
+    "get_coverage": (READERS, set()),
+    "get_sufficiency": (READERS, set()),
+    "get_history": (READERS, set()),
+    "submit_evidence": ({"learner", "assessor"}, set()),
+    "map_evidence": ({"learner", "assessor"}, set()),
+    "withdraw_evidence": ({"learner", "assessor"}, set()),
+    "record_witness_testimony": ({"learner", "assessor"}, set()),
+    "record_observation": ({"assessor"}, set()),
+    "record_questioning": ({"assessor"}, set()),
+    "record_decision": ({"assessor"}, set()),
+    "countersign_decision": ({"assessor", "other_assessor", "trainee"}, {"b_assessor"}),
+    "revoke_decision": ({"trainee", "iqa"}, {"b_assessor", "b_iqa"}),
+    "record_iqa_sample": ({"iqa"}, set()),
+    "record_ev_sample": ({"ev"}, set()),
+    "put_blob": (A_PEOPLE | B_PEOPLE, set()),
+    "get_blob": (A_PEOPLE | {"ev"}, set()),
+    "issue_token": ({"admin"}, set()),
+    "revoke_token": ({"admin"}, set()),
+    "list_events": (STREAMERS, set()),
+    "stream_events": (STREAMERS, set()),
+    "create_webhook": (STREAMERS, set()),
+    "list_webhooks": (STREAMERS, set()),
+    "get_webhook": ({"integrator"}, {"admin", "b_integrator"}),  # the owner only
+    "list_webhook_deliveries": ({"integrator"}, {"admin", "b_integrator"}),
+    "redeliver_webhook": ({"integrator"}, {"admin", "b_integrator"}),
+    "delete_webhook": ({"integrator"}, {"admin", "b_integrator"}),
+    "get_event_schema": (EVERYONE, set()),
+    "get_asyncapi": (EVERYONE, set()),
+    "list_checkpoints": (EVERYONE, set()),
+    "latest_checkpoint": (EVERYONE, set()),
+    "get_public_key": (EVERYONE, set()),
+    "issue_checkpoint": ({"admin", "centre_admin", "ev", "b_centre_admin", "b_ev"}, set()),
+    "export_bundle": ({"admin", "centre_admin", "iqa", "ev"}, set()),
+}
+POLICY_RULES = {"role_not_allowed", "out_of_scope"}
+QUIET_WEBHOOK = {"url": "https://hooks.invalid/x", "portfolio_ids": [str(uuid4())]}
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    json: Any = None
+    content: bytes | None = None
+    params: dict[str, str] | None = None
+
+
+@dataclass
+class World:
+    a: HttpCentre
+    b: HttpCentre
+    portfolio: UUID
+    evidence: UUID
+    decision: UUID  # by the portfolio's (qualified) assessor
+    pending: UUID  # by the trainee, on their own portfolio: awaits a countersignature
+    blob: bytes
+    token_id: UUID  # an integrator token to revoke
+    webhook: UUID  # the integrator's; it matches no event, so nothing is ever sent
+
+    def api(self, who: str) -> Api:
+        if who.startswith("b_"):
+            return self.b.as_(who.removeprefix("b_"))
+        return self.a.as_(who)
+
+
+def build_world(client: TestClient[Litestar]) -> World:
+    a, b = HttpCentre.create(client, "Centre A"), HttpCentre.create(client, "Centre B")
+    pid = a.enrol()
+    p = f"/portfolios/{pid}"
+    work = {"method": "WP", "title": "Log", "environment": "workplace"}
+    evidence = a.as_("learner").ok("POST", f"{p}/evidence", work | {"authenticity_declared": True})
+    seen = {"environment": "workplace", "criteria": ["PC3"]}
+    observed = a.as_("assessor").ok("POST", f"{p}/observations", seen)["created_id"]
+    decided = {"outcome": "met", "criteria": ["PC3"], "evidence_ids": [observed]}
+    decision = a.as_("assessor").ok("POST", f"{p}/decisions", decided)
+    trainees = a.enrol(assessor="trainee")
+    t = f"/portfolios/{trainees}"
+    observed = a.as_("trainee").ok("POST", f"{t}/observations", seen)["created_id"]
+    decided = {"outcome": "met", "criteria": ["PC3"], "evidence_ids": [observed]}
+    pending = a.as_("trainee").ok("POST", f"{t}/decisions", decided, params={"wait": "true"})
+    blob = b"a photo of the complaint form"
+    a.as_("learner").request("PUT", f"/blobs/{sha256(blob)}", content=blob)
+    token = a.as_("admin").ok("POST", "/tokens", {"role": "integrator", "centre_id": str(a.id)})
+    return World(
+        a=a,
+        b=b,
+        portfolio=pid,
+        evidence=UUID(evidence["created_id"]),
+        decision=UUID(decision["created_id"]),
+        pending=UUID(pending["created_id"]),
+        blob=blob,
+        token_id=UUID(token["token_id"]),
+        webhook=UUID(a.as_("integrator").ok("POST", "/webhooks", QUIET_WEBHOOK)["id"]),
+    )
+
+
+def calls(w: World) -> dict[str, Callable[[], Call]]:
+    """A fresh, well-formed request per operation (new ids each time)."""
+    a, p = f"/centres/{w.a.id}", f"/portfolios/{w.portfolio}"
+    people = {k: str(v.id) for k, v in w.a.people.items()}
+    evidence = {"method": "WP", "title": "Rota", "environment": "workplace"}
+    statement = {"witness_id": str(w.a.witness_id), "environment": "workplace", "statement": "Saw"}
+    hook = f"/webhooks/{w.webhook}"
+    return {
+        "whoami": lambda: Call("GET", "/me"),
+        "list_units": lambda: Call("GET", "/units"),
+        "get_unit": lambda: Call("GET", f"/units/{SEED_000}"),
+        "create_centre": lambda: Call("POST", "/centres", {"name": "New centre"}),
+        "get_centre": lambda: Call("GET", a),
+        "register_staff": lambda: Call("POST", f"{a}/staff", {"name": "N", "role": "assessor"}),
+        "register_learner": lambda: Call("POST", f"{a}/learners", {"name": "N"}),
+        "add_witness": lambda: Call("POST", f"{a}/witnesses", {"name": "W"}),
+        "set_sufficiency_policy": lambda: Call("PUT", f"{a}/sufficiency-policy", {}),
+        "set_observed_criteria": lambda: Call(
+            "PUT", f"{a}/observed-criteria/CS-RCSP-W", {"criteria": ["PC1"]}
+        ),
+        "set_sampling_plan": lambda: Call("PUT", f"{a}/sampling-plan", {}),
+        "allocate_ev": lambda: Call("POST", f"{a}/ev-allocations", {"name": "E"}),
+        "get_audit": lambda: Call("GET", f"{a}/audit"),
+        "enrol": lambda: Call(
+            "POST",
+            "/portfolios",
+            {
+                "centre_id": str(w.a.id),
+                "learner_id": people["other_learner"],
+                "unit_code": SEED_000,
+                "assessor_id": people["assessor"],
+                "iqa_id": people["iqa"],
+            },
+        ),
+        "get_portfolio": lambda: Call("GET", p),
+        "get_coverage": lambda: Call("GET", f"{p}/coverage"),
+        "get_sufficiency": lambda: Call("GET", f"{p}/sufficiency"),
+        "get_history": lambda: Call("GET", f"{p}/history"),
+        "submit_evidence": lambda: Call(
+            "POST", f"{p}/evidence", evidence | {"authenticity_declared": True}
+        ),
+        "map_evidence": lambda: Call(
+            "POST", f"{p}/evidence/{w.evidence}/mappings", {"criteria": ["PC1"]}
+        ),
+        "withdraw_evidence": lambda: Call(
+            "POST", f"{p}/evidence/{w.evidence}/withdrawal", {"reason": "duplicate"}
+        ),
+        "record_witness_testimony": lambda: Call(
+            "POST", f"{p}/witness-testimonies", statement | {"criteria": ["PC1"]}
+        ),
+        "record_observation": lambda: Call(
+            "POST", f"{p}/observations", {"environment": "workplace", "criteria": ["PC4"]}
+        ),
+        "record_questioning": lambda: Call(
+            "POST", f"{p}/questioning", {"method": "Q", "criteria": ["K1"]}
+        ),
+        "record_decision": lambda: Call(
+            "POST",
+            f"{p}/decisions",
+            {"outcome": "not_yet", "criteria": ["PC1"], "evidence_ids": [str(w.evidence)]},
+        ),
+        "countersign_decision": lambda: Call("POST", f"/decisions/{w.pending}/countersignatures"),
+        "revoke_decision": lambda: Call(
+            "POST", f"/decisions/{w.pending}/revocation", {"reason": "wrong unit"}
+        ),
+        "record_iqa_sample": lambda: Call(
+            "POST",
+            f"{p}/iqa-samples",
+            {"stage": "interim", "decision_ids": [str(w.decision)], "outcome": "agreed"},
+        ),
+        "record_ev_sample": lambda: Call(
+            "POST", f"{p}/ev-samples", {"decision_ids": [str(w.decision)], "outcome": "agreed"}
+        ),
+        "put_blob": lambda: Call("PUT", f"/blobs/{sha256(w.blob)}", content=w.blob),
+        "get_blob": lambda: Call(
+            "GET", f"/blobs/{sha256(w.blob)}", params={"centre_id": str(w.a.id)}
+        ),
+        "issue_token": lambda: Call(
+            "POST", "/tokens", {"role": "integrator", "centre_id": str(w.a.id)}
+        ),
+        "revoke_token": lambda: Call("DELETE", f"/tokens/{w.token_id}"),
+        "list_events": lambda: Call("GET", "/events"),
+        # An allowed caller meets the handler's 400 rather than an endless stream.
+        "stream_events": lambda: Call("GET", "/events/stream", params={"after": "-1"}),
+        "create_webhook": lambda: Call("POST", "/webhooks", QUIET_WEBHOOK),
+        "list_webhooks": lambda: Call("GET", "/webhooks"),
+        "get_webhook": lambda: Call("GET", hook),
+        "list_webhook_deliveries": lambda: Call("GET", f"{hook}/deliveries"),
+        "redeliver_webhook": lambda: Call("POST", f"{hook}/redeliver", {"from_position": 1}),
+        "delete_webhook": lambda: Call("DELETE", hook),  # last: later calls would 404
+        "get_event_schema": lambda: Call(
+            "GET", "/schemas/events/uk.eportfolio.evidence.submitted.v1.json"
+        ),
+        "get_asyncapi": lambda: Call("GET", "/asyncapi.json"),
+        "issue_checkpoint": lambda: Call("POST", "/audit/checkpoints"),
+        "list_checkpoints": lambda: Call("GET", "/audit/checkpoints"),
+        "latest_checkpoint": lambda: Call("GET", "/audit/checkpoints/latest"),
+        "get_public_key": lambda: Call("GET", "/audit/public-key"),
+        "export_bundle": lambda: Call("GET", "/audit/export", params={"centre_id": str(w.a.id)}),
+    }
+
+
+def send(api: Api, call: Call) -> tuple[int, str | None]:
+    json = {} if call.json is None and call.method in ("POST", "PUT") else call.json
+    if call.content is not None:
+        json = None
+    response = api.request(
+        call.method, call.path, json=json, content=call.content, params=call.params
+    )
+    rule = None
+    if response.headers.get("content-type", "").startswith("application/problem+json"):
+        rule = response.json().get("rule")
+    return response.status_code, rule
+
+
+def outcome(status: int, rule: str | None) -> str:
+    if status == 401:
+        return "unauthenticated"
+    if status == 403 and rule in POLICY_RULES:
+        return "denied"
+    if status == 404 and rule == "not_found":
+        return "hidden"
+    return "error" if status >= 500 else "allowed"
+
+
+def test_every_route_has_one_row_here_and_in_the_policy(app: Litestar) -> None:
+    routes = {
+        handler.operation_id
+        for route in app.routes
+        for handler in route.route_handlers  # type: ignore[union-attr]
+        if not route.path.startswith("/schema/")
+        and route.path != "/schema"
+        and handler.http_methods != {"OPTIONS"}
+    }
+    assert routes == set(POLICY) == set(TABLE)
+
+
+def test_each_role_reaches_exactly_what_the_table_says(client: TestClient[Litestar]) -> None:
+    world = build_world(client)
+    wrong: list[str] = []
+    for operation, make in calls(world).items():
+        allowed, hidden = TABLE[operation]
+        status, rule = send(world.api("admin").as_(None), make())
+        if status != 401:
+            wrong.append(f"{operation} without a token: {status} {rule}")
+        for who in sorted(EVERYONE):
+            status, rule = send(world.api(who), make())
+            expected = "allowed" if who in allowed else "hidden" if who in hidden else "denied"
+            if outcome(status, rule) != expected:
+                wrong.append(f"{operation} as {who}: {status} {rule}, expected {expected}")
+    assert wrong == []

@@ -1,0 +1,130 @@
+"""End to end: a real `eportfolio serve` process on 127.0.0.1, spoken to with httpx.
+
+The server runs as a user would start it (the console command's module, its own process,
+configured by environment), on a free port, and is stopped with SIGTERM so its shutdown
+path (projections stopped, stores closed) runs too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from adapters.config import Config
+from tests.http.conftest import ADMIN_TOKEN
+from tests.http.scenario import build_complete_portfolio
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[str]
+    output: str = ""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start(config: Config, tmp_path: Path, *args: str) -> Server:
+    port = free_port()
+    env = {
+        **os.environ,
+        "EPORTFOLIO_DATA_DIR": str(tmp_path / "data"),
+        "EPORTFOLIO_ADMIN_TOKEN": ADMIN_TOKEN,
+    }
+    env.pop("EPORTFOLIO_DATABASE_URL", None)
+    if config.database_url:
+        env["EPORTFOLIO_DATABASE_URL"] = config.database_url
+    command = [sys.executable, "-m", "adapters.cli", "serve", "--port", str(port), *args]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    server = Server(url=f"http://127.0.0.1:{port}", process=process)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{server.url}/me", timeout=1).status_code == 401:
+                return server
+        except httpx.TransportError:
+            time.sleep(0.1)
+    stop(server)
+    pytest.fail(f"the server did not start:\n{server.output}")
+
+
+def stop(server: Server) -> None:
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGTERM)
+    try:
+        server.output, _ = server.process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.output, _ = server.process.communicate()
+
+
+@pytest.fixture
+def server(config: Config, tmp_path: Path) -> Iterator[Server]:
+    running = start(config, tmp_path)
+    try:
+        yield running
+    finally:
+        stop(running)
+
+
+def test_a_complete_seed_000_portfolio_through_a_real_server(server: Server) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        _, _, coverage, sufficiency = build_complete_portfolio(client)
+    assert (coverage["complete"], coverage["gaps"]) == (True, [])
+    assert sufficiency["passed"]
+
+
+def test_serve_demo_prints_tokens_that_work(tmp_path: Path) -> None:
+    server = start(Config(data_dir=tmp_path), tmp_path, "--demo")
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            client.get("/me")  # the output so far is complete once the server answers
+            stop(server)
+    finally:
+        stop(server)
+    tokens = dict(re.findall(r"^  (\w+)\s+(\S+)  ", server.output, re.MULTILINE))
+    assert set(tokens) == {
+        "admin",
+        "centre_admin",
+        "assessor",
+        "iqa",
+        "ev",
+        "learner",
+        "integrator",
+    }
+    assert "Application shutdown complete" in server.output
+    portfolio = re.search(r"/portfolios/([0-9a-f-]+)/coverage", server.output)
+    assert portfolio is not None
+    restarted = start(Config(data_dir=tmp_path), tmp_path)  # tokens outlive the process
+    try:
+        with httpx.Client(base_url=restarted.url, timeout=30) as client:
+            learner = {"Authorization": f"Bearer {tokens['learner']}"}
+            coverage = client.get(f"/portfolios/{portfolio[1]}/coverage", headers=learner)
+            assert coverage.status_code == 200
+            assert (
+                client.get("/me", headers={"Authorization": f"Bearer {tokens['admin']}"}).json()[
+                    "role"
+                ]
+                == "admin"
+            )
+    finally:
+        stop(restarted)
