@@ -1,0 +1,309 @@
+"""HTTP endpoints of the integrator streams: pull feed, SSE, webhooks, schemas, AsyncAPI.
+
+Mounted by one line: `create_app` lists `api_streams_plugin(config)` (the API's policy guard
+and its grant's centre), any other app `StreamsPlugin(open_streams, access)`. The plugin adds
+the controllers, provides `streams` and `stream_access` and runs the streams in a lifespan.
+What a caller may see is the HTTP layer's decision, passed in as `access` (a `StreamAccess`
+per request); every channel applies it to every event it sends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+from uuid import UUID
+
+import anyio.to_thread
+import msgspec
+from litestar import Controller, Litestar, Request, Response, delete, get, post
+from litestar.config.app import AppConfig
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.plugins import InitPluginProtocol
+from litestar.response import Stream
+from litestar.router import Router
+from litestar.status_codes import HTTP_202_ACCEPTED
+from litestar.types import Guard
+
+from adapters.config import Config
+from adapters.http.policy import authorize
+from adapters.http.problems import READ, WRITE, problem, responses
+from adapters.http.services import Services
+from adapters.streams import Streams, build_streams
+from adapters.streams.api import (
+    Deliveries,
+    FeedPage,
+    NewWebhook,
+    Redelivery,
+    WebhookCreated,
+    WebhookView,
+)
+from adapters.streams.envelope import StreamEvent
+from adapters.streams.feed import MAX_POSITION, Filters, UnknownType
+from adapters.streams.schemas import asyncapi_document, encoded_event_schema
+from adapters.streams.settings import StreamSettings
+from adapters.streams.signing import BadEndpoint
+from adapters.streams.webhook_store import Subscription
+from domain.events import Role
+
+
+class StreamAccess(msgspec.Struct, frozen=True, kw_only=True):
+    """Who is reading, and the centres they may see (None: every centre)."""
+
+    actor_id: UUID
+    centres: frozenset[UUID] | None
+
+    def visible(self, event: StreamEvent) -> bool:
+        if self.centres is None:
+            return True
+        return event.centre_id is not None and event.centre_id in self.centres
+
+    def filters(self, centre_ids: frozenset[UUID], **more: Any) -> Filters:
+        """The caller's filters, refusing centres out of reach (403) and unknown types (400)."""
+        if self.centres is not None and not centre_ids <= self.centres:
+            raise problem(403, "a centre_id is outside your access", rule="out_of_scope")
+        try:
+            return Filters(centre_ids=centre_ids, **more)
+        except UnknownType as error:
+            raise problem(400, str(error), field="type") from None
+
+
+AccessResolver = Callable[[Request[Any, Any, Any]], StreamAccess]
+StreamsDep = NamedDependency[Streams]
+After = Annotated[
+    int, QueryParameter(ge=0, le=MAX_POSITION, description="The cursor: a log position")
+]
+Limit = Annotated[int, QueryParameter(ge=1, le=1_000)]
+Types = Annotated[list[str] | None, QueryParameter(name="type", description="CloudEvents types")]
+AccessDep = NamedDependency[StreamAccess]
+
+
+def _ids(values: list[UUID] | None) -> frozenset[UUID]:
+    return frozenset(values or ())
+
+
+class EventsController(Controller):
+    path = "/events"
+    tags = ["streams"]
+
+    @get("/", operation_id="list_events", responses=responses(*READ), sync_to_thread=True)
+    def list_events(
+        self,
+        *,
+        streams: StreamsDep,
+        stream_access: AccessDep,
+        after: After = 0,
+        limit: Limit = 100,
+        centre_id: FromQuery[list[UUID] | None] = None,
+        portfolio_id: FromQuery[list[UUID] | None] = None,
+        types: Types = None,
+    ) -> FeedPage:
+        """Events after a position, in log order, and the cursor to continue from."""
+        filters = stream_access.filters(
+            _ids(centre_id), portfolio_ids=_ids(portfolio_id), types=frozenset(types or ())
+        )
+        page = streams.log.read(after, limit, filters, stream_access.visible)
+        events = [msgspec.Raw(e.body) for e in page.events]
+        return FeedPage(events=events, next_after=page.next_after)
+
+    @get("/stream", operation_id="stream_events", responses=responses(*READ))
+    async def stream_events(
+        self,
+        *,
+        streams: StreamsDep,
+        stream_access: AccessDep,
+        after: Annotated[int | None, QueryParameter(ge=0, le=MAX_POSITION)] = None,
+        last_event_id: Annotated[
+            str | None, HeaderParameter(name="Last-Event-ID", max_length=20)
+        ] = None,
+        centre_id: FromQuery[list[UUID] | None] = None,
+        portfolio_id: FromQuery[list[UUID] | None] = None,
+        types: Types = None,
+    ) -> Stream:
+        """Server-Sent Events from after `Last-Event-ID` (or `after`, or now)."""
+        filters = stream_access.filters(
+            _ids(centre_id), portfolio_ids=_ids(portfolio_id), types=frozenset(types or ())
+        )
+        if last_event_id:
+            if not last_event_id.isdigit() or int(last_event_id) > MAX_POSITION:
+                raise problem(400, "Last-Event-ID must be a log position", field="Last-Event-ID")
+            after = int(last_event_id)
+        frames = streams.broadcaster.frames(after, filters, stream_access.visible)
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return Stream(frames, media_type="text/event-stream", headers=headers)
+
+
+class WebhooksController(Controller):
+    path = "/webhooks"
+    tags = ["streams"]
+
+    @post("/", operation_id="create_webhook", responses=responses(*WRITE), sync_to_thread=True)
+    def create_webhook(
+        self, data: JSONBody[NewWebhook], streams: StreamsDep, stream_access: AccessDep
+    ) -> WebhookCreated:
+        """Register an endpoint; its `secret` is returned here and never again."""
+        filters = stream_access.filters(
+            data.centre_ids, portfolio_ids=data.portfolio_ids, types=data.types
+        )
+        try:
+            subscription, secret = streams.webhooks.register(
+                stream_access.actor_id, data.url, filters, stream_access.centres, data.from_position
+            )
+        except BadEndpoint as error:
+            raise problem(422, str(error), rule="bad_endpoint", field="url") from None
+        view = WebhookView.of(subscription)
+        return WebhookCreated(**msgspec.structs.asdict(view), secret=secret)
+
+    @get("/", operation_id="list_webhooks", responses=responses(*READ), sync_to_thread=True)
+    def list_webhooks(self, streams: StreamsDep, stream_access: AccessDep) -> list[WebhookView]:
+        found = streams.webhooks.store.subscriptions(stream_access.actor_id)
+        return [WebhookView.of(s) for s in found]
+
+    @get("/{webhook_id:uuid}", operation_id="get_webhook", responses=responses(*READ),
+         sync_to_thread=True)  # fmt: skip
+    def get_webhook(
+        self, webhook_id: FromPath[UUID], streams: StreamsDep, stream_access: AccessDep
+    ) -> WebhookView:
+        return WebhookView.of(_own(streams, stream_access, webhook_id))
+
+    @delete("/{webhook_id:uuid}", operation_id="delete_webhook", responses=responses(*READ),
+            sync_to_thread=True)  # fmt: skip
+    def delete_webhook(
+        self, webhook_id: FromPath[UUID], streams: StreamsDep, stream_access: AccessDep
+    ) -> None:
+        _own(streams, stream_access, webhook_id)
+        streams.webhooks.delete(webhook_id)
+
+    @get("/{webhook_id:uuid}/deliveries", operation_id="list_webhook_deliveries",
+         responses=responses(*READ), sync_to_thread=True)  # fmt: skip
+    def list_deliveries(
+        self,
+        webhook_id: FromPath[UUID],
+        streams: StreamsDep,
+        stream_access: AccessDep,
+        after: After = 0,
+        limit: Limit = 100,
+    ) -> Deliveries:
+        """Every attempt in the order made: status, error, duration and outcome."""
+        _own(streams, stream_access, webhook_id)
+        attempts = streams.webhooks.store.attempts(webhook_id, after, limit)
+        return Deliveries(attempts=attempts, next_after=attempts[-1].seq if attempts else after)
+
+    @post("/{webhook_id:uuid}/redeliver", operation_id="redeliver_webhook",
+          responses=responses(*WRITE), status_code=HTTP_202_ACCEPTED,
+          sync_to_thread=True)  # fmt: skip
+    def redeliver(
+        self,
+        webhook_id: FromPath[UUID],
+        data: JSONBody[Redelivery],
+        streams: StreamsDep,
+        stream_access: AccessDep,
+    ) -> WebhookView:
+        """Deliver again from `from_position` on, re-enabling a disabled endpoint."""
+        _own(streams, stream_access, webhook_id)
+        subscription = streams.webhooks.redeliver(webhook_id, data.from_position)
+        if subscription is None:
+            raise problem(404, f"no webhook {webhook_id}", field="webhook_id")
+        return WebhookView.of(subscription)
+
+
+def _own(streams: Streams, access: StreamAccess, webhook_id: UUID) -> Subscription:
+    subscription = streams.webhooks.store.get(webhook_id)
+    if subscription is None or subscription.registration.owner_id != access.actor_id:
+        raise problem(404, f"no webhook {webhook_id} of yours", field="webhook_id")
+    return subscription
+
+
+class ContractsController(Controller):
+    tags = ["streams"]
+
+    @get("/schemas/events/{name:str}", operation_id="get_event_schema",
+         responses=responses(*READ), media_type="application/schema+json",
+         sync_to_thread=False)  # fmt: skip
+    def event_schema(self, name: FromPath[str], streams: StreamsDep) -> Response[bytes]:
+        """The JSON Schema of an event type's `data`: each event's `dataschema` URL."""
+        try:
+            body = encoded_event_schema(name.removesuffix(".json"), streams.settings.public_url)
+        except KeyError:
+            raise problem(404, f"no event type {name}", field="name") from None
+        return Response(body, media_type="application/schema+json")
+
+    @get("/asyncapi.json", operation_id="get_asyncapi", responses=responses(*READ),
+         sync_to_thread=False)  # fmt: skip
+    def asyncapi(self, streams: StreamsDep) -> dict[str, Any]:
+        """AsyncAPI 3.0: the feed, SSE, webhook and NATS channels and their messages."""
+        settings = streams.settings
+        return asyncapi_document(settings.public_url, nats_prefix=settings.nats_subject_prefix)
+
+
+class StreamsPlugin(InitPluginProtocol):
+    """Adds the stream endpoints to an app and runs the streams for the app's lifetime.
+
+    A lifespan manager, not startup/shutdown hooks: it is entered after the app's own
+    lifespan (which opens the ledger) and left before it, so the streams stop first.
+    """
+
+    def __init__(
+        self,
+        open_streams: Callable[[Litestar], Streams],
+        access: AccessResolver,
+        *,
+        guards: Sequence[Guard] = (),
+    ) -> None:
+        self.open_streams, self.access, self.guards = open_streams, access, list(guards)
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        handlers = [EventsController, WebhooksController, ContractsController]
+        app_config.route_handlers.append(
+            Router(path="/", route_handlers=handlers, guards=self.guards)
+        )
+        app_config.dependencies["streams"] = Provide(_streams_of, sync_to_thread=False)
+        app_config.dependencies["stream_access"] = Provide(self._access, sync_to_thread=False)
+        app_config.lifespan.append(self._lifespan)
+        return app_config
+
+    def _access(self, request: Request[Any, Any, Any]) -> StreamAccess:
+        return self.access(request)
+
+    @asynccontextmanager
+    async def _lifespan(self, app: Litestar) -> AsyncIterator[None]:
+        streams = await anyio.to_thread.run_sync(self.open_streams, app)
+        app.state["streams"] = streams
+        try:
+            await anyio.to_thread.run_sync(streams.start)
+            yield
+        finally:
+            del app.state["streams"]
+            await anyio.to_thread.run_sync(streams.close)
+
+
+def _streams_of(request: Request[Any, Any, Any]) -> Streams:
+    streams = request.app.state.get("streams")
+    if not isinstance(streams, Streams):
+        raise problem(503, "the streams are starting or stopping", rule="unavailable")
+    return streams
+
+
+def api_streams_plugin(config: Config, settings: StreamSettings | None = None) -> StreamsPlugin:
+    """The streams of `adapters.http.app`: its ledger, its policy guard, its grant's scope.
+
+    An admin sees every centre; an integrator the centre its token is bound to; the policy
+    table keeps every other role out.
+    """
+
+    def open_streams(app: Litestar) -> Streams:
+        services = app.state.get("services")
+        if not isinstance(services, Services):
+            msg = "the streams need the app's services: mount this plugin in create_app"
+            raise TypeError(msg)
+        return build_streams(config, services.app.ledger, settings)
+
+    def access(request: Request[Any, Any, Any]) -> StreamAccess:
+        who = request.state["grant"].principal
+        if who.role is Role.ADMIN:
+            return StreamAccess(actor_id=who.subject_id, centres=None)
+        centres = {who.centre_id} if who.centre_id is not None else set()
+        return StreamAccess(actor_id=who.subject_id, centres=frozenset(centres))
+
+    return StreamsPlugin(open_streams, access, guards=[authorize])

@@ -1,0 +1,90 @@
+"""Integrator streams: one ordered log, many cursors into it (DESIGN §2.3, ADR 0006).
+
+`build_streams` wires every channel over one ledger; `Streams.start()` follows the log and
+starts the delivery workers, `close()` stops them all and closes what they opened (not the
+ledger, which belongs to the application).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from adapters.streams.feed import EventLog
+from adapters.streams.nats import NatsPublisher, NatsSettings
+from adapters.streams.settings import StreamSettings
+from adapters.streams.sse import Broadcaster
+from adapters.streams.tail import LogTail
+from adapters.streams.webhook_store import open_webhook_store
+from adapters.streams.webhooks import DeliveryPolicy, Webhooks
+from adapters.view_store import open_view_store
+
+if TYPE_CHECKING:
+    from adapters.config import Config
+    from service.ledger import Ledger
+
+__all__ = ["Streams", "build_streams"]
+
+
+def nats_cursor_name(stream: str) -> str:
+    """The tracked cursor of the publisher to `stream` (one per stream, named as views are)."""
+    return "nats_" + re.sub(r"[^a-z0-9_]", "_", stream.lower())[:30]
+
+
+@dataclass
+class Streams:
+    settings: StreamSettings
+    log: EventLog
+    tail: LogTail
+    broadcaster: Broadcaster
+    webhooks: Webhooks
+    nats: NatsPublisher | None = None
+
+    def start(self) -> None:
+        self.tail.start()
+        self.webhooks.start()
+        if self.nats is not None:
+            self.nats.start()
+
+    def close(self) -> None:
+        self.broadcaster.close()
+        try:
+            self.webhooks.stop()
+            if self.nats is not None:
+                self.nats.close()
+            self.tail.stop()
+        finally:
+            self.webhooks.store.close()
+
+
+def build_streams(
+    config: Config,
+    ledger: Ledger,
+    settings: StreamSettings | None = None,
+    *,
+    policy: DeliveryPolicy | None = None,
+) -> Streams:
+    """Every channel over `ledger`, not yet started."""
+    settings = settings or StreamSettings.from_env()
+    log = EventLog(ledger, settings.public_url)
+    tail = LogTail(log)
+    broadcaster = Broadcaster(
+        log, tail, queue_size=settings.sse_queue, heartbeat=settings.sse_heartbeat
+    )
+    policy = policy or DeliveryPolicy(allow_private=settings.webhooks_allow_private)
+    webhooks = Webhooks(open_webhook_store(config), log, tail, policy=policy)
+    nats = None
+    if settings.nats_url is not None:
+        nats_settings = NatsSettings(
+            url=settings.nats_url,
+            stream=settings.nats_stream,
+            subject_prefix=settings.nats_subject_prefix,
+        )
+        try:
+            cursor = open_view_store(config, nats_cursor_name(settings.nats_stream))
+        except BaseException:
+            webhooks.store.close()
+            raise
+        nats = NatsPublisher(log, cursor, nats_settings, tail=tail)
+    return Streams(settings, log, tail, broadcaster, webhooks, nats)

@@ -1,0 +1,185 @@
+"""Published contracts: a JSON Schema per event type, and an AsyncAPI 3.0 document.
+
+Both are generated from the msgspec event types, so the contract cannot drift from what is
+published; msgspec's evolution rules (new fields get defaults, no reordering) keep a `.v1`
+schema valid for every later v1 event. Each schema's `$id` is its `dataschema` URL.
+"""
+
+from __future__ import annotations
+
+import inspect
+from functools import cache
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgspec
+
+from adapters.streams.envelope import (
+    CONTENT_TYPE,
+    NO_CENTRE,
+    SEQUENCE_DIGITS,
+    SPEC_VERSION,
+    TYPE_PREFIX,
+    TYPES,
+    schema_url,
+)
+
+JsonSchema = dict[str, Any]
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def event_schema(type_name: str, base_url: str) -> JsonSchema:
+    """The JSON Schema of `data` in events of `type_name`; KeyError if not published."""
+    cls = TYPES[type_name]
+    return {
+        "$schema": DIALECT,
+        "$id": schema_url(base_url, type_name),
+        "title": type_name,
+        "description": inspect.getdoc(cls) or cls.TOPIC,
+        **msgspec.json.schema(cls),
+    }
+
+
+@cache
+def encoded_event_schema(type_name: str, base_url: str) -> bytes:
+    return msgspec.json.encode(event_schema(type_name, base_url))
+
+
+def _message_name(type_name: str) -> str:
+    return TYPES[type_name].__name__
+
+
+def _cloud_event() -> JsonSchema:
+    """The envelope every channel carries (CloudEvents 1.0, structured JSON mode)."""
+    text = {"type": "string", "minLength": 1}
+    timestamp = {"type": "string", "format": "date-time"}
+    return {
+        "type": "object",
+        "required": [
+            *("specversion", "id", "source", "type", "time", "datacontenttype"),
+            *("dataschema", "recordedtime", "sequence", "partitionkey", "data"),
+        ],
+        "properties": {
+            "specversion": {"const": SPEC_VERSION},
+            "id": {**text, "description": "The event id: deduplicate on it."},
+            "source": {**text, "description": f"/centres/{{centre id}}, or /{NO_CENTRE}"},
+            "type": {**text, "description": f"{TYPE_PREFIX}{{what}}.{{verb}}.v{{version}}"},
+            "subject": {**text, "description": "The portfolio id, for portfolio events."},
+            "time": {**timestamp, "description": "The effective date of what it records."},
+            "datacontenttype": {"const": "application/json"},
+            "dataschema": {"type": "string", "format": "uri"},
+            "recordedtime": {**timestamp, "description": "When the service recorded it."},
+            "sequence": {
+                "type": "string",
+                "pattern": f"^[0-9]{{{SEQUENCE_DIGITS}}}$",
+                "description": "The log position, zero-padded: sorts as text and as number.",
+            },
+            "partitionkey": {**text, "description": "Portfolio id, else centre id."},
+            "data": {"type": "object"},
+        },
+    }
+
+
+def asyncapi_document(
+    base_url: str, nats_host: str = "localhost:4222", nats_prefix: str = "eportfolio"
+) -> JsonSchema:
+    """The channels an integrator can use, and every message they carry."""
+    types = sorted(TYPES)
+    refs, components = msgspec.json.schema_components(
+        [TYPES[t] for t in types], ref_template="#/components/schemas/{name}"
+    )
+    messages: JsonSchema = {}
+    for type_name, ref in zip(types, refs, strict=True):
+        messages[_message_name(type_name)] = {
+            "name": type_name,
+            "title": type_name,
+            "summary": inspect.getdoc(TYPES[type_name]) or TYPES[type_name].TOPIC,
+            "contentType": CONTENT_TYPE,
+            "payload": {
+                "allOf": [
+                    {"$ref": "#/components/schemas/CloudEvent"},
+                    {"properties": {"type": {"const": type_name}, "data": ref}},
+                ]
+            },
+        }
+    channel_messages = {
+        name: {"$ref": f"#/components/messages/{name}"} for name in sorted(messages)
+    }
+    url = urlsplit(base_url)
+    http = [{"$ref": "#/servers/http"}]
+
+    def channel(address: str | None, description: str, servers: list[Any]) -> JsonSchema:
+        return {
+            "address": address,
+            "description": description,
+            "servers": servers,
+            "messages": channel_messages,
+        }
+
+    channels = {
+        "feed": channel(
+            "/events",
+            "Pull feed: GET /events?after={position}&limit=&centre_id=&portfolio_id=&type= "
+            "returns {events: [CloudEvent], next_after}; continue with after=next_after.",
+            http,
+        ),
+        "stream": channel(
+            "/events/stream",
+            "Server-Sent Events: `id:` is the log position; reconnect with Last-Event-ID to "
+            "resume with no gap; `:` comment lines are heartbeats.",
+            http,
+        ),
+        "webhook": channel(
+            None,
+            "The URL registered with POST /webhooks. Standard Webhooks headers: webhook-id "
+            "(the event id), webhook-timestamp, webhook-signature (v1, HMAC-SHA256 of "
+            "id.timestamp.body). Answer 2xx; 410 disables; 429/503 with Retry-After delay.",
+            [],
+        ),
+        "nats": {
+            **channel(
+                nats_prefix + ".{centre}.{type}",
+                "JetStream subject; header Nats-Msg-Id is the event id, "
+                "Eportfolio-Position the log position.",
+                [{"$ref": "#/servers/nats"}],
+            ),
+            "parameters": {
+                "centre": {"description": f"The centre id, or `{NO_CENTRE}`."},
+                "type": {
+                    "description": "The CloudEvents type without its prefix.",
+                    "enum": [t.removeprefix(TYPE_PREFIX) for t in types],
+                },
+            },
+        },
+    }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "eportfolio integrator streams",
+            "version": "1.0.0",
+            "description": "Every event, once, in log order, resumable from a cursor. "
+            "Delivery is at-least-once: deduplicate by CloudEvents id.",
+        },
+        "defaultContentType": CONTENT_TYPE,
+        "servers": {
+            "http": {
+                "host": url.netloc,
+                "protocol": url.scheme or "https",
+                "security": [{"$ref": "#/components/securitySchemes/bearer"}],
+            },
+            "nats": {"host": nats_host, "protocol": "nats", "description": "When enabled."},
+        },
+        "channels": channels,
+        "operations": {
+            f"send{name.title()}": {
+                "action": "send",
+                "channel": {"$ref": f"#/channels/{name}"},
+            }
+            for name in channels
+        },
+        "components": {
+            "schemas": {"CloudEvent": _cloud_event(), **components},
+            "messages": messages,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

@@ -1,0 +1,310 @@
+"""Webhook subscriptions, their tracked cursors and every delivery attempt, stored.
+
+A subscription's cursor is the last log position delivered (or skipped by its filters). It
+moves only by a conditional update from the position the worker started from, in the same
+transaction as the attempt that earned it, so a redelivery that rewinds the cursor mid-flight
+makes the worker's move fail and start again from the new position instead of overwriting it.
+
+SQLite keeps a file of its own (`webhooks.sqlite`, WAL); PostgreSQL keeps two tables in the
+application's schema. The secret is kept as given: signing needs it (see ADR 0006).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+from uuid import UUID
+
+import msgspec
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+from adapters.config import Config
+from adapters.streams.feed import Filters
+from adapters.view_store import postgres_conninfo
+
+
+class Status(StrEnum):
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+class Registration(msgspec.Struct, frozen=True, kw_only=True):
+    """What never changes after `POST /webhooks`."""
+
+    owner_id: UUID
+    url: str
+    secret: str
+    filters: Filters = Filters()
+    scope: frozenset[UUID] | None = None  # centres the owner may see; None: every centre
+    created_at: datetime
+
+
+class Subscription(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    registration: Registration
+    position: int
+    status: Status = Status.ACTIVE
+    status_reason: str = ""
+
+
+class Attempt(msgspec.Struct, frozen=True, kw_only=True):
+    """One HTTP request to the endpoint, and what came of it."""
+
+    position: int
+    event_id: UUID
+    attempt: int
+    at: datetime
+    status_code: int | None
+    error: str = ""
+    duration_ms: float
+    outcome: str  # delivered | retrying | disabled
+    seq: int = 0  # set by the store, in recording order
+
+
+class _Tx(Protocol):
+    def run(self, query: str, params: Sequence[object] = ()) -> int: ...
+    def rows(self, query: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]: ...
+
+
+_SUB_COLUMNS = "id, doc, position, status, status_reason"
+_decode_registration = msgspec.json.Decoder(Registration).decode
+_decode_attempt = msgspec.json.Decoder(Attempt).decode
+
+
+class WebhookStore:
+    """Backend-neutral queries; `_transaction` is the only thing a backend provides."""
+
+    def _transaction(self) -> AbstractContextManager[_Tx]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def add(self, subscription: Subscription) -> None:
+        with self._transaction() as tx:
+            tx.run(
+                "INSERT INTO {webhooks} (id, owner_id, doc, position, status, status_reason) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    str(subscription.id),
+                    str(subscription.registration.owner_id),
+                    msgspec.json.encode(subscription.registration),
+                    subscription.position,
+                    subscription.status.value,
+                    subscription.status_reason,
+                ),
+            )
+
+    def get(self, webhook_id: UUID) -> Subscription | None:
+        found = self._select("WHERE id = ?", (str(webhook_id),))
+        return found[0] if found else None
+
+    def subscriptions(self, owner_id: UUID | None = None) -> list[Subscription]:
+        if owner_id is None:
+            return self._select("ORDER BY id", ())
+        return self._select("WHERE owner_id = ? ORDER BY id", (str(owner_id),))
+
+    def active(self) -> list[Subscription]:
+        return self._select("WHERE status = ? ORDER BY id", (Status.ACTIVE.value,))
+
+    def delete(self, webhook_id: UUID) -> bool:
+        with self._transaction() as tx:
+            tx.run("DELETE FROM {attempts} WHERE webhook_id = ?", (str(webhook_id),))
+            return tx.run("DELETE FROM {webhooks} WHERE id = ?", (str(webhook_id),)) == 1
+
+    def record(self, webhook_id: UUID, attempt: Attempt, *, moved: tuple[int, int] | None) -> bool:
+        """Record an attempt and, if `moved` = (expected, new), move the cursor with it.
+
+        Returns False if the cursor was no longer at `expected` (the attempt is kept).
+        """
+        with self._transaction() as tx:
+            tx.run(
+                "INSERT INTO {attempts} (webhook_id, doc) VALUES (?, ?)",
+                (str(webhook_id), msgspec.json.encode(attempt)),
+            )
+            return moved is None or self._move(tx, webhook_id, *moved)
+
+    def advance(self, webhook_id: UUID, expected: int, position: int) -> bool:
+        """Move the cursor past events the filters skip; False if it had moved meanwhile."""
+        with self._transaction() as tx:
+            return self._move(tx, webhook_id, expected, position)
+
+    def set_status(self, webhook_id: UUID, status: Status, reason: str = "") -> None:
+        with self._transaction() as tx:
+            tx.run(
+                "UPDATE {webhooks} SET status = ?, status_reason = ? WHERE id = ?",
+                (status.value, reason, str(webhook_id)),
+            )
+
+    def rewind(self, webhook_id: UUID, position: int) -> bool:
+        """Deliver again from after `position`, re-enabling a disabled subscription."""
+        with self._transaction() as tx:
+            return (
+                tx.run(
+                    "UPDATE {webhooks} SET position = ?, status = ?, status_reason = '' "
+                    "WHERE id = ?",
+                    (position, Status.ACTIVE.value, str(webhook_id)),
+                )
+                == 1
+            )
+
+    def attempts(self, webhook_id: UUID, after: int = 0, limit: int = 100) -> list[Attempt]:
+        """Attempts in the order made, after sequence number `after`."""
+        with self._transaction() as tx:
+            rows = tx.rows(
+                "SELECT seq, doc FROM {attempts} WHERE webhook_id = ? AND seq > ? "
+                "ORDER BY seq LIMIT ?",
+                (str(webhook_id), after, limit),
+            )
+        return [msgspec.structs.replace(_decode_attempt(bytes(d)), seq=s) for s, d in rows]
+
+    @staticmethod
+    def _move(tx: _Tx, webhook_id: UUID, expected: int, position: int) -> bool:
+        count = tx.run(
+            "UPDATE {webhooks} SET position = ? WHERE id = ? AND position = ?",
+            (position, str(webhook_id), expected),
+        )
+        return count == 1
+
+    def _select(self, where: str, params: Sequence[object]) -> list[Subscription]:
+        with self._transaction() as tx:
+            query = f"SELECT {_SUB_COLUMNS} FROM {{webhooks}} {where}"  # noqa: S608 `where` is ours
+            rows = tx.rows(query, params)
+        return [
+            Subscription(
+                id=UUID(i),
+                registration=_decode_registration(bytes(doc)),
+                position=int(position),
+                status=Status(status),
+                status_reason=reason,
+            )
+            for i, doc, position, status, reason in rows
+        ]
+
+
+def open_webhook_store(config: Config) -> WebhookStore:
+    if not config.uses_postgres:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        return SqliteWebhookStore(config.data_dir / "webhooks.sqlite")
+    return PostgresWebhookStore(config.eventsourcing_env())
+
+
+# ---- SQLite ----------------------------------------------------------------------------
+
+_SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS webhooks (
+    id TEXT PRIMARY KEY, owner_id TEXT NOT NULL, doc BLOB NOT NULL,
+    position INTEGER NOT NULL, status TEXT NOT NULL, status_reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhook_attempts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, webhook_id TEXT NOT NULL, doc BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_attempts_by_webhook ON webhook_attempts (webhook_id, seq);
+"""
+
+
+class _SqliteTx:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def run(self, query: str, params: Sequence[object] = ()) -> int:
+        return self.conn.execute(_sqlite(query), params).rowcount
+
+    def rows(self, query: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        return self.conn.execute(_sqlite(query), params).fetchall()
+
+
+def _sqlite(query: str) -> str:
+    return query.format(webhooks="webhooks", attempts="webhook_attempts")
+
+
+class SqliteWebhookStore(WebhookStore):
+    """One connection behind a lock: webhook bookkeeping is light and must not interleave."""
+
+    def __init__(self, path: Path, *, timeout: float = 10.0) -> None:
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(
+            path, timeout=timeout, isolation_level=None, check_same_thread=False
+        )
+        self._conn.execute("PRAGMA journal_mode = WAL")
+        self._conn.executescript(_SQLITE_SCHEMA)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[_Tx]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SqliteTx(self._conn)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+# ---- PostgreSQL ------------------------------------------------------------------------
+
+
+class _PostgresTx:
+    def __init__(self, conn: Any, names: Mapping[str, sql.Composable]) -> None:
+        self.conn, self.names = conn, names
+
+    def _query(self, query: str) -> sql.Composed:
+        return sql.SQL(query.replace("?", "%s")).format(**self.names)
+
+    def run(self, query: str, params: Sequence[object] = ()) -> int:
+        return int(self.conn.execute(self._query(query), params).rowcount)
+
+    def rows(self, query: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        return list(self.conn.execute(self._query(query), params).fetchall())
+
+
+class PostgresWebhookStore(WebhookStore):
+    def __init__(self, env: Mapping[str, str], *, max_connections: int = 2) -> None:
+        schema = env.get("POSTGRES_SCHEMA", "").strip() or "public"
+        self._names = {
+            "webhooks": sql.Identifier(schema, "eportfolio_webhooks"),
+            "attempts": sql.Identifier(schema, "eportfolio_webhook_attempts"),
+            "index": sql.Identifier("eportfolio_webhook_attempts_by_webhook"),
+        }
+        self._pool = ConnectionPool(
+            postgres_conninfo(env),
+            min_size=1,
+            max_size=max_connections,
+            kwargs={"autocommit": True},
+            name="webhooks",
+            open=True,
+        )
+        try:
+            with self._transaction() as tx:
+                tx.run(
+                    "CREATE TABLE IF NOT EXISTS {webhooks} (id text PRIMARY KEY, "
+                    "owner_id text NOT NULL, doc bytea NOT NULL, position bigint NOT NULL, "
+                    "status text NOT NULL, status_reason text NOT NULL)"
+                )
+                tx.run(
+                    "CREATE TABLE IF NOT EXISTS {attempts} (seq bigserial PRIMARY KEY, "
+                    "webhook_id text NOT NULL, doc bytea NOT NULL)"
+                )
+                tx.run("CREATE INDEX IF NOT EXISTS {index} ON {attempts} (webhook_id, seq)")
+        except BaseException:
+            self._pool.close()
+            raise
+
+    @contextmanager
+    def _transaction(self) -> Iterator[_Tx]:
+        with self._pool.connection() as conn, conn.transaction():
+            yield _PostgresTx(conn, self._names)
+
+    def close(self) -> None:
+        self._pool.close()
