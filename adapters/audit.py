@@ -1,0 +1,94 @@
+"""The audit trail's parts, built from configuration (for the CLI and the HTTP handlers).
+
+`open_audit(config, ledger)` gives the Merkle index, the signing key (read when first
+needed: verifying needs only the public half, exporting and checkpointing the private)
+and a `Checkpointer`; close it to close the index's connections.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from functools import cached_property
+from uuid import UUID
+
+from adapters.config import Config
+from adapters.export import Export, export_bundle
+from adapters.merkle_index import MerkleIndex, open_merkle_index
+from adapters.report import Report
+from adapters.signing import SigningKey, VerifierKey, load_signing_key
+from adapters.verify_store import verify_store
+from service.checkpoints import Checkpointer, Reason
+from service.ledger import Ledger
+
+
+class Audit:
+    def __init__(self, config: Config, ledger: Ledger) -> None:
+        self.config = config
+        self.ledger = ledger
+        self.index: MerkleIndex = open_merkle_index(config)
+
+    @cached_property
+    def key(self) -> SigningKey:
+        return load_signing_key(self.config)
+
+    @cached_property
+    def checkpointer(self) -> Checkpointer:
+        return Checkpointer(self.ledger, self.index, self.key)
+
+    def export(
+        self, *, centre: UUID | None = None, portfolio: UUID | None = None, checkpoint: bool = True
+    ) -> Export:
+        """A bundle of the scope; first checkpoints whatever the latest checkpoint misses."""
+        if checkpoint:
+            self.checkpointer.issue_if_changed(Reason.ON_DEMAND)
+        return export_bundle(self.ledger, self.index, self.key, centre=centre, portfolio=portfolio)
+
+    def verify_store(self, key: VerifierKey | None = None) -> Report:
+        """Check the live store against the checkpoints, with `key` or the configured one."""
+        return verify_store(self.ledger, self.index, key or self.key.verifier)
+
+    def close(self) -> None:
+        self.index.close()
+
+    def __enter__(self) -> Audit:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def open_audit(config: Config, ledger: Ledger) -> Audit:
+    return Audit(config, ledger)
+
+
+log = logging.getLogger(__name__)
+
+
+class CheckpointSchedule:
+    """Issues a checkpoint every `seconds` while the server runs, if the log moved.
+
+    A failure is logged and retried at the next tick: a missed checkpoint delays the proof,
+    it loses nothing.
+    """
+
+    def __init__(self, checkpointer: Checkpointer, seconds: float) -> None:
+        self.checkpointer = checkpointer
+        self.seconds = seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="checkpoints", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.seconds):
+            try:
+                self.checkpointer.issue_if_changed(Reason.SCHEDULED)
+            except Exception:
+                log.exception("a scheduled checkpoint failed; retrying in %s s", self.seconds)

@@ -1,0 +1,146 @@
+"""The audit subcommands: `keys`, `checkpoint`, `export` and `verify`.
+
+`verify BUNDLE` runs offline: it opens no store and needs no configuration. The rest
+work on the configured store and signing key (EPORTFOLIO_SIGNING_KEY_FILE, by default
+EPORTFOLIO_DATA_DIR/signing.key).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from uuid import UUID
+
+from rich.console import Console
+from rich.markup import escape
+
+from adapters.audit import open_audit
+from adapters.bootstrap import build
+from adapters.config import Config
+from adapters.export import ExportError
+from adapters.report import Report
+from adapters.signing import (
+    SigningKey,
+    SigningKeyError,
+    VerifierKey,
+    load_signing_key,
+    write_signing_key,
+)
+from adapters.verify import verify_bundle
+from domain.errors import DomainError
+from service.checkpoints import Checkpointer, Reason
+
+COMMANDS = ("keys", "checkpoint", "export", "verify")
+console = Console(highlight=False)
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    keys = commands.add_parser("keys", help="the log's signing key").add_subparsers(
+        dest="action", required=True
+    )
+    generate = keys.add_parser("generate", help="write a new Ed25519 signing key")
+    generate.add_argument("--origin", default=None, help="the log's name (key name)")
+    generate.add_argument("--force", action="store_true", help="replace an existing key")
+    keys.add_parser("public", help="print the verifier (public) key")
+    checkpoint = commands.add_parser("checkpoint", help="sign the log's current Merkle root")
+    checkpoint.add_argument(
+        "--every", type=float, default=None, help="keep issuing, every SECONDS, when changed"
+    )
+    export = commands.add_parser("export", help="write an audit bundle (zip)")
+    export.add_argument("--centre", type=UUID, default=None)
+    export.add_argument("--portfolio", type=UUID, default=None)
+    export.add_argument(
+        "--no-checkpoint", action="store_true", help="cut at the latest checkpoint as it is"
+    )
+    export.add_argument("out", type=Path, metavar="OUT.zip")
+    verify = commands.add_parser("verify", help="verify a bundle offline, or the live store")
+    verify.add_argument("bundle", type=Path, nargs="?", metavar="BUNDLE")
+    verify.add_argument("--trusted-checkpoint", type=Path, metavar="FILE")
+    verify.add_argument("--trusted-key", type=Path, metavar="FILE")
+    verify.add_argument("--store", action="store_true", help="check the live store instead")
+
+
+def run(config: Config, args: argparse.Namespace) -> int:
+    """Run an audit subcommand; a refusal (no key, no checkpoint, unknown scope) exits 2."""
+    try:
+        return _run(config, args)
+    except (SigningKeyError, ExportError, DomainError, OSError) as error:
+        console.print(f"[red]{escape(str(error))}[/red]")
+        return 2
+
+
+def _run(config: Config, args: argparse.Namespace) -> int:
+    if args.command == "verify" and not args.store:
+        return _verify_bundle(args)
+    if args.command == "keys":
+        origin = args.origin if args.action == "generate" else None
+        return _keys(config, args.action, origin, force=getattr(args, "force", False))
+    app = build(config)
+    try:
+        with open_audit(config, app.ledger) as audit:
+            if args.command == "checkpoint":
+                return _checkpoint(audit.checkpointer, args.every)
+            if args.command == "export":
+                result = audit.export(
+                    centre=args.centre, portfolio=args.portfolio, checkpoint=not args.no_checkpoint
+                )
+                args.out.write_bytes(result.data)
+                manifest = result.manifest
+                console.print(
+                    f"Wrote {args.out}: {result.events} events ({manifest.scope}), cut at the "
+                    f"checkpoint of tree size {manifest.tree_size}, root {manifest.root_hash}"
+                )
+                return 0
+            trusted = args.trusted_key.read_text() if args.trusted_key else None
+            return _show(audit.verify_store(VerifierKey.from_text(trusted) if trusted else None))
+    finally:
+        app.ledger.close()
+
+
+def _keys(config: Config, action: str, origin: str | None, *, force: bool) -> int:
+    if action == "generate":
+        key = SigningKey.generate(origin) if origin else SigningKey.generate()
+        write_signing_key(config.signing_key_path, key, overwrite=force)
+        console.print(f"Wrote {config.signing_key_path}; publish the verifier key:")
+    else:
+        key = load_signing_key(config)
+    sys.stdout.write(key.verifier.to_text() + "\n")
+    return 0
+
+
+def _checkpoint(checkpointer: Checkpointer, every: float | None) -> int:
+    if every is None:
+        issued = checkpointer.issue(Reason.ON_DEMAND)
+        sys.stdout.write(issued.signed_note)  # exactly, so it can be saved as a trusted note
+        return 0
+    while True:  # a scheduler: stop it with Ctrl-C (or from the service manager)
+        scheduled = checkpointer.issue_if_changed(Reason.SCHEDULED)
+        if scheduled is not None:
+            console.print(
+                f"checkpoint: tree size {scheduled.tree_size}, root {scheduled.root_hash}"
+            )
+        time.sleep(every)
+
+
+def _verify_bundle(args: argparse.Namespace) -> int:
+    if args.bundle is None:
+        console.print("verify needs a BUNDLE (or --store)")
+        return 2
+    report = verify_bundle(
+        args.bundle.read_bytes(),
+        trusted_checkpoint=args.trusted_checkpoint.read_text() if args.trusted_checkpoint else None,
+        trusted_key=args.trusted_key.read_text() if args.trusted_key else None,
+    )
+    return _show(report)
+
+
+def _show(report: Report) -> int:
+    for line in report.checked:
+        console.print(f"[green]ok[/green]    {escape(line)}")
+    for problem in report.problems:
+        console.print(f"[red]FAIL[/red]  {escape(str(problem))}")
+    verdict = "[green]Verified.[/green]" if report.verified else "[red]NOT verified.[/red]"
+    console.print(f"{verdict} {len(report.problems)} problems.")
+    return 0 if report.verified else 1

@@ -1,0 +1,124 @@
+"""The Merkle index: every leaf hash by leaf index, kept up with the log like a view.
+
+Stored in a view store (`view-merkle.sqlite`, or `merkle_docs`/`merkle_tracking` on
+PostgreSQL): one `leaf` document per leaf (its position and hash) and one `head`
+document with the frontier (the roots of the tree's perfect subtrees), committed with the
+tracking position in one transaction. Catching up hashes only the new events, and the
+root at the head costs O(log n) — so a checkpoint never rehashes the log. The stored
+leaves are what checkpoints were computed from: `verify --store` compares the live store
+with them to name the first position that changed.
+"""
+
+from __future__ import annotations
+
+import struct
+from itertools import islice
+from typing import NamedTuple
+
+from adapters.config import Config
+from adapters.view_store import Doc, TrackingConflict, ViewStore, open_view_store
+from service.checkpoints import TreeHead, leaf_of
+from service.ledger import Ledger
+from service.merkle import HASH_SIZE, Frontier, Tree
+
+NAME = "merkle"
+LEAF, HEAD = "leaf", "head"
+_POSITION = struct.Struct(">Q")
+
+
+class IndexedLeaf(NamedTuple):
+    leaf_index: int
+    position: int
+    hash: bytes
+
+
+def _leaf_key(index: int) -> str:
+    return f"{index:012d}"
+
+
+class MerkleIndex:
+    """Implements `service.checkpoints.MerkleLog`; owns (and closes) its view store."""
+
+    def __init__(self, store: ViewStore, *, batch_size: int = 5_000) -> None:
+        self.store = store
+        self.batch_size = batch_size
+
+    def head(self) -> TreeHead:
+        """The tree as indexed so far, without reading the log."""
+        position, frontier = self._frontier()
+        return TreeHead(size=frontier.size, root=frontier.root(), position=position)
+
+    def catch_up(self, ledger: Ledger) -> TreeHead:
+        """Index every event stored after the head, a batch per transaction."""
+        while True:
+            start, frontier = self._frontier()
+            page = list(
+                islice(ledger.notifications(after=start, batch=self.batch_size), self.batch_size)
+            )
+            if not page:
+                return TreeHead(size=frontier.size, root=frontier.root(), position=start)
+            batch = self.store.begin(start)
+            for notification in page:
+                leaf = leaf_of(ledger, notification)
+                body = _POSITION.pack(notification.id) + leaf
+                batch.put(LEAF, _leaf_key(frontier.size), body)
+                frontier.append(leaf)
+            batch.put(HEAD, HEAD, _POSITION.pack(page[-1].id) + frontier.to_bytes())
+            try:
+                batch.commit(page[-1].id)
+            except TrackingConflict:
+                continue  # another process indexed these first: read its head again
+
+    def leaves(self, size: int | None = None, page: int = 10_000) -> list[IndexedLeaf]:
+        """The first `size` leaves (all by default), in leaf order."""
+        limit = self.head().size if size is None else size
+        found: list[IndexedLeaf] = []
+        after = ""
+        while len(found) < limit:
+            docs = self.store.list(LEAF, after_key=after, limit=min(page, limit - len(found)))
+            if not docs:
+                break
+            found.extend(_leaf(doc) for doc in docs)
+            after = docs[-1].key
+        return found
+
+    def tree(self, size: int | None = None) -> Tree:
+        return Tree(leaf.hash for leaf in self.leaves(size))
+
+    def position_of_leaf(self, index: int) -> int:
+        body = self.store.get(LEAF, _leaf_key(index))
+        if body is None:
+            msg = f"leaf {index} is not indexed"
+            raise LookupError(msg)
+        return int(_POSITION.unpack_from(body)[0])
+
+    def drop(self) -> None:
+        """Forget every leaf; the next catch-up rehashes the log from the start."""
+        self.store.drop()
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> MerkleIndex:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _frontier(self) -> tuple[int, Frontier]:
+        body = self.store.get(HEAD, HEAD)
+        if body is None:
+            return self.store.position(), Frontier()
+        return int(_POSITION.unpack_from(body)[0]), Frontier.from_bytes(body[8:])
+
+
+def _leaf(doc: Doc) -> IndexedLeaf:
+    body = doc.body
+    if len(body) != 8 + HASH_SIZE:
+        msg = f"merkle index: leaf {doc.key} is {len(body)} bytes, not {8 + HASH_SIZE}"
+        raise ValueError(msg)
+    return IndexedLeaf(int(doc.key), int(_POSITION.unpack_from(body)[0]), body[8:])
+
+
+def open_merkle_index(config: Config) -> MerkleIndex:
+    return MerkleIndex(open_view_store(config, NAME))

@@ -1,0 +1,162 @@
+"""The verifier's checks of the exported events themselves, before any tree math.
+
+Each stored row becomes a `Row`: its bytes, its recomputed leaf and, where the stored bytes
+decode, the event (for its id, and to check the decoded view and the recorded-time column).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections import defaultdict
+from collections.abc import Mapping
+from itertools import pairwise
+from typing import NamedTuple
+from uuid import UUID
+
+import msgspec
+from eventsourcing.persistence import MapperDeserialisationError
+
+from adapters import bundle as b
+from adapters.report import Report
+from domain.events import Event
+from service.codec import Receipt, decode
+from service.merkle import event_leaf, recorded_time
+
+
+class Row(NamedTuple):
+    stored: b.StoredRow
+    state: bytes
+    leaf: bytes
+    event: Event | Receipt | None  # decoded from the stored bytes, when they decode
+    view: b.DecodedRow | None  # the decoded view's row for the same position
+
+    @property
+    def position(self) -> int:
+        return self.stored.position
+
+    @property
+    def stream(self) -> UUID:
+        return self.stored.originator_id
+
+    @property
+    def version(self) -> int:
+        return self.stored.originator_version
+
+    @property
+    def event_id(self) -> UUID | None:
+        if isinstance(self.event, Event):
+            return self.event.event_id
+        claimed = (self.view.event or {}).get("event_id") if self.view else None
+        try:  # only to say where: the stored bytes no longer say
+            return UUID(str(claimed)) if claimed else None
+        except ValueError:
+            return None
+
+
+class Loaded(NamedTuple):
+    rows: list[Row]
+    strays: list[int]  # positions in the decoded view with no stored event
+
+
+def load_rows(files: Mapping[str, bytes], report: Report) -> Loaded | None:
+    """The stored rows with their leaves recomputed, checked to be in log order."""
+    try:
+        stored = msgspec.json.decode(files[b.STORED], type=list[b.StoredRow])
+        decoded = msgspec.json.decode(files[b.DECODED], type=list[b.DecodedRow])
+    except msgspec.DecodeError as error:
+        report.fail(f"the events cannot be read: {error}")
+        return None
+    views = {view.position: view for view in decoded}
+    rows: list[Row] = []
+    for item in stored:
+        try:
+            state = base64.b64decode(item.state, validate=True)
+        except binascii.Error:
+            report.fail("its stored bytes are not valid base64", item.position)
+            state = b""
+        try:
+            event: Event | Receipt | None = decode(item.topic, state)
+        except MapperDeserialisationError:
+            event = None
+        leaf = event_leaf(
+            position=item.position,
+            originator_id=item.originator_id,
+            originator_version=item.originator_version,
+            topic=item.topic,
+            recorded_at=item.recorded_at,
+            state=state,
+        )
+        row = Row(item, state, leaf, event, views.pop(item.position, None))
+        if rows and row.position <= rows[-1].position:
+            report.fail(f"comes after position {rows[-1].position}: events are out of order", row)
+        rows.append(row)
+    return Loaded(rows, sorted(views))
+
+
+def check_decoded(loaded: Loaded, report: Report) -> None:
+    """The decoded view and the recorded-time column say what the stored bytes say."""
+    for row in loaded.rows:
+        view = row.view
+        if row.event is None:
+            if view is not None and view.event is not None:
+                report.fail(f"its stored bytes do not decode as a {row.stored.topic} event", row)
+            continue
+        expected = msgspec.json.decode(msgspec.json.encode(row.event))
+        if view is None or view.event != expected:
+            report.fail(f"{b.DECODED} does not say what its stored bytes say", row)
+        when = recorded_time(getattr(row.event, "recorded_at", None))
+        if when != row.stored.recorded_at:
+            report.fail(
+                f"its recorded-time column says {row.stored.recorded_at!r}, "
+                f"but the stored event was recorded at {when!r}",
+                row,
+            )
+    for position in loaded.strays:
+        report.fail(f"{b.DECODED} holds an event that is not among the stored ones", position)
+
+
+def check_streams(rows: list[Row], lengths: Mapping[UUID, int] | None, report: Report) -> None:
+    """Each stream's versions run 1, 2, 3… in log order; none cut off the signed length."""
+    streams: dict[UUID, list[Row]] = defaultdict(list)
+    for row in rows:
+        streams[row.stream].append(row)
+    for stream, items in streams.items():
+        versions = [row.version for row in items]
+        for previous, row in pairwise(items):
+            if row.version <= previous.version:
+                report.fail(f"version {row.version} comes after version {previous.version}", row)
+        missing = sorted(set(range(1, max(versions) + 1)) - set(versions))
+        if missing:
+            plural = "versions {} are" if len(missing) > 1 else "version {} is"
+            report.fail(f"{plural.format(_spans(missing))} missing", stream=stream)
+        if lengths is None:
+            continue
+        length = lengths.get(stream)
+        if length is None:
+            report.fail("this stream is not in the export's signed scope", stream=stream)
+        elif max(versions) != length:
+            cut = _spans(list(range(max(versions) + 1, length + 1))) or "none"
+            report.fail(
+                f"the signed manifest says {length} events but the bundle ends at version "
+                f"{max(versions)}: versions {cut} are cut off",
+                stream=stream,
+            )
+    for stream in sorted(set(lengths or {}) - set(streams)):
+        report.fail("every event of this stream is missing", stream=stream)
+    if rows and not report.problems:
+        report.ok(f"{len(streams)} streams run without gaps from version 1")
+
+
+def _spans(numbers: list[int]) -> str:
+    """1, 2, 3, 5 -> '1-3, 5'."""
+    spans: list[str] = []
+    start = previous = None
+    for n in [*numbers, None]:
+        if start is not None and (n is None or n != (previous or 0) + 1):
+            spans.append(str(start) if start == previous else f"{start}-{previous}")
+            start = None
+        if n is not None and start is None:
+            start = n
+        previous = n
+    return ", ".join(spans)

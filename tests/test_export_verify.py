@@ -1,0 +1,366 @@
+"""Export bundles and the offline verifier: every tampering is caught and named.
+
+The bundles are real: a centre assessed through the service on a SQLite store, with
+checkpoints issued at an EV sample and on demand, exported whole, for one portfolio and
+for the centre. Each test mutates a copy as an attacker without the key would.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+from urllib.parse import parse_qs, urlsplit
+from uuid import UUID
+
+import msgspec
+import psycopg
+import pytest
+from psycopg import sql
+
+from adapters import bundle as b
+from adapters.cli import main
+from adapters.config import Config
+from adapters.export import export_bundle
+from adapters.report import Report
+from adapters.signing import SigningKey
+from adapters.verify import verify_bundle
+from adapters.verify_store import verify_store
+from service.checkpoints import Reason, checkpoint_text, checkpoints
+from tests.audit_helpers import KEY, Audited
+from tests.conftest import POSTGRES_URL
+
+Files = dict[str, bytes]
+KINDS = ("full", "portfolio", "centre")
+
+
+class Exports(NamedTuple):
+    bundles: dict[str, bytes]
+    early_note: str  # the first checkpoint, as an EV would have kept it
+    portfolio: UUID
+    reexported: bytes
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory: pytest.TempPathFactory) -> Exports:
+    centre = Audited(Config(data_dir=tmp_path_factory.mktemp("audit")))
+    try:
+        centre.assess(portfolios=2)
+        portfolio = centre.portfolios[0]
+        centre.ev_sample(portfolio, centre.decisions[0])  # checkpoint 1
+        centre.assess(portfolios=1)
+        centre.world.submit(portfolio)
+        centre.checkpointer.issue(Reason.ON_DEMAND)  # checkpoint 2
+        ledger, index = centre.ledger, centre.index
+        bundles = {
+            "full": export_bundle(ledger, index, KEY).data,
+            "portfolio": export_bundle(ledger, index, KEY, portfolio=portfolio).data,
+            "centre": export_bundle(ledger, index, KEY, centre=centre.world.centre_id).data,
+        }
+        again = export_bundle(ledger, index, KEY).data
+        early = checkpoints(ledger)[0].signed_note
+    finally:
+        centre.close()
+    return Exports(bundles, early, portfolio, again)
+
+
+def files_of(exports: Exports, kind: str) -> Files:
+    return b.read_zip(exports.bundles[kind])
+
+
+def verify(files: Files, **trust: str) -> Report:
+    return verify_bundle(b.write_zip(files), **trust)
+
+
+def load(files: Files, name: str) -> Any:
+    return json.loads(files[name])
+
+
+def save(files: Files, name: str, value: Any) -> None:
+    files[name] = json.dumps(value, indent=1).encode()
+
+
+def named(report: Report, *, position: int | None = None, stream: str | None = None) -> bool:
+    assert not report.verified
+    return any(
+        (position is None or p.position == position) and (stream is None or str(p.stream) == stream)
+        for p in report.problems
+    )
+
+
+def without(files: Files, keep: Callable[[dict[str, Any]], bool]) -> Files:
+    """The bundle less the rows (and their proofs) that `keep` rejects."""
+    changed = dict(files)
+    rows = load(files, b.STORED)
+    gone = {row["position"] for row in rows if not keep(row)}
+    save(changed, b.STORED, [r for r in rows if r["position"] not in gone])
+    save(changed, b.DECODED, [r for r in load(files, b.DECODED) if r["position"] not in gone])
+    proofs = load(files, b.PROOFS)
+    proofs["inclusion"] = [p for p in proofs["inclusion"] if p["position"] not in gone]
+    save(changed, b.PROOFS, proofs)
+    return changed
+
+
+def not_at(position: int) -> Callable[[dict[str, Any]], bool]:
+    return lambda row: bool(row["position"] != position)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_untouched_export_verifies(exports: Exports, kind: str) -> None:
+    report = verify_bundle(exports.bundles[kind])
+    assert report.verified, report.lines()
+    assert any("signed root" in line or "proven included" in line for line in report.checked)
+
+
+def test_exporting_the_same_checkpoint_twice_gives_the_same_bytes(exports: Exports) -> None:
+    assert exports.reexported == exports.bundles["full"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_flipped_byte_in_any_event_is_named_by_its_position(exports: Exports, kind: str) -> None:
+    files = files_of(exports, kind)
+    rows = load(files, b.STORED)
+    for i, row in enumerate(rows):
+        state = bytearray(base64.b64decode(row["state"]))
+        state[i % len(state)] ^= 0x01
+        changed = dict(files)
+        save(
+            changed,
+            b.STORED,
+            [*rows[:i], {**row, "state": base64.b64encode(state).decode()}, *rows[i + 1 :]],
+        )
+        assert named(verify(changed), position=row["position"]), (kind, row["position"])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_deleted_event_is_named_by_its_position(exports: Exports, kind: str) -> None:
+    files = files_of(exports, kind)
+    rows = load(files, b.STORED)
+    for row in rows:
+        changed = without(files, not_at(row["position"]))
+        if kind != "full":  # the attacker also forgets it was proven
+            assert named(verify(changed), stream=row["originator_id"]), row["position"]
+        else:
+            assert named(verify(changed), position=row["position"]), row["position"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_two_reordered_events_are_named(exports: Exports, kind: str) -> None:
+    files = files_of(exports, kind)
+    rows = load(files, b.STORED)
+    for i in range(0, len(rows) - 1, 3):
+        swapped = [*rows[:i], rows[i + 1], rows[i], *rows[i + 2 :]]
+        changed = dict(files)
+        save(changed, b.STORED, swapped)
+        assert named(verify(changed), position=rows[i]["position"])
+        states = [*rows[:i], {**rows[i], "state": rows[i + 1]["state"]}]
+        states += [{**rows[i + 1], "state": rows[i]["state"]}, *rows[i + 2 :]]
+        save(changed, b.STORED, states)
+        report = verify(changed)
+        assert named(report, position=rows[i]["position"])
+        assert named(report, position=rows[i + 1]["position"])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_truncated_portfolio_stream_is_named(exports: Exports, kind: str) -> None:
+    files = files_of(exports, kind)
+    stream = str(exports.portfolio)
+    last = max(
+        r["originator_version"] for r in load(files, b.STORED) if r["originator_id"] == stream
+    )
+    changed = without(
+        files, lambda r: r["originator_id"] != stream or r["originator_version"] <= last - 2
+    )
+    report = verify(changed)
+    if kind == "full":
+        cut = [r["position"] for r in load(files, b.STORED) if r["originator_id"] == stream]
+        assert all(named(report, position=p) for p in cut[-2:])
+    else:
+        assert named(report, stream=stream)
+        assert any("cut off" in p.what for p in report.problems)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_forged_checkpoint_is_named(exports: Exports, kind: str) -> None:
+    files = files_of(exports, kind)
+    entries = load(files, b.CHECKPOINTS)
+    origin, size, _ = entries[-1]["note"].split("\n", 3)[:3]
+    forged_text = checkpoint_text(origin, int(size), b"\x00" * 32)
+    signature = entries[-1]["note"].rsplit("\n\n", 1)[1]
+    entries[-1] = {**entries[-1], "root_hash": "00" * 32, "note": forged_text + "\n" + signature}
+    save(files, b.CHECKPOINTS, entries)
+    report = verify(files)
+    assert any(
+        "checkpoint 2 of 2" in p.what and "does not verify" in p.what for p in report.problems
+    ), report.lines()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_checkpoint_signed_by_another_key_is_named(exports: Exports, kind: str) -> None:
+    files = files_of(exports, kind)
+    entries = load(files, b.CHECKPOINTS)
+    mallory = SigningKey.generate(KEY.origin)  # same name, another key
+    text = entries[0]["note"].rsplit("\n\n", 1)[0] + "\n"
+    entries[0] = {**entries[0], "note": mallory.sign(text)}
+    save(files, b.CHECKPOINTS, entries)
+    report = verify(files)
+    assert any(
+        "checkpoint 1 of 2" in p.what and f"signed by {KEY.origin}+{mallory.key_id}" in p.what
+        for p in report.problems
+    ), report.lines()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_swapped_public_key_is_named(exports: Exports, kind: str) -> None:
+    files = files_of(exports, kind)
+    files[b.PUBLIC_KEY] = SigningKey.generate(KEY.origin).verifier.to_text().encode()
+    report = verify(files)
+    assert any(
+        p.what.startswith(f"{b.PUBLIC_KEY}: no checkpoint verifies") for p in report.problems
+    )
+    assert any(p.what.startswith(f"{b.MANIFEST}: not signed by") for p in report.problems)
+
+
+def test_a_bundle_re_signed_by_another_key_fails_against_a_trusted_key_or_checkpoint(
+    exports: Exports,
+) -> None:
+    """Without a trust anchor a forger's own key verifies its own bundle: hence the options."""
+    files = files_of(exports, "full")
+    mallory = SigningKey.generate(KEY.origin)
+    entries = load(files, b.CHECKPOINTS)
+    for entry in entries:
+        entry["note"] = mallory.sign(entry["note"].rsplit("\n\n", 1)[0] + "\n")
+    save(files, b.CHECKPOINTS, entries)
+    files[b.PUBLIC_KEY] = (mallory.verifier.to_text() + "\n").encode()
+    manifest = b.parse_manifest(files[b.MANIFEST].decode().rsplit("\n\n", 1)[0] + "\n")
+    digests = {name: b.sha256_hex(data) for name, data in files.items() if name != b.MANIFEST}
+    resealed = msgspec.structs.replace(manifest, files=digests)
+    files[b.MANIFEST] = mallory.sign(b.manifest_text(resealed)).encode()
+    assert verify(files).verified
+    report = verify(files, trusted_key=KEY.verifier.to_text())
+    assert any("is not the trusted key" in p.what for p in report.problems)
+    report = verify(files, trusted_checkpoint=exports.early_note)
+    assert any(p.what.startswith("the trusted checkpoint does not verify") for p in report.problems)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_earlier_trusted_checkpoint_is_shown_consistent(exports: Exports, kind: str) -> None:
+    report = verify(files_of(exports, kind), trusted_checkpoint=exports.early_note)
+    assert report.verified, report.lines()
+    assert any("consistent with the trusted checkpoint" in line for line in report.checked)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_trusted_checkpoint_of_a_rewritten_log_is_named(exports: Exports, kind: str) -> None:
+    origin, size, _ = exports.early_note.split("\n", 3)[:3]
+    fork = KEY.sign(checkpoint_text(origin, int(size), b"\x01" * 32))  # same size, other root
+    report = verify(files_of(exports, kind), trusted_checkpoint=fork)
+    assert any("rewritten" in p.what or "not consistent" in p.what for p in report.problems), (
+        report.lines()
+    )
+
+
+def test_a_file_added_to_the_bundle_is_named(exports: Exports) -> None:
+    files = files_of(exports, "portfolio")
+    files["events/extra.json"] = b"[]"
+    report = verify(files)
+    assert any(p.what.startswith("events/extra.json is not listed") for p in report.problems)
+
+
+def test_the_cli_exits_zero_only_when_the_bundle_verifies(
+    exports: Exports, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good, bad, trusted = tmp_path / "good.zip", tmp_path / "bad.zip", tmp_path / "cp.note"
+    good.write_bytes(exports.bundles["portfolio"])
+    files = files_of(exports, "portfolio")
+    files[b.SUMMARY] = files[b.SUMMARY].replace(b"met", b"not_yet")
+    bad.write_bytes(b.write_zip(files))
+    trusted.write_text(exports.early_note)
+    assert main(["verify", str(good), "--trusted-checkpoint", str(trusted)]) == 0
+    assert "Verified." in capsys.readouterr().out
+    assert main(["verify", str(bad)]) == 1
+    assert "summary.html was changed after export" in capsys.readouterr().out
+
+
+def test_the_cli_generates_a_key_checkpoints_exports_and_verifies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("EPORTFOLIO_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("EPORTFOLIO_DATABASE_URL", raising=False)
+    monkeypatch.delenv("EPORTFOLIO_SIGNING_KEY_FILE", raising=False)
+    assert main(["keys", "generate", "--origin", "college.example/log"]) == 0
+    public = capsys.readouterr().out.strip().splitlines()[-1]
+    assert public.startswith("college.example/log+")
+    assert main(["keys", "generate"]) == 2  # never overwrites a key unasked
+    assert main(["export", str(tmp_path / "none.zip")]) == 0  # checkpoints the empty log
+    centre = Audited(
+        Config(data_dir=tmp_path), key=SigningKey.from_text((tmp_path / "signing.key").read_text())
+    )
+    try:
+        centre.assess(portfolios=1)
+    finally:
+        centre.close()
+    capsys.readouterr()
+    assert main(["checkpoint"]) == 0
+    note = capsys.readouterr().out
+    (tmp_path / "cp.note").write_text(note)
+    (tmp_path / "key.txt").write_text(public)
+    out = tmp_path / "centre.zip"
+    assert main(["export", "--centre", str(centre.world.centre_id), str(out)]) == 0
+    key = str(tmp_path / "key.txt")
+    trust = ["--trusted-checkpoint", str(tmp_path / "cp.note"), "--trusted-key", key]
+    assert main(["verify", str(out), *trust]) == 0
+    assert main(["verify", "--store", "--trusted-key", key]) == 0
+    assert "Verified." in capsys.readouterr().out
+
+
+# ---- verify --store ----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def raw_store(config: Config, table: str) -> Iterator[Callable[[str, tuple[object, ...]], object]]:
+    """Run SQL on the ledger's events table directly, as someone with database access."""
+    if not config.uses_postgres:
+        with contextlib.closing(sqlite3.connect(config.data_dir / "eportfolio.sqlite")) as conn:
+            yield lambda statement, params: conn.execute(
+                statement.format(table=table, id="rowid", p="?"), params
+            )
+            conn.commit()
+        return
+    schema = parse_qs(urlsplit(config.database_url or "").query)["schema"][0]
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        name = sql.Identifier(schema, table).as_string(conn)
+        yield lambda statement, params: conn.execute(
+            statement.format(table=name, id="notification_id", p="%s"),
+            params,
+        )
+
+
+@pytest.mark.parametrize("tamper", ["update", "delete"])
+def test_verify_store_names_the_first_position_edited_in_the_database(
+    config: Config, tamper: str
+) -> None:
+    centre = Audited(config)
+    try:
+        centre.assess(portfolios=2)
+        centre.checkpointer.issue(Reason.ON_DEMAND)
+        assert verify_store(centre.ledger, centre.index, KEY.verifier).verified
+        target = list(centre.ledger.notifications())[7]
+        table = centre.ledger.recorder.events_table_name  # type: ignore[attr-defined]
+        with raw_store(config, table) as run:
+            if tamper == "update":
+                state = target.state.replace(b"Complaint", b"Compliment")
+                state = state if state != target.state else target.state + b" "
+                run("UPDATE {table} SET state = {p} WHERE {id} = {p}", (state, target.id))
+            else:
+                run("DELETE FROM {table} WHERE {id} = {p}", (target.id,))
+        report = verify_store(centre.ledger, centre.index, KEY.verifier)
+        assert not report.verified
+        first = [p for p in report.problems if p.what.startswith("first difference")]
+        assert [p.position for p in first] == [target.id], report.lines()
+    finally:
+        centre.close()
