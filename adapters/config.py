@@ -13,6 +13,7 @@ import msgspec
 class Config(msgspec.Struct, frozen=True, kw_only=True):
     data_dir: Path = Path("data")
     database_url: str | None = None
+    signing_key_file: Path | None = None  # the log's Ed25519 key; default data_dir/signing.key
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -20,11 +21,16 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
         return cls(
             data_dir=Path(env.get("EPORTFOLIO_DATA_DIR", "data")),
             database_url=env.get("EPORTFOLIO_DATABASE_URL") or None,
+            signing_key_file=Path(key) if (key := env.get("EPORTFOLIO_SIGNING_KEY_FILE")) else None,
         )
 
     @property
     def uses_postgres(self) -> bool:
         return self.database_url is not None
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.signing_key_file or self.data_dir / "signing.key"
 
     def eventsourcing_env(self) -> dict[str, str]:
         """The eventsourcing library's settings for the configured store."""
