@@ -19,6 +19,7 @@ from adapters.http.requests import (
     NewStaff,
     NewWitness,
     ObservedCriteria,
+    QualificationChange,
     SamplingPlan,
     SufficiencyPolicy,
     UnitCode,
@@ -69,6 +70,26 @@ class CentresController(Controller):
         return _with_token(
             writer, services, command, centre_id=centre_id, person_id=staff_id, role=Role(data.role)
         )
+
+    @put(
+        "/{centre_id:uuid}/staff/{staff_id:uuid}/qualification",
+        operation_id="change_qualification",
+        responses=responses(*WRITE),
+        sync_to_thread=True,
+    )
+    def change_qualification(
+        self,
+        centre_id: FromPath[UUID],
+        staff_id: FromPath[UUID],
+        data: JSONBody[QualificationChange],
+        writer: WriterDep,
+    ) -> Written:
+        """Record that a member of staff qualified (or is a trainee again) in a role.
+
+        Decisions already made keep the status their author had when making them.
+        """
+        command = to_command(data, c.ChangeQualification, staff_id=staff_id)
+        return writer.run(command, target=centre_id)
 
     @post(
         "/{centre_id:uuid}/learners",

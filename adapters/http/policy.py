@@ -89,6 +89,7 @@ POLICY: Mapping[str, Rule] = {
         },
     ),
     "register_staff": Rule(T.CENTRE, CENTRE_ADMINS),
+    "change_qualification": Rule(T.CENTRE, CENTRE_ADMINS),
     "register_learner": Rule(T.CENTRE, CENTRE_ADMINS),
     "add_witness": Rule(T.CENTRE, CENTRE_ADMINS),
     "set_sufficiency_policy": Rule(T.CENTRE, CENTRE_ADMINS),

@@ -68,6 +68,13 @@ class NewStaff(Dated, frozen=True, kw_only=True):
     qualification: Qualification = Qualification.QUALIFIED
 
 
+class QualificationChange(Dated, frozen=True, kw_only=True):
+    """A trainee assessor qualifies (or a qualified one is restricted), from `effective_on`."""
+
+    role: StaffRole
+    qualification: Qualification
+
+
 class NewLearner(Dated, frozen=True, kw_only=True):
     learner_id: UUID | None = None
     name: Name
