@@ -11,6 +11,7 @@ import msgspec
 import uvicorn
 from rich.console import Console
 
+from adapters.audit import open_audit
 from adapters.bootstrap import build
 from adapters.config import Config
 from adapters.http.app import create_app
@@ -18,6 +19,7 @@ from adapters.http.settings import HttpSettings
 from adapters.signing import SigningKey, write_signing_key
 from adapters.tokens import TokenStore, open_token_store
 from domain.events import LearnerEnrolled, Qualification, Role
+from service.checkpoints import Reason
 from service.demo import load_demo
 from service.handlers import Eportfolio
 
@@ -83,6 +85,8 @@ def demo_logins(config: Config) -> tuple[UUID, UUID | None, list[DemoLogin]]:
     tokens = open_token_store(config)
     try:
         summary = load_demo(app.ledger, app.specs)
+        with open_audit(config, app.ledger) as audit:  # the demo's EV samples, signed
+            audit.checkpointer.issue_if_changed(Reason.ON_DEMAND)
         centre = app.centre(summary.centre_id)
         tokens.revoke_label(DEMO_LABEL)
         people: list[tuple[str, Role, UUID]] = []

@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from adapters.config import Config
+from adapters.verify import verify_bundle
 from tests.http.conftest import ADMIN_TOKEN
 from tests.http.scenario import build_complete_portfolio
 
@@ -113,7 +114,9 @@ def test_serve_demo_prints_tokens_that_work(tmp_path: Path) -> None:
     }
     assert "Application shutdown complete" in server.output
     portfolio = re.search(r"/portfolios/([0-9a-f-]+)/coverage", server.output)
+    centre = re.search(r"^Demo centre ([0-9a-f-]+):", server.output, re.MULTILINE)
     assert portfolio is not None
+    assert centre is not None
     restarted = start(Config(data_dir=tmp_path), tmp_path)  # tokens outlive the process
     try:
         with httpx.Client(base_url=restarted.url, timeout=30) as client:
@@ -126,5 +129,11 @@ def test_serve_demo_prints_tokens_that_work(tmp_path: Path) -> None:
                 ]
                 == "admin"
             )
+            ev = {"Authorization": f"Bearer {tokens['ev']}"}
+            vkey = client.get("/audit/public-key", headers=ev).json()["vkey"]
+            export = client.get("/audit/export", params={"centre_id": centre[1]}, headers=ev)
+            assert export.status_code == 200, export.text  # the demo is checkpointed
+            report = verify_bundle(export.content, trusted_key=vkey)
+            assert report.verified, report.lines()
     finally:
         stop(restarted)
