@@ -33,8 +33,13 @@ E = TypeVar("E", bound=Event)
 
 
 class StoredDoc(Protocol):
-    key: str
-    body: bytes
+    """A stored document as a view lists it (read-only: a NamedTuple row will do)."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def body(self) -> bytes: ...
 
 
 class ViewReader(Protocol):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import cast
 
 from adapters.audit import Audit, CheckpointSchedule, open_audit
 from adapters.blobs import BlobStore
@@ -101,9 +100,7 @@ def open_services(
         audit.close()
         app.ledger.close()
         raise
-    # ViewStore lists NamedTuples, whose read-only fields the ViewReader protocol (plain
-    # attributes) does not accept, though reading them is all it does.
-    view = cast(ViewReader, projections[PortfolioStateProjection.name].store)
+    view: ViewReader = projections[PortfolioStateProjection.name].store
     blob_dir = settings.blob_dir or config.data_dir / "blobs"
     return Services(
         app=app,
