@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 from adapters.config import Config
 from adapters.projection_runner import ProjectionRunner, Projections
 from adapters.specs import default_specs_dir, load_catalogue
+from adapters.subject_keys import open_subject_keys
 from adapters.view_store import open_view_store
 from domain.spec import SpecCatalogue
 from projections.state import PortfolioStateProjection
@@ -26,7 +27,7 @@ def build(
     """The application service on the configured store."""
     if not config.uses_postgres:
         config.data_dir.mkdir(parents=True, exist_ok=True)
-    ledger = Ledger(env=config.eventsourcing_env())
+    ledger = Ledger(env=config.eventsourcing_env(), subject_keys=open_subject_keys(config))
     catalogue = specs if specs is not None else load_catalogue(default_specs_dir())
     return Eportfolio(ledger, catalogue, clock=clock, new_id=new_id)
 

@@ -57,7 +57,13 @@ class ViewStore(Protocol):
 
     def kinds(self) -> Sequence[str]: ...
 
-    def write(self, expected: int, position: int, docs: Sequence[Doc]) -> None: ...
+    def write(
+        self,
+        expected: int,
+        position: int,
+        docs: Sequence[Doc],
+        deleted: Sequence[tuple[str, str]] = (),
+    ) -> None: ...
 
     def drop(self) -> None: ...
 
@@ -71,17 +77,26 @@ class ViewBatch:
         self.store = store
         self.start = position
         self.buffer: dict[tuple[str, str], Doc] = {}
+        self.deleted: set[tuple[str, str]] = set()
 
     def get(self, kind: str, key: str) -> bytes | None:
         doc = self.buffer.get((kind, key))
-        return doc.body if doc is not None else self.store.get(kind, key)
+        if doc is not None:
+            return doc.body
+        return None if (kind, key) in self.deleted else self.store.get(kind, key)
 
     def put(self, kind: str, key: str, body: bytes, *, centre_id: str = "") -> None:
         self.buffer[kind, key] = Doc(kind, key, centre_id, body)
+        self.deleted.discard((kind, key))
+
+    def delete(self, kind: str, key: str) -> None:
+        """Forget a document (an erased person's data goes, not just stops being read)."""
+        self.buffer.pop((kind, key), None)
+        self.deleted.add((kind, key))
 
     def commit(self, position: int) -> None:
         """Write the buffered documents and `position` at once, or raise TrackingConflict."""
-        self.store.write(self.start, position, list(self.buffer.values()))
+        self.store.write(self.start, position, list(self.buffer.values()), sorted(self.deleted))
 
 
 def _check_name(name: str) -> str:
@@ -164,7 +179,13 @@ class SqliteViewStore:
             rows = conn.execute("SELECT DISTINCT kind FROM docs ORDER BY kind").fetchall()
         return [str(kind) for (kind,) in rows]
 
-    def write(self, expected: int, position: int, docs: Sequence[Doc]) -> None:
+    def write(
+        self,
+        expected: int,
+        position: int,
+        docs: Sequence[Doc],
+        deleted: Sequence[tuple[str, str]] = (),
+    ) -> None:
         with self._connection() as conn, self._transaction(conn):
             moved = conn.execute(
                 "UPDATE tracking SET position = ? WHERE name = ? AND position = ?",
@@ -174,6 +195,7 @@ class SqliteViewStore:
                 msg = f"view {self.name} is no longer at position {expected}"
                 raise TrackingConflict(msg)
             conn.executemany(_SQLITE_UPSERT, docs)
+            conn.executemany("DELETE FROM docs WHERE kind = ? AND key = ?", deleted)
 
     def drop(self) -> None:
         """Forget every document and the position, in one transaction."""
@@ -317,7 +339,13 @@ class PostgresViewStore:
         with self._pool.connection() as conn:
             return [str(kind) for (kind,) in conn.execute(query).fetchall()]
 
-    def write(self, expected: int, position: int, docs: Sequence[Doc]) -> None:
+    def write(
+        self,
+        expected: int,
+        position: int,
+        docs: Sequence[Doc],
+        deleted: Sequence[tuple[str, str]] = (),
+    ) -> None:
         track = sql.SQL("UPDATE {} SET position = %s WHERE name = %s AND position = %s").format(
             self._tracking
         )
@@ -334,6 +362,10 @@ class PostgresViewStore:
             if docs:
                 with conn.cursor() as cursor:
                     cursor.executemany(upsert, docs)
+            if deleted:
+                remove = sql.SQL("DELETE FROM {} WHERE kind = %s AND key = %s").format(self._docs)
+                with conn.cursor() as cursor:
+                    cursor.executemany(remove, deleted)
 
     def drop(self) -> None:
         """Forget every document and the position, in one transaction."""

@@ -20,6 +20,7 @@ from domain.errors import (
     CountersignerNotQualified,
     EnvironmentNotAllowed,
     EvNotAllocated,
+    LearnerErased,
     MethodNotAllowed,
     NotCentreStaff,
     NotFound,
@@ -48,6 +49,8 @@ class Context:
                 f"portfolio was enrolled on {spec.code} v{portfolio.spec_version} with hash "
                 f"{portfolio.spec_hash}, not {spec.content_hash}"
             )
+        if portfolio.learner_id in centre.erased:
+            raise LearnerErased("the learner's personal data was erased: nothing more is recorded")
         self.portfolio = portfolio
         self.centre = centre
         self.spec = spec
@@ -132,6 +135,8 @@ def enrol(centre: CentreState, spec: UnitSpec, cmd: c.Enrol, stamp: c.Stamp) -> 
         raise NotPermitted("only the centre's administrators enrol learners")
     if cmd.learner_id not in centre.learners:
         raise NotFound(f"no learner {cmd.learner_id} at this centre", field="learner_id")
+    if cmd.learner_id in centre.erased:
+        raise LearnerErased(f"learner {cmd.learner_id} was erased", field="learner_id")
     if centre.staff_with_role(cmd.assessor_id, e.Role.ASSESSOR) is None:
         raise NotCentreStaff(f"{cmd.assessor_id} is not an assessor here", field="assessor_id")
     if centre.staff_with_role(cmd.iqa_id, e.Role.IQA) is None:

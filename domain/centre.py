@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from uuid import UUID
 
+import msgspec
+
 from domain import commands as c
 from domain import events as e
-from domain.errors import AlreadyExists, NotFound, NotPermitted, UnknownCriterion
+from domain.errors import AlreadyErased, AlreadyExists, NotFound, NotPermitted, UnknownCriterion
 from domain.spec import ObservationRule, UnitSpec
 
 
@@ -30,6 +32,15 @@ class StaffMember:
         return effective[-1] if effective else None
 
 
+class Hold(msgspec.Struct, frozen=True, kw_only=True):
+    """An open legal hold: the learner's records may not be erased until it is lifted."""
+
+    hold_id: UUID
+    learner_id: UUID
+    reason: e.HoldReason
+    placed_on: date
+
+
 @dataclass
 class CentreState:
     centre_id: UUID
@@ -43,6 +54,9 @@ class CentreState:
     observed_criteria: dict[str, tuple[str, ...]] = field(default_factory=dict)
     sufficiency_policy: e.SufficiencyPolicySet | None = None
     sampling_plan: e.SamplingPlanSet | None = None
+    retention_policy: e.RetentionPolicySet | None = None
+    holds: dict[UUID, Hold] = field(default_factory=dict)  # open ones only
+    erased: dict[UUID, date] = field(default_factory=dict)  # subject -> erased on
 
     def apply(self, event: e.CentreEvent) -> None:
         self.version += 1
@@ -70,6 +84,29 @@ class CentreState:
                 self.sufficiency_policy = event
             case e.SamplingPlanSet():
                 self.sampling_plan = event
+            case e.RetentionPolicySet():
+                self.retention_policy = event
+            case e.LegalHoldPlaced():
+                self.holds[event.hold_id] = Hold(
+                    hold_id=event.hold_id,
+                    learner_id=event.learner_id,
+                    reason=event.reason,
+                    placed_on=event.effective_on,
+                )
+            case e.LegalHoldLifted():
+                self.holds.pop(event.hold_id, None)
+            case e.SubjectErased():
+                self._erase(event.subject_id, event.effective_on)
+
+    def _erase(self, subject_id: UUID, on: date) -> None:
+        """Names read as ERASED from now on, as they would when decoded without the key."""
+        self.erased[subject_id] = on
+        for names in (self.learners, self.witnesses, self.evs):
+            if subject_id in names:
+                names[subject_id] = e.ERASED
+        for member in self.staff.values():
+            if member.staff_id == subject_id:
+                member.name = e.ERASED
 
     def staff_with_role(self, staff_id: UUID, role: e.Role) -> StaffMember | None:
         return self.staff.get((staff_id, role))
@@ -86,7 +123,7 @@ def fold_centre(events: list[e.CentreEvent]) -> CentreState | None:
     return state
 
 
-def _require_centre_admin(centre: CentreState, actor: c.Actor) -> None:
+def require_centre_admin(centre: CentreState, actor: c.Actor) -> None:
     if actor.role is e.Role.ADMIN:
         return
     if centre.staff_with_role(actor.id, e.Role.CENTRE_ADMIN) is None:
@@ -102,7 +139,7 @@ def register_centre(cmd: c.RegisterCentre, stamp: c.Stamp) -> e.CentreRegistered
 
 
 def register_staff(centre: CentreState, cmd: c.RegisterStaff, stamp: c.Stamp) -> e.StaffRegistered:
-    _require_centre_admin(centre, stamp.actor)
+    require_centre_admin(centre, stamp.actor)
     if cmd.role not in (e.Role.CENTRE_ADMIN, e.Role.ASSESSOR, e.Role.IQA):
         raise NotPermitted(
             f"centre staff are centre admins, assessors or IQAs, not {cmd.role}", field="role"
@@ -115,7 +152,7 @@ def register_staff(centre: CentreState, cmd: c.RegisterStaff, stamp: c.Stamp) ->
 def change_qualification(
     centre: CentreState, cmd: c.ChangeQualification, stamp: c.Stamp
 ) -> e.StaffQualificationChanged:
-    _require_centre_admin(centre, stamp.actor)
+    require_centre_admin(centre, stamp.actor)
     if (cmd.staff_id, cmd.role) not in centre.staff:
         raise NotFound(f"no {cmd.role} {cmd.staff_id} at this centre", field="staff_id")
     return e.StaffQualificationChanged(**cmd.event_fields(stamp), centre_id=centre.centre_id)
@@ -124,14 +161,16 @@ def change_qualification(
 def register_learner(
     centre: CentreState, cmd: c.RegisterLearner, stamp: c.Stamp
 ) -> e.LearnerRegistered:
-    _require_centre_admin(centre, stamp.actor)
+    require_centre_admin(centre, stamp.actor)
     if cmd.learner_id in centre.learners:
         raise AlreadyExists(f"learner {cmd.learner_id} is already registered", field="learner_id")
+    if cmd.learner_id in centre.erased:
+        raise AlreadyErased(f"learner {cmd.learner_id} was erased", field="learner_id")
     return e.LearnerRegistered(**cmd.event_fields(stamp), centre_id=centre.centre_id)
 
 
 def add_witness(centre: CentreState, cmd: c.AddWitness, stamp: c.Stamp) -> e.WitnessAdded:
-    _require_centre_admin(centre, stamp.actor)
+    require_centre_admin(centre, stamp.actor)
     if cmd.witness_id in centre.witnesses:
         raise AlreadyExists(f"witness {cmd.witness_id} is already listed", field="witness_id")
     return e.WitnessAdded(**cmd.event_fields(stamp), centre_id=centre.centre_id)
@@ -148,7 +187,7 @@ def allocate_ev(centre: CentreState, cmd: c.AllocateEv, stamp: c.Stamp) -> e.EvA
 def set_observed_criteria(
     centre: CentreState, spec: UnitSpec, cmd: c.SetObservedCriteria, stamp: c.Stamp
 ) -> e.ObservedCriteriaSet:
-    _require_centre_admin(centre, stamp.actor)
+    require_centre_admin(centre, stamp.actor)
     if spec.observation_rule is not ObservationRule.CENTRE_SETS:
         raise NotPermitted(
             f"unit {spec.code} names its own must-observe criteria", field="unit_code"
@@ -165,7 +204,7 @@ def set_observed_criteria(
 def set_sufficiency_policy(
     centre: CentreState, cmd: c.SetSufficiencyPolicy, stamp: c.Stamp
 ) -> e.SufficiencyPolicySet:
-    _require_centre_admin(centre, stamp.actor)
+    require_centre_admin(centre, stamp.actor)
     current = centre.sufficiency_policy
     version = 1 if current is None else current.policy_version + 1
     return e.SufficiencyPolicySet(
@@ -177,7 +216,7 @@ def set_sampling_plan(
     centre: CentreState, cmd: c.SetSamplingPlan, stamp: c.Stamp
 ) -> e.SamplingPlanSet:
     if stamp.actor.role is not e.Role.IQA and stamp.actor.role is not e.Role.ADMIN:
-        _require_centre_admin(centre, stamp.actor)
+        require_centre_admin(centre, stamp.actor)
     elif (
         stamp.actor.role is e.Role.IQA
         and centre.staff_with_role(stamp.actor.id, e.Role.IQA) is None

@@ -17,6 +17,7 @@ from domain.events import (
     Attachment,
     CustomerRef,
     Environment,
+    HoldReason,
     Name,
     Outcome,
     Qualification,
@@ -132,6 +133,29 @@ class SetSamplingPlan(Command, frozen=True, kw_only=True):
     decision_ref: Short = ""
 
 
+class SetRetentionPolicy(Command, frozen=True, kw_only=True):
+    records_years: Annotated[int, msgspec.Meta(ge=0, le=100)] = 3
+    evidence_after_ev_sample: bool = True
+    decision_ref: Short = ""
+
+
+class PlaceLegalHold(Command, frozen=True, kw_only=True):
+    hold_id: UUID
+    learner_id: UUID
+    reason: HoldReason
+    note: Text = ""
+
+
+class LiftLegalHold(Command, frozen=True, kw_only=True):
+    hold_id: UUID
+    note: Text = ""
+
+
+class EraseLearner(Command, frozen=True, kw_only=True):
+    learner_id: UUID
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+
+
 # ---- portfolio -----------------------------------------------------------------------
 
 
@@ -229,3 +253,11 @@ class WithdrawEvidence(Command, frozen=True, kw_only=True):
 class RevokeDecision(Command, frozen=True, kw_only=True):
     decision_id: UUID
     reason: Reason
+
+
+class CertifyUnit(Command, frozen=True, kw_only=True):
+    certificate_ref: Annotated[str, msgspec.Meta(max_length=100)] = ""
+
+
+class WithdrawLearner(Command, frozen=True, kw_only=True):
+    reason: Text = ""

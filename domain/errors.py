@@ -99,3 +99,35 @@ class AlreadyCorrected(DomainError):
 
 class SpecMismatch(DomainError):
     rule = "unit_spec_mismatch"
+
+
+class ErasureRefused(DomainError):
+    """Personal data that must still be kept: erasure is a conflict with a legal duty (409)."""
+
+    rule = "erasure_refused"
+
+
+class LegalHoldApplies(ErasureRefused):
+    rule = "legal_hold_applies"
+
+
+class RetentionApplies(ErasureRefused):
+    """Records kept under the centre's retention policy, or a portfolio still open."""
+
+    rule = "retention_period_applies"
+
+
+class AlreadyErased(AlreadyExists):
+    rule = "already_erased"
+
+
+class LearnerErased(DomainError):
+    """Nothing more is recorded about an erased learner: their key is gone."""
+
+    rule = "learner_erased"
+
+
+class PortfolioClosed(DomainError):
+    """A certified or withdrawn portfolio is not certified or withdrawn again."""
+
+    rule = "portfolio_closed"

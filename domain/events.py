@@ -3,6 +3,11 @@
 Every event says who did it (actor id and role), when it was recorded (system time) and
 the effective date of what it records. A correction is an event naming what it corrects.
 Schema evolution follows msgspec's rules: new fields get defaults; no array_like.
+
+Personal data is declared, not guessed: `PERSONAL` names the fields holding names or free
+text about people, and `SUBJECT` the field naming whose data they are (a portfolio event's
+subject is the portfolio's learner). The service seals those fields with the subject's key
+when storing; assessment facts (criteria, dates, methods, who decided, outcomes) stay clear.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ Sha256Hex = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
 CustomerRef = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 Text = Annotated[str, msgspec.Meta(max_length=20_000)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+ERASED = "[erased]"
+"""What a personal field reads as once its subject's key is destroyed (crypto-shredding)."""
 
 
 class Role(StrEnum):
@@ -65,11 +73,21 @@ class Attachment(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     size: Annotated[int, msgspec.Meta(ge=0)]
 
 
+class HoldReason(StrEnum):
+    APPEAL = "appeal"
+    MALPRACTICE = "malpractice"
+    OTHER = "other"  # e.g. a complaint or a regulator's enquiry
+
+
 class Event(msgspec.Struct, frozen=True, kw_only=True):
     """What every event carries."""
 
     TOPIC: ClassVar[str]
     class_version: ClassVar[int] = 1
+    PERSONAL: ClassVar[frozenset[str]] = frozenset()
+    """Fields holding personal data: sealed with the data subject's key when stored."""
+    SUBJECT: ClassVar[str | None] = None
+    """The field naming the data subject; None on portfolio events (the portfolio's learner)."""
 
     event_id: UUID
     actor_id: UUID
@@ -92,6 +110,8 @@ class CentreRegistered(CentreEvent, frozen=True, kw_only=True):
 
 class StaffRegistered(CentreEvent, frozen=True, kw_only=True):
     TOPIC = "eportfolio.centre.staff_registered"
+    PERSONAL = frozenset({"name"})
+    SUBJECT = "staff_id"
     staff_id: UUID
     name: Name
     role: Role
@@ -109,6 +129,8 @@ class StaffQualificationChanged(CentreEvent, frozen=True, kw_only=True):
 
 class LearnerRegistered(CentreEvent, frozen=True, kw_only=True):
     TOPIC = "eportfolio.centre.learner_registered"
+    PERSONAL = frozenset({"name"})
+    SUBJECT = "learner_id"
     learner_id: UUID
     name: Name
 
@@ -117,6 +139,8 @@ class WitnessAdded(CentreEvent, frozen=True, kw_only=True):
     """A witness on the centre's witness status list."""
 
     TOPIC = "eportfolio.centre.witness_added"
+    PERSONAL = frozenset({"name", "position"})
+    SUBJECT = "witness_id"
     witness_id: UUID
     name: Name
     position: Annotated[str, msgspec.Meta(max_length=200)] = ""
@@ -126,6 +150,8 @@ class EvAllocated(CentreEvent, frozen=True, kw_only=True):
     """The awarding body allocates an external verifier to this centre."""
 
     TOPIC = "eportfolio.centre.ev_allocated"
+    PERSONAL = frozenset({"name"})
+    SUBJECT = "ev_id"
     ev_id: UUID
     name: Name
 
@@ -181,6 +207,54 @@ class SamplingPlanSet(CentreEvent, frozen=True, kw_only=True):
     decision_ref: Annotated[str, msgspec.Meta(max_length=300)] = ""
 
 
+class RetentionPolicySet(CentreEvent, frozen=True, kw_only=True):
+    """How long the centre keeps assessment records, versioned like its other policies.
+
+    Awarding bodies require at least 3 years after certification; the clock starts at a
+    portfolio's certification or withdrawal. Evidence artefacts (attachments) may go
+    sooner, once an EV has sampled the portfolio, if `evidence_after_ev_sample`.
+    """
+
+    TOPIC = "eportfolio.centre.retention_policy_set"
+    policy_version: Annotated[int, msgspec.Meta(ge=1)]
+    records_years: Annotated[int, msgspec.Meta(ge=0, le=100)] = 3
+    evidence_after_ev_sample: bool = True
+    decision_ref: Annotated[str, msgspec.Meta(max_length=300)] = ""
+
+
+class LegalHoldPlaced(CentreEvent, frozen=True, kw_only=True):
+    """An appeal or malpractice case: the learner's records stay until it is lifted."""
+
+    TOPIC = "eportfolio.centre.legal_hold_placed"
+    PERSONAL = frozenset({"note"})
+    SUBJECT = "learner_id"
+    hold_id: UUID
+    learner_id: UUID
+    reason: HoldReason
+    note: Text = ""
+
+
+class LegalHoldLifted(CentreEvent, frozen=True, kw_only=True):
+    TOPIC = "eportfolio.centre.legal_hold_lifted"
+    PERSONAL = frozenset({"note"})
+    SUBJECT = "learner_id"
+    hold_id: UUID
+    learner_id: UUID
+    note: Text = ""
+
+
+class SubjectErased(CentreEvent, frozen=True, kw_only=True):
+    """A person's key was destroyed: their personal fields now read as ERASED everywhere.
+
+    The reason stays in clear, so it must not itself be personal ("Art. 17 request").
+    """
+
+    TOPIC = "eportfolio.centre.subject_erased"
+    subject_id: UUID
+    subject_role: Role
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+
+
 # ---- portfolio stream ------------------------------------------------------------
 
 
@@ -190,6 +264,7 @@ class PortfolioEvent(Event, frozen=True, kw_only=True):
 
 class LearnerEnrolled(PortfolioEvent, frozen=True, kw_only=True):
     TOPIC = "eportfolio.portfolio.learner_enrolled"
+    SUBJECT = "learner_id"
     centre_id: UUID
     learner_id: UUID
     unit_code: str
@@ -203,6 +278,7 @@ class EvidenceSubmitted(PortfolioEvent, frozen=True, kw_only=True):
     """A piece of evidence from the learner (or the assessor on their behalf)."""
 
     TOPIC = "eportfolio.portfolio.evidence_submitted"
+    PERSONAL = frozenset({"title", "description"})
     evidence_id: UUID
     method: Method
     title: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
@@ -228,6 +304,7 @@ class ObservationRecorded(PortfolioEvent, frozen=True, kw_only=True):
     """The assessor's own direct observation of the learner at work; itself evidence."""
 
     TOPIC = "eportfolio.portfolio.observation_recorded"
+    PERSONAL = frozenset({"notes"})
     evidence_id: UUID
     occasion: Annotated[str, msgspec.Meta(max_length=100)] = ""
     customer_ref: CustomerRef | None = None
@@ -242,6 +319,7 @@ class WitnessTestimonyRecorded(PortfolioEvent, frozen=True, kw_only=True):
     """What a listed witness saw; the witness does not make the assessment decision."""
 
     TOPIC = "eportfolio.portfolio.witness_testimony_recorded"
+    PERSONAL = frozenset({"statement"})
     evidence_id: UUID
     witness_id: UUID
     occasion: Annotated[str, msgspec.Meta(max_length=100)] = ""
@@ -255,6 +333,7 @@ class QuestioningRecorded(PortfolioEvent, frozen=True, kw_only=True):
     """Questioning (Q) or professional discussion (PD) by the assessor."""
 
     TOPIC = "eportfolio.portfolio.questioning_recorded"
+    PERSONAL = frozenset({"summary"})
     evidence_id: UUID
     method: Method
     criteria: tuple[CriterionId, ...]
@@ -265,6 +344,7 @@ class DecisionRecorded(PortfolioEvent, frozen=True, kw_only=True):
     """An assessment decision; a trainee's is pending until countersigned."""
 
     TOPIC = "eportfolio.portfolio.decision_recorded"
+    PERSONAL = frozenset({"feedback"})
     decision_id: UUID
     outcome: Outcome
     criteria: tuple[CriterionId, ...]
@@ -275,12 +355,14 @@ class DecisionRecorded(PortfolioEvent, frozen=True, kw_only=True):
 
 class DecisionCountersigned(PortfolioEvent, frozen=True, kw_only=True):
     TOPIC = "eportfolio.portfolio.decision_countersigned"
+    PERSONAL = frozenset({"comment"})
     decision_id: UUID
     comment: Text = ""
 
 
 class IqaSampleRecorded(PortfolioEvent, frozen=True, kw_only=True):
     TOPIC = "eportfolio.portfolio.iqa_sample_recorded"
+    PERSONAL = frozenset({"feedback"})
     sample_id: UUID
     stage: SampleStage
     decision_ids: tuple[UUID, ...]
@@ -291,6 +373,7 @@ class IqaSampleRecorded(PortfolioEvent, frozen=True, kw_only=True):
 
 class EvSampleRecorded(PortfolioEvent, frozen=True, kw_only=True):
     TOPIC = "eportfolio.portfolio.ev_sample_recorded"
+    PERSONAL = frozenset({"feedback", "actions"})
     sample_id: UUID
     decision_ids: tuple[UUID, ...]
     outcome: SampleOutcome
@@ -302,6 +385,7 @@ class EvidenceWithdrawn(PortfolioEvent, frozen=True, kw_only=True):
     """Corrects an earlier evidence event: it no longer counts, but stays on record."""
 
     TOPIC = "eportfolio.portfolio.evidence_withdrawn"
+    PERSONAL = frozenset({"reason"})
     evidence_id: UUID
     corrects_event_id: UUID
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2_000)]
@@ -311,9 +395,25 @@ class DecisionRevoked(PortfolioEvent, frozen=True, kw_only=True):
     """Corrects an earlier decision: it no longer stands, but stays on record."""
 
     TOPIC = "eportfolio.portfolio.decision_revoked"
+    PERSONAL = frozenset({"reason"})
     decision_id: UUID
     corrects_event_id: UUID
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2_000)]
+
+
+class UnitCertified(PortfolioEvent, frozen=True, kw_only=True):
+    """The awarding body certified the unit (effective on the certificate's date)."""
+
+    TOPIC = "eportfolio.portfolio.unit_certified"
+    certificate_ref: Annotated[str, msgspec.Meta(max_length=100)] = ""
+
+
+class LearnerWithdrawn(PortfolioEvent, frozen=True, kw_only=True):
+    """The learner left the unit before certification; the retention clock starts."""
+
+    TOPIC = "eportfolio.portfolio.learner_withdrawn"
+    PERSONAL = frozenset({"reason"})
+    reason: Text = ""
 
 
 # ---- audit stream -----------------------------------------------------------------
@@ -341,6 +441,10 @@ CENTRE_EVENTS: tuple[type[CentreEvent], ...] = (
     ObservedCriteriaSet,
     SufficiencyPolicySet,
     SamplingPlanSet,
+    RetentionPolicySet,
+    LegalHoldPlaced,
+    LegalHoldLifted,
+    SubjectErased,
 )
 PORTFOLIO_EVENTS: tuple[type[PortfolioEvent], ...] = (
     LearnerEnrolled,
@@ -355,6 +459,8 @@ PORTFOLIO_EVENTS: tuple[type[PortfolioEvent], ...] = (
     EvSampleRecorded,
     EvidenceWithdrawn,
     DecisionRevoked,
+    UnitCertified,
+    LearnerWithdrawn,
 )
 AUDIT_EVENTS: tuple[type[Event], ...] = (CheckpointIssued,)
 EVENT_TYPES: dict[str, type[Event]] = {

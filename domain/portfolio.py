@@ -96,6 +96,18 @@ class PortfolioState:
     evidence: dict[UUID, EvidenceItem] = field(default_factory=dict)
     decisions: dict[UUID, Decision] = field(default_factory=dict)
     sample_ids: set[UUID] = field(default_factory=set)
+    certified_on: date | None = None
+    withdrawn_on: date | None = None
+
+    @property
+    def closed_on(self) -> date | None:
+        """When the retention clock started: certification or withdrawal."""
+        return self.certified_on or self.withdrawn_on
+
+    def ev_sampled_on(self) -> date | None:
+        """The day of the first EV sample: evidence artefacts may go after it (by policy)."""
+        days = [s.recorded_at.date() for d in self.decisions.values() for s in d.ev_samples]
+        return min(days, default=None)
 
     @classmethod
     def enrolled(cls, event: e.LearnerEnrolled) -> PortfolioState:
@@ -156,6 +168,10 @@ class PortfolioState:
                 self._sample(event, event.decision_ids, "iqa", event.outcome, event.stage)
             case e.EvSampleRecorded():
                 self._sample(event, event.decision_ids, "ev", event.outcome, None)
+            case e.UnitCertified():
+                self.certified_on = event.effective_on
+            case e.LearnerWithdrawn():
+                self.withdrawn_on = event.effective_on
 
     def _add(
         self,

@@ -148,6 +148,24 @@ def _centre_summary(event: e.CentreEvent, names: Mapping[UUID, str]) -> str:
             return f"Sufficiency policy v{event.policy_version} set: {_policy_words(event)}"
         case e.SamplingPlanSet():
             return f"Sampling plan v{event.plan_version} set: {_plan_words(event)}"
+    return _records_summary(event, names)
+
+
+def _records_summary(event: e.CentreEvent, names: Mapping[UUID, str]) -> str:
+    """Retention, legal holds and erasure."""
+    match event:
+        case e.RetentionPolicySet():
+            return f"Retention policy v{event.policy_version} set: {_retention_words(event)}"
+        case e.LegalHoldPlaced():
+            who = name_of(names, event.learner_id, e.Role.LEARNER)
+            return f"Legal hold ({event.reason}) placed on the records of {who}"
+        case e.LegalHoldLifted():
+            who = name_of(names, event.learner_id, e.Role.LEARNER)
+            return f"Legal hold lifted from the records of {who}"
+        case e.SubjectErased():
+            who = name_of(names, event.subject_id, event.subject_role)
+            role = w.role_name(event.subject_role)
+            return f"Personal data of {role} {who} erased (key destroyed): {w.line(event.reason)}"
     return event.TOPIC
 
 
@@ -187,6 +205,15 @@ def _portfolio_summary(event: e.PortfolioEvent, names: Mapping[UUID, str]) -> st
             return f"Evidence withdrawn: {w.line(event.reason)}"
         case e.DecisionRevoked():
             return f"Decision revoked: {w.line(event.reason)}"
+    return _closing_summary(event)
+
+
+def _closing_summary(event: e.PortfolioEvent) -> str:
+    match event:
+        case e.UnitCertified():
+            return f"Unit certified{w.ref(event.certificate_ref)}"
+        case e.LearnerWithdrawn():
+            return f"Learner withdrawn from the unit{w.paren(event.reason)}"
     return event.TOPIC
 
 
@@ -215,6 +242,14 @@ def _policy_words(policy: e.SufficiencyPolicySet) -> str:
         f"{t.min_occasions} occasions on {t.min_distinct_dates} dates with "
         f"{t.min_distinct_customers} customers over {t.min_span_days} days"
         f"{w.plural(len(policy.per_unit), 'unit override', lead=', ')}{w.ref(policy.decision_ref)}"
+    )
+
+
+def _retention_words(policy: e.RetentionPolicySet) -> str:
+    files = "after EV sampling" if policy.evidence_after_ev_sample else "with the records"
+    return (
+        f"records kept {w.plural(policy.records_years, 'year')} after certification or "
+        f"withdrawal; evidence files may go {files}{w.ref(policy.decision_ref)}"
     )
 
 

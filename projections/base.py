@@ -24,6 +24,8 @@ class Documents(Protocol):
 
     def put(self, kind: str, key: str, body: bytes, *, centre_id: str = "") -> None: ...
 
+    def delete(self, kind: str, key: str) -> None: ...
+
 
 class Projection(Protocol):
     """A named read model. `apply` folds one event; `flush` derives what a batch changed."""

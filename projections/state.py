@@ -5,6 +5,12 @@ domain's own (`CentreState.apply`, `PortfolioState.apply`), so a view can never 
 with the rules about what happened. States touched in a batch stay decoded in memory and
 are encoded once, in `flush`, however many of the batch's events they saw.
 
+Erasure: for each event about a learner, the trail row that event will show once the
+learner is erased (`domain.personal.redacted`, their name read as ERASED) is kept beside
+the row where the two differ, with an index per learner. `SubjectErased` swaps those rows
+in and deletes the rest, so the live view holds no personal text of theirs and equals a
+rebuild from the shredded log, which derives the redacted rows directly.
+
 Derived documents (coverage, sufficiency, decision chains) are computed in `flush` for
 every touched portfolio from the stored (canonical) form of its state, and per event for
 the audit trail, so what they hold never depends on where a batch boundary fell: a rebuild
@@ -15,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date
 from functools import cache
 from types import UnionType
@@ -35,7 +41,8 @@ from uuid import UUID
 import msgspec
 
 from domain import events as e
-from domain.centre import CentreState, StaffMember
+from domain.centre import CentreState, Hold, StaffMember
+from domain.personal import redacted
 from domain.portfolio import PortfolioState
 from domain.spec import SpecCatalogue, UnitSpec
 from projections import audit
@@ -51,6 +58,8 @@ TRAIL = "trail"
 CHAINS = "chains"
 COVERAGE = "coverage"
 SUFFICIENCY = "sufficiency"
+TRAIL_ERASABLE = "trail_erasable"  # a trail row as it will read once its learner is erased
+ERASABLE_INDEX = "erasable_index"  # a learner's positions with such a row
 
 Deriver = Callable[[PortfolioState, CentreState], tuple[str, bytes] | None]
 """(portfolio, its centre) -> (kind, body) stored under the portfolio's id, or None."""
@@ -86,6 +95,9 @@ class CentreSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     observed_criteria: dict[str, tuple[str, ...]] = {}
     sufficiency_policy: e.SufficiencyPolicySet | None = None
     sampling_plan: e.SamplingPlanSet | None = None
+    retention_policy: e.RetentionPolicySet | None = None
+    holds: dict[UUID, Hold] = {}
+    erased: dict[UUID, date] = {}
 
     @classmethod
     def of(cls, centre: CentreState) -> CentreSnapshot:
@@ -108,6 +120,9 @@ class CentreSnapshot(msgspec.Struct, frozen=True, kw_only=True):
             observed_criteria=dict(centre.observed_criteria),
             sufficiency_policy=centre.sufficiency_policy,
             sampling_plan=centre.sampling_plan,
+            retention_policy=centre.retention_policy,
+            holds=dict(centre.holds),
+            erased=dict(centre.erased),
         )
 
     def state(self) -> CentreState:
@@ -126,6 +141,9 @@ class CentreSnapshot(msgspec.Struct, frozen=True, kw_only=True):
             observed_criteria=dict(self.observed_criteria),
             sufficiency_policy=self.sufficiency_policy,
             sampling_plan=self.sampling_plan,
+            retention_policy=self.retention_policy,
+            holds=dict(self.holds),
+            erased=dict(self.erased),
         )
 
 
@@ -135,6 +153,7 @@ _encoder = msgspec.json.Encoder()
 _decode_portfolio = msgspec.json.Decoder(PortfolioState).decode
 _decode_centre = msgspec.json.Decoder(CentreSnapshot).decode
 _decode_ids = msgspec.json.Decoder(list[UUID]).decode
+_decode_positions = msgspec.json.Decoder(list[int]).decode
 
 
 def encode_doc(value: object) -> bytes:
@@ -239,24 +258,58 @@ def _each_field(fields: Mapping[str, Canonical], *, on_objects: bool) -> Canonic
 # ---- derivers -------------------------------------------------------------------------
 
 
-def trail_deriver() -> EventDeriver:
+class TrailDeriver:
     """Each event as an audit-trail row (`projections.audit.trail_entry`), named as of then.
 
     People's names are cached per centre version: rebuilding the name map for every event
     would make a rebuild quadratic in a centre's size.
     """
-    people_at: dict[UUID, tuple[int, Mapping[UUID, str]]] = {}
 
-    def derive(position: int, event: e.Event, centre: CentreState) -> tuple[str, bytes]:
-        cached = people_at.get(centre.centre_id)
+    def __init__(self) -> None:
+        self.people_at: dict[UUID, tuple[int, Mapping[UUID, str]]] = {}
+
+    def __call__(self, position: int, event: e.Event, centre: CentreState) -> tuple[str, bytes]:
+        return TRAIL, self._row(position, event, centre, self._people(centre))
+
+    def erased(self, position: int, event: e.Event, centre: CentreState, learner: UUID) -> bytes:
+        """The row as it reads once `learner` is erased: their fields and name ERASED."""
+        people = _Erased(self._people(centre), learner)
+        return self._row(position, redacted(event), centre, people)
+
+    def _people(self, centre: CentreState) -> Mapping[UUID, str]:
+        cached = self.people_at.get(centre.centre_id)
         if cached is None or cached[0] != centre.version:
-            cached = people_at[centre.centre_id] = (centre.version, audit.names(centre))
-        people = cached[1]
+            cached = self.people_at[centre.centre_id] = (centre.version, audit.names(centre))
+        return cached[1]
+
+    @staticmethod
+    def _row(
+        position: int, event: e.Event, centre: CentreState, people: Mapping[UUID, str]
+    ) -> bytes:
         actor = audit.name_of(people, event.actor_id, event.actor_role)
         entry = audit.trail_entry(position, event, actor, centre.centre_id, names=people)
-        return TRAIL, encode_doc(entry)
+        return encode_doc(entry)
 
-    return derive
+
+def trail_deriver() -> EventDeriver:
+    return TrailDeriver()
+
+
+class _Erased(Mapping[UUID, str]):
+    """People's names with one person's read as ERASED."""
+
+    def __init__(self, people: Mapping[UUID, str], erased: UUID) -> None:
+        self.people = people
+        self.erased = erased
+
+    def __getitem__(self, key: UUID) -> str:
+        return e.ERASED if key == self.erased and key in self.people else self.people[key]
+
+    def __iter__(self) -> Iterator[UUID]:
+        return iter(self.people)
+
+    def __len__(self) -> int:
+        return len(self.people)
 
 
 def chains_deriver(portfolio: PortfolioState, centre: CentreState) -> tuple[str, bytes]:
@@ -295,7 +348,8 @@ def standard_derivers(specs: SpecCatalogue) -> list[Deriver]:
 class PortfolioStateProjection:
     """Stores kind "centre" (CentreSnapshot), "portfolio" (PortfolioState), "portfolio_centre"
     (the portfolio's centre id), "centre_portfolios" (a centre's portfolio ids, so a centre
-    change can re-derive them) and whatever the derivers return.
+    change can re-derive them), whatever the derivers return and, with the trail deriver,
+    the rows to show after an erasure ("trail_erasable", "erasable_index").
     """
 
     name = "portfolio_state"
@@ -310,6 +364,7 @@ class PortfolioStateProjection:
         e.ObservedCriteriaSet,
         e.SufficiencyPolicySet,
         e.SamplingPlanSet,
+        e.SubjectErased,
     )
 
     def __init__(
@@ -327,25 +382,39 @@ class PortfolioStateProjection:
         self.specs = specs
         self.derivers = tuple(standard_derivers(specs) if derivers is None else derivers)
         self.event_derivers = tuple([trail_deriver()] if event_derivers is None else event_derivers)
+        self.trail = next((d for d in self.event_derivers if isinstance(d, TrailDeriver)), None)
         self._recent_centres = _Recent[CentreState](keep_decoded)
         self._recent_portfolios = _Recent[PortfolioState](keep_decoded)
         self._batch: _Batch | None = None
 
     def apply(self, position: int, event: e.Event, docs: Documents) -> None:
         batch = self._batch_for(docs)
+        learner: UUID | None = None
         if isinstance(event, e.CentreEvent):
             centre = batch.fold_centre(event, rederive=isinstance(event, self.rederive_on))
+            subject = getattr(event, event.SUBJECT) if event.SUBJECT else None
+            learner = subject if subject in centre.learners else None
         elif isinstance(event, e.PortfolioEvent):
             portfolio = batch.fold_portfolio(event)
             if not self.event_derivers:
                 return
             centre = batch.centre(portfolio.centre_id)
+            learner = portfolio.learner_id
         else:
             return
+        key, centre_id = position_key(position), str(centre.centre_id)
         for derive in self.event_derivers:
             if (derived := derive(position, event, centre)) is not None:
                 kind, body = derived
-                docs.put(kind, position_key(position), body, centre_id=str(centre.centre_id))
+                docs.put(kind, key, body, centre_id=centre_id)
+        if self.trail is not None and learner is not None and learner not in centre.erased:
+            erased = self.trail.erased(position, event, centre, learner)
+            if erased != docs.get(TRAIL, key):
+                docs.put(TRAIL_ERASABLE, key, erased, centre_id=centre_id)
+                batch.erasable.setdefault(learner, []).append(position)
+                batch.learner_centres[learner] = centre_id
+        if isinstance(event, e.SubjectErased):
+            batch.purge(event.subject_id, centre_id)
 
     def flush(self, docs: Documents) -> None:
         batch, self._batch = self._batch_for(docs), None
@@ -403,6 +472,8 @@ class _Batch:
         self.enrolled: dict[UUID, list[UUID]] = {}
         self.rederive: dict[UUID, None] = {}
         self.loaded: dict[UUID, bytes] = {}  # the stored bytes each loaded state came from
+        self.erasable: dict[UUID, list[int]] = {}  # learner -> positions new in this batch
+        self.learner_centres: dict[UUID, str] = {}
 
     def centre(self, centre_id: UUID) -> CentreState:
         if (state := self.centres.get(centre_id)) is None:
@@ -441,8 +512,24 @@ class _Batch:
         self.changed_portfolios[event.portfolio_id] = None
         return state
 
+    def purge(self, learner: UUID, centre_id: str) -> None:
+        """The learner was erased: their trail rows read as erased, the prepared rows go."""
+        for position in [*self._erasable(learner), *self.erasable.pop(learner, [])]:
+            key = position_key(position)
+            if (erased := self.docs.get(TRAIL_ERASABLE, key)) is not None:
+                self.docs.put(TRAIL, key, erased, centre_id=centre_id)
+                self.docs.delete(TRAIL_ERASABLE, key)
+        self.docs.delete(ERASABLE_INDEX, str(learner))
+
+    def _erasable(self, learner: UUID) -> list[int]:
+        body = self.docs.get(ERASABLE_INDEX, str(learner))
+        return [] if body is None else _decode_positions(body)
+
     def write(self, derivers: Sequence[Deriver]) -> None:
         put = self.docs.put
+        for learner, positions in self.erasable.items():
+            index = encode_doc([*self._erasable(learner), *positions])
+            put(ERASABLE_INDEX, str(learner), index, centre_id=self.learner_centres[learner])
         centres: dict[UUID, CentreState] = {}  # as derivers see them
         for centre_id in self.changed_centres:
             body = encode_doc(CentreSnapshot.of(self.centres[centre_id]))

@@ -3,6 +3,9 @@
 The topic, not the Python module path, names the class, so moving code never breaks the
 store. A class whose schema changed beyond msgspec's evolution rules bumps `class_version`
 and defines `upcast_vN_vN1(state: dict)` static methods, as eventsourcing's mapper does.
+
+With a key store, an event's personal fields are sealed on the way in and opened on the way
+out (`service.personal_data`); without one (the offline verifier) they read as SEALED.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
 
 from domain.events import EVENT_TYPES, Event
+from service.personal_data import SealBroken, Sealer, SubjectKeys, open_fields
 
 
 class Receipt(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,14 +60,40 @@ def encode(event: Event | Receipt) -> bytes:
     return _encoder.encode({**msgspec.to_builtins(event), "class_version": version})
 
 
-def decode(topic: str, state: bytes) -> Event | Receipt:
-    """Decode stored bytes; raises MapperDeserialisationError naming the topic."""
+def sealed(sealer: Sealer, stream_id: UUID, event: Event) -> bytes:
+    """The stored form with the event's personal fields sealed for its subject."""
+    state = msgspec.to_builtins(event)
+    sealer.seal(stream_id, event, state)
+    if (version := type(event).class_version) != 1:
+        state["class_version"] = version
+    return _encoder.encode(state)
+
+
+_SEALED_MARK = b'{"sealed":'  # only structure, never inside a JSON string (quotes escape)
+
+
+def decode(
+    topic: str,
+    state: bytes,
+    *,
+    keys: SubjectKeys | None = None,
+    stream_id: UUID | None = None,
+) -> Event | Receipt:
+    """Decode stored bytes, opening sealed fields with `keys` (see `open_fields`).
+
+    Raises MapperDeserialisationError naming the topic, also when a sealed field does not
+    authenticate.
+    """
     try:
         cls = TYPES[topic]
-        if cls.class_version == 1:
+        personal = issubclass(cls, Event) and bool(cls.PERSONAL) and _SEALED_MARK in state
+        if cls.class_version == 1 and not personal:
             return _decoder(cls)(state)
-        return _upcast(cls, msgspec.json.decode(state))
-    except (KeyError, msgspec.DecodeError) as error:
+        raw = msgspec.json.decode(state)
+        if personal and issubclass(cls, Event):
+            open_fields(cls, raw, stream_id, keys)
+        return _upcast(cls, raw)
+    except (KeyError, msgspec.DecodeError, msgspec.ValidationError, SealBroken) as error:
         msg = f"cannot decode stored event of topic {topic!r}: {error}"
         raise MapperDeserialisationError(msg) from error
 
@@ -77,11 +107,20 @@ def _upcast(cls: type[Event | Receipt], state: dict[str, Any]) -> Event | Receip
 
 
 class EventMapper(Mapper[UUID]):
-    """Maps `Recorded` to `StoredEvent` and back, keeping the library's cipher/compressor."""
+    """Maps `Recorded` to `StoredEvent` and back, keeping the library's cipher/compressor.
+
+    With a `sealer` (the ledger sets it), personal fields are sealed per subject.
+    """
+
+    sealer: Sealer | None = None
 
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
         recorded = cast(Recorded, domain_event)
-        state = encode(recorded.event)
+        event = recorded.event
+        if self.sealer is not None and isinstance(event, Event) and event.PERSONAL:
+            state = sealed(self.sealer, recorded.originator_id, event)
+        else:
+            state = encode(event)
         if self.compressor:
             state = self.compressor.compress(state)
         if self.cipher:
@@ -100,8 +139,10 @@ class EventMapper(Mapper[UUID]):
         if self.compressor:
             state = self.compressor.decompress(state)
         originator_id = stored_event.originator_id
+        stream_id = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
+        keys = self.sealer.keys if self.sealer is not None else None
         return Recorded(
-            originator_id if isinstance(originator_id, UUID) else UUID(originator_id),
+            stream_id,
             stored_event.originator_version,
-            decode(stored_event.topic, state),
+            decode(stored_event.topic, state, keys=keys, stream_id=stream_id),
         )

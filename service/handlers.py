@@ -21,6 +21,7 @@ from eventsourcing.persistence import IntegrityError
 from domain import assessment as a
 from domain import centre as ctr
 from domain import commands as c
+from domain import retention as ret
 from domain.centre import CentreState, fold_centre
 from domain.errors import AlreadyExists, NotFound
 from domain.events import Event
@@ -49,6 +50,8 @@ PORTFOLIO_RULES: dict[type[c.Command], PortfolioRule] = {
     c.RecordEvSample: a.record_ev_sample,
     c.WithdrawEvidence: a.withdraw_evidence,
     c.RevokeDecision: a.revoke_decision,
+    c.CertifyUnit: ret.certify_unit,
+    c.WithdrawLearner: ret.withdraw_learner,
 }
 
 
@@ -88,6 +91,12 @@ class Eportfolio:
             c.SetSamplingPlan: ctr.set_sampling_plan,
             c.SetObservedCriteria: lambda centre, cmd, stamp: ctr.set_observed_criteria(
                 centre, self.spec(cmd.unit_code), cmd, stamp
+            ),
+            c.SetRetentionPolicy: ret.set_retention_policy,
+            c.PlaceLegalHold: ret.place_legal_hold,
+            c.LiftLegalHold: ret.lift_legal_hold,
+            c.EraseLearner: lambda centre, cmd, stamp: ret.erase_learner(
+                centre, self.ledger.learner_portfolios(cmd.learner_id), cmd, stamp
             ),
         }
 

@@ -2,19 +2,25 @@
 
 Centres and portfolios are the consistency boundaries (one stream each); a single
 application keeps every stream in one ordered log, which streams and the Merkle tree need.
+Given a key store, the ledger seals personal fields per subject (`service.personal_data`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
 from typing import Protocol, runtime_checkable
 from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import JSONTranscoder, Mapper, Notification
 
-from domain.events import CentreEvent, PortfolioEvent
+from domain.events import CentreEvent, LearnerEnrolled, PortfolioEvent
+from domain.portfolio import PortfolioState, fold_portfolio
 from service.codec import EventMapper, Receipt, Recorded
+from service.personal_data import Sealer, SubjectKeys
+
+LEARNERS_CACHED = 10_000
 
 
 @runtime_checkable
@@ -26,10 +32,77 @@ class KnowsPositions(Protocol):
 
 
 class Ledger(Application[UUID]):
+    """Without `subject_keys` personal fields are stored in clear (tests of other things);
+    the composition root always gives the configured key store, which the ledger closes.
+    """
+
     name = "eportfolio"
 
+    def __init__(
+        self, env: Mapping[str, str] | None = None, *, subject_keys: SubjectKeys | None = None
+    ) -> None:
+        self.subject_keys = subject_keys
+        self._learners: OrderedDict[UUID, UUID] = OrderedDict()
+        super().__init__(env=env)
+
     def construct_mapper(self) -> Mapper[UUID]:
-        return self.factory.mapper(transcoder=JSONTranscoder(), mapper_class=EventMapper)
+        mapper = self.factory.mapper(transcoder=JSONTranscoder(), mapper_class=EventMapper)
+        if isinstance(mapper, EventMapper) and self.subject_keys is not None:
+            mapper.sealer = Sealer(self.subject_keys, self.learner_of)
+        return mapper
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self.subject_keys is not None:
+                self.subject_keys.close()
+
+    # ---- personal data ---------------------------------------------------------------
+
+    def learner_of(self, portfolio_id: UUID) -> UUID:
+        """The learner a portfolio belongs to: whose key seals its personal fields."""
+        learner = self._learners.get(portfolio_id)
+        if learner is None:
+            first = next(iter(self.events.get(portfolio_id, limit=1)), None)
+            event = _as_recorded(first).event if first is not None else None
+            if not isinstance(event, LearnerEnrolled):
+                msg = f"no enrolment opens stream {portfolio_id}: whose data would it hold?"
+                raise LookupError(msg)
+            learner = self._learners[portfolio_id] = event.learner_id
+            if len(self._learners) > LEARNERS_CACHED:
+                self._learners.popitem(last=False)
+        return learner
+
+    def enrolments(self) -> Iterator[LearnerEnrolled]:
+        """Every enrolment in the log (read by topic: one row per portfolio)."""
+        after = 0
+        while True:
+            page = self.recorder.select_notifications(
+                start=after + 1, limit=1_000, topics=[LearnerEnrolled.TOPIC]
+            )
+            for notification in page:
+                event = self.decode(notification).event
+                if isinstance(event, LearnerEnrolled):
+                    yield event
+            if len(page) < 1_000:
+                return
+            after = page[-1].id
+
+    def learner_portfolios(self, learner_id: UUID) -> list[PortfolioState]:
+        """Every portfolio of a learner, folded from its stream."""
+        states = (
+            fold_portfolio(self.portfolio_events(enrolment.portfolio_id))
+            for enrolment in self.enrolments()
+            if enrolment.learner_id == learner_id
+        )
+        return [state for state in states if state is not None]
+
+    def destroy_key(self, subject_id: UUID) -> bool:
+        """Crypto-shred a subject: their sealed fields read as ERASED from now on."""
+        if self.subject_keys is None:
+            return False
+        return self.subject_keys.destroy(subject_id)
 
     def recorded(self, stream_id: UUID) -> list[Recorded]:
         return [_as_recorded(item) for item in self.events.get(stream_id)]

@@ -20,6 +20,7 @@ from domain.events import (
     DecisionRevoked,
     Environment,
     Event,
+    HoldReason,
     Qualification,
     Role,
     SampleOutcome,
@@ -320,7 +321,19 @@ def test_every_kind_of_event_reads_as_a_sentence(world: AuditWorld) -> None:
     world.app.execute(
         world.learner, c.WithdrawEvidence(evidence_id=evidence, reason="Wrong learner"), target=pid
     )
+    world.centre_cmd(c.SetRetentionPolicy(records_years=0, decision_ref="RP-1"))
+    hold = uuid4()
+    world.centre_cmd(
+        c.PlaceLegalHold(hold_id=hold, learner_id=world.learner.id, reason=HoldReason.APPEAL)
+    )
+    world.centre_cmd(c.LiftLegalHold(hold_id=hold, note="Appeal dismissed"))
+    world.app.execute(world.centre_admin, c.CertifyUnit(certificate_ref="C-1"), target=pid)
+    second = world.enrol()
+    world.app.execute(world.centre_admin, c.WithdrawLearner(reason="Moved away"), target=second)
     summaries = {entry.event_type: entry.summary for entry in world.trail()}
+    world.centre_cmd(c.EraseLearner(learner_id=world.learner.id, reason="Art. 17 request"))
+    erased = world.trail()[-1]
+    summaries[erased.event_type] = erased.summary
 
     covered = (
         set(EVENT_TYPES)
@@ -347,6 +360,20 @@ def test_every_kind_of_event_reads_as_a_sentence(world: AuditWorld) -> None:
     assert withdrawn == "Evidence withdrawn: Wrong learner"
     assert "(ref STD-2024-03)" in summaries["eportfolio.centre.sufficiency_policy_set"]
     assert summaries["eportfolio.portfolio.learner_enrolled"].startswith("Lee Learner enrolled on")
+    assert summaries["eportfolio.centre.retention_policy_set"] == (
+        "Retention policy v1 set: records kept 0 years after certification or withdrawal; "
+        "evidence files may go after EV sampling (ref RP-1)"
+    )
+    assert summaries["eportfolio.centre.legal_hold_placed"] == (
+        "Legal hold (appeal) placed on the records of Lee Learner"
+    )
+    assert summaries["eportfolio.portfolio.unit_certified"] == "Unit certified (ref C-1)"
+    assert summaries["eportfolio.portfolio.learner_withdrawn"] == (
+        "Learner withdrawn from the unit (Moved away)"
+    )
+    assert summaries["eportfolio.centre.subject_erased"] == (
+        "Personal data of learner [erased] erased (key destroyed): Art. 17 request"
+    )
 
 
 # ---- laws ----------------------------------------------------------------------------

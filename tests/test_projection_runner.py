@@ -263,9 +263,15 @@ class CountingStore:
     def kinds(self) -> Sequence[str]:
         return self.inner.kinds()
 
-    def write(self, expected: int, position: int, docs: Sequence[Doc]) -> None:
+    def write(
+        self,
+        expected: int,
+        position: int,
+        docs: Sequence[Doc],
+        deleted: Sequence[tuple[str, str]] = (),
+    ) -> None:
         self.commits += 1
-        self.inner.write(expected, position, docs)
+        self.inner.write(expected, position, docs, deleted)
 
     def drop(self) -> None:
         self.inner.drop()
@@ -474,6 +480,9 @@ class CountingDocs:
     def put(self, kind: str, key: str, body: bytes, *, centre_id: str = "") -> None:
         self.puts.append((kind, key))
         self.stored[kind, key] = body
+
+    def delete(self, kind: str, key: str) -> None:
+        self.stored.pop((kind, key), None)
 
 
 def test_stored_states_round_trip_to_equal_states_and_equal_bytes(app: Eportfolio) -> None:
