@@ -103,5 +103,18 @@ class BlobStore:
         target = self._object(sha256)
         return target if target.exists() else None
 
+    def forget(self, sha256: str, centre_id: UUID) -> bool:
+        """Drop the centre's claim, and the bytes once no centre claims them (erasure).
+
+        Returns whether the bytes are gone (they were there, and nobody else claims them).
+        """
+        (self.root / "centres" / str(centre_id) / sha256).unlink(missing_ok=True)
+        if any((self.root / "centres").glob(f"*/{sha256}")):
+            return False
+        target = self._object(sha256)
+        existed = target.exists()
+        target.unlink(missing_ok=True)
+        return existed
+
     def _object(self, sha256: str) -> Path:
         return self.root / "objects" / sha256[:2] / sha256

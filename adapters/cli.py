@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress, TaskID
 from rich.table import Table
 
-from adapters import cli_audit, cli_serve
+from adapters import cli_audit, cli_retention, cli_serve
 from adapters.bootstrap import build, build_projections
 from adapters.config import Config
 from adapters.projection_runner import ProjectionRunner
@@ -42,12 +42,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     status.add_argument("--name", help="only this view (default: every view)")
     cli_serve.register(commands)
     cli_audit.register(commands)
+    cli_retention.register(commands)
     args = parser.parse_args(argv)
     config = Config.from_env()
     if args.command == "serve":
         return cli_serve.serve(config, args)
     if args.command in cli_audit.COMMANDS:
         return cli_audit.run(config, args)
+    if args.command == "retention":
+        return cli_retention.run(config, args)
     if args.command == "demo":
         return _demo(config, args.seed)
     if args.command == "projections":

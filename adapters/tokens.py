@@ -78,6 +78,10 @@ class TokenStore(Protocol):
 
     def revoke_label(self, label: str) -> int: ...
 
+    def revoke_subject(self, subject_id: UUID) -> int:
+        """Revoke every live token of a person (their data was erased)."""
+        ...
+
     def discard(self, token_id: UUID) -> None:
         """Forget a token entirely: undoes an `issue` whose write failed."""
         ...
@@ -188,6 +192,16 @@ class _SqlTokens:
                 "RETURNING token_id"
             ),
             (datetime.now(UTC).isoformat(), label),
+        )
+        return len(rows)
+
+    def revoke_subject(self, subject_id: UUID) -> int:
+        rows = self._run(
+            self._q(
+                "UPDATE {table} SET revoked_at = ? WHERE subject_id = ? AND revoked_at IS NULL "
+                "RETURNING token_id"
+            ),
+            (datetime.now(UTC).isoformat(), str(subject_id)),
         )
         return len(rows)
 

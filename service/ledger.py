@@ -9,18 +9,19 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import JSONTranscoder, Mapper, Notification
 
-from domain.events import CentreEvent, LearnerEnrolled, PortfolioEvent
+from domain.events import CentreEvent, Event, LearnerEnrolled, PortfolioEvent
 from domain.portfolio import PortfolioState, fold_portfolio
 from service.codec import EventMapper, Receipt, Recorded
 from service.personal_data import Sealer, SubjectKeys
 
 LEARNERS_CACHED = 10_000
+T = TypeVar("T", bound=Event)
 
 
 @runtime_checkable
@@ -74,20 +75,24 @@ class Ledger(Application[UUID]):
                 self._learners.popitem(last=False)
         return learner
 
-    def enrolments(self) -> Iterator[LearnerEnrolled]:
-        """Every enrolment in the log (read by topic: one row per portfolio)."""
+    def of_topic(self, cls: type[T]) -> Iterator[T]:
+        """Every event of one class in log order, read by topic (not the whole log)."""
         after = 0
         while True:
             page = self.recorder.select_notifications(
-                start=after + 1, limit=1_000, topics=[LearnerEnrolled.TOPIC]
+                start=after + 1, limit=1_000, topics=[cls.TOPIC]
             )
             for notification in page:
                 event = self.decode(notification).event
-                if isinstance(event, LearnerEnrolled):
+                if isinstance(event, cls):
                     yield event
             if len(page) < 1_000:
                 return
             after = page[-1].id
+
+    def enrolments(self) -> Iterator[LearnerEnrolled]:
+        """Every enrolment in the log: one per portfolio."""
+        return self.of_topic(LearnerEnrolled)
 
     def learner_portfolios(self, learner_id: UUID) -> list[PortfolioState]:
         """Every portfolio of a learner, folded from its stream."""

@@ -24,6 +24,7 @@ from adapters.http.attachments import AttachmentsController
 from adapters.http.centres import CentresController
 from adapters.http.checkpoints import AuditLogController
 from adapters.http.openapi import use_msgspec_schemas
+from adapters.http.personal_data import PersonalDataController
 from adapters.http.policy import authorize
 from adapters.http.portfolios import PortfoliosController
 from adapters.http.problems import Problem, exception_handlers, problem_plugin
@@ -86,6 +87,7 @@ def create_app(
             AttachmentsController,
             TokensController,
             AuditLogController,
+            PersonalDataController,
         ],
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),

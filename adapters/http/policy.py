@@ -37,6 +37,7 @@ class Target(StrEnum):
     DECISION = "decision"  # path {decision_id}, found among the caller's centre's portfolios
     BLOB = "blob"  # ?centre_id=, or the caller's own centre
     QUERY_SCOPE = "query_scope"  # ?portfolio_id=, else ?centre_id=, else the caller's centre
+    LEARNER = "learner"  # path {learner_id}, found among the caller's own centre's learners
 
 
 class Scope(StrEnum):
@@ -91,6 +92,12 @@ POLICY: Mapping[str, Rule] = {
     "register_staff": Rule(T.CENTRE, CENTRE_ADMINS),
     "change_qualification": Rule(T.CENTRE, CENTRE_ADMINS),
     "register_learner": Rule(T.CENTRE, CENTRE_ADMINS),
+    "set_retention_policy": Rule(T.CENTRE, CENTRE_ADMINS),
+    "place_legal_hold": Rule(T.CENTRE, CENTRE_ADMINS),
+    "lift_legal_hold": Rule(T.CENTRE, CENTRE_ADMINS),
+    "certify_unit": Rule(T.PORTFOLIO, CENTRE_ADMINS),
+    "withdraw_learner": Rule(T.PORTFOLIO, CENTRE_ADMINS),
+    "erase_learner": Rule(T.LEARNER, {R.CENTRE_ADMIN: S.CENTRE_STAFF}),
     "add_witness": Rule(T.CENTRE, CENTRE_ADMINS),
     "set_sufficiency_policy": Rule(T.CENTRE, CENTRE_ADMINS),
     "set_observed_criteria": Rule(T.CENTRE, CENTRE_ADMINS),
@@ -221,6 +228,8 @@ def _grant(  # noqa: PLR0917 - called through anyio.to_thread.run_sync, which is
         portfolio = _decision(services, principal, path["decision_id"])
     elif target is T.BLOB:
         centre_id = _query_centre(principal, query["centre_id"])
+    elif target is T.LEARNER:
+        centre_id = _learner_centre(services, principal, path["learner_id"])
     elif target is T.QUERY_SCOPE:
         centre_id = _query_centre(principal, query["centre_id"])
         if query["portfolio_id"] is not None:
@@ -284,6 +293,13 @@ def _decision(services: Services, who: Principal, decision_id: UUID) -> LearnerE
     if portfolio_id is None:
         raise missing
     return enrolment(services.app, portfolio_id)
+
+
+def _learner_centre(services: Services, who: Principal, learner_id: UUID) -> UUID:
+    """A learner is found at the caller's own centre or not at all (like a decision)."""
+    if who.centre_id is None or learner_id not in _centre(services, who.centre_id).learners:
+        raise NotFound(f"no learner {learner_id} at your centre", field="learner_id")
+    return who.centre_id
 
 
 def _query_centre(who: Principal, query_centre: str | None) -> UUID | None:

@@ -3,8 +3,9 @@
 Every exception becomes a `ProblemDetailsException` (litestar's plugin) through one map, so
 the status a rule gets is decided here and nowhere else:
 400 malformed, 401 no/unknown token, 403 not allowed (the policy, or a domain rule about
-who may act), 404 no such resource, 409 conflict, 412 If-Match mismatch, 413 too large,
-422 a domain rule (its `DomainError.rule`). `type` is `urn:eportfolio:problem:{rule}`.
+who may act), 404 no such resource, 409 conflict (also: personal data still to be kept),
+412 If-Match mismatch, 413 too large, 422 a domain rule (its `DomainError.rule`).
+`type` is `urn:eportfolio:problem:{rule}`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from litestar.plugins.problem_details import (
 from litestar.types import ExceptionHandler
 
 from adapters.blobs import BlobHashMismatch, BlobTooLarge
-from domain.errors import AlreadyExists, DomainError, NotFound, NotPermitted
+from domain.errors import AlreadyExists, DomainError, ErasureRefused, NotFound, NotPermitted
 from service.errors import (
     ConcurrencyConflict,
     IdempotencyKeyReused,
@@ -35,6 +36,7 @@ from service.errors import (
     UnknownStream,
     VersionMismatch,
 )
+from service.personal_data import KeyDestroyed
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
@@ -111,7 +113,7 @@ def _domain(exc: DomainError) -> ProblemDetailsException:
             extra=found.extra,
         )
     status = 422
-    if isinstance(exc, AlreadyExists):
+    if isinstance(exc, AlreadyExists | ErasureRefused):
         status = 409
     elif isinstance(exc, NotPermitted):
         status = 403
@@ -196,6 +198,7 @@ CONVERTERS: Mapping[type[Any], Callable[[Any], ProblemDetailsException]] = {
     DomainError: _domain,
     ServiceError: _service,
     msgspec.ValidationError: _msgspec,
+    KeyDestroyed: lambda exc: problem(409, str(exc), rule="learner_erased"),
     BlobTooLarge: lambda exc: problem(413, str(exc), rule=exc.rule, field="body"),
     BlobHashMismatch: lambda exc: problem(422, str(exc), rule=exc.rule, field="sha256"),
     HTTPException: _http,

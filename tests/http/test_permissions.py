@@ -42,6 +42,12 @@ TABLE: dict[str, tuple[set[str], set[str]]] = {
     "register_staff": (CENTRE_ADMINS, set()),
     "change_qualification": (CENTRE_ADMINS, set()),
     "register_learner": (CENTRE_ADMINS, set()),
+    "set_retention_policy": (CENTRE_ADMINS, set()),
+    "place_legal_hold": (CENTRE_ADMINS, set()),
+    "lift_legal_hold": (CENTRE_ADMINS, set()),
+    "certify_unit": (CENTRE_ADMINS, set()),
+    "withdraw_learner": (CENTRE_ADMINS, set()),
+    "erase_learner": ({"centre_admin"}, {"b_centre_admin"}),  # a learner of A is not at B
     "add_witness": (CENTRE_ADMINS, set()),
     "set_sufficiency_policy": (CENTRE_ADMINS, set()),
     "set_observed_criteria": (CENTRE_ADMINS, set()),
@@ -153,6 +159,11 @@ def calls(w: World) -> dict[str, Callable[[], Call]]:
     evidence = {"method": "WP", "title": "Rota", "environment": "workplace"}
     statement = {"witness_id": str(w.a.witness_id), "environment": "workplace", "statement": "Saw"}
     hook = f"/webhooks/{w.webhook}"
+    hold = {"learner_id": people["learner"], "reason": "appeal"}
+
+    def new_hold() -> str:
+        return str(w.a.as_("centre_admin").ok("POST", f"{a}/legal-holds", hold)["created_id"])
+
     return {
         "whoami": lambda: Call("GET", "/me"),
         "list_units": lambda: Call("GET", "/units"),
@@ -166,6 +177,16 @@ def calls(w: World) -> dict[str, Callable[[], Call]]:
             {"role": "assessor", "qualification": "trainee"},
         ),
         "register_learner": lambda: Call("POST", f"{a}/learners", {"name": "N"}),
+        "set_retention_policy": lambda: Call("PUT", f"{a}/retention-policy", {}),
+        "place_legal_hold": lambda: Call("POST", f"{a}/legal-holds", hold),
+        # each caller lifts a hold of its own, placed just before
+        "lift_legal_hold": lambda: Call("POST", f"{a}/legal-holds/{new_hold()}/lift", {}),
+        "certify_unit": lambda: Call("POST", f"{p}/certification", {}),  # then 422: closed
+        "withdraw_learner": lambda: Call("POST", f"{p}/withdrawal", {}),
+        # allowed, then refused by the domain (409): the records are still kept
+        "erase_learner": lambda: Call(
+            "POST", f"/learners/{people['learner']}/erasure", {"reason": "request"}
+        ),
         "add_witness": lambda: Call("POST", f"{a}/witnesses", {"name": "W"}),
         "set_sufficiency_policy": lambda: Call("PUT", f"{a}/sufficiency-policy", {}),
         "set_observed_criteria": lambda: Call(

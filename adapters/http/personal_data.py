@@ -1,0 +1,199 @@
+"""Personal data: retention policy, legal holds, closing a portfolio, and erasure.
+
+Erasure (`POST /learners/{id}/erasure`, the learner's centre admin) is refused with 409
+while the records must be kept (a portfolio open, the retention period running, a legal
+hold open). Otherwise it records `SubjectErased`, destroys the learner's key, deletes the
+blobs only their evidence used and revokes their tokens. Retrying finishes a half-done
+erasure (a crash after the event) and still answers 409 `already_erased`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Response, post, put
+from litestar.params import FromPath, JSONBody
+
+from adapters.http.problems import PORTFOLIO_WRITE, WRITE, responses
+from adapters.http.requests import Dated, to_command
+from adapters.http.schemas import Written
+from adapters.http.services import Services
+from adapters.http.writes import ETAG_HEADER, Writer, WriterDep
+from domain import commands as c
+from domain.commands import Short
+from domain.errors import AlreadyErased
+from domain.events import HoldReason, Text
+from service.erasure import erase_learner, orphaned_attachments
+
+Years = Annotated[int, msgspec.Meta(ge=0, le=100)]
+ErasureReason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+
+
+class RetentionPolicy(Dated, frozen=True, kw_only=True):
+    """Assessment records kept `records_years` after certification or withdrawal."""
+
+    records_years: Years = 3
+    evidence_after_ev_sample: bool = True
+    decision_ref: Short = ""
+
+
+class NewLegalHold(Dated, frozen=True, kw_only=True):
+    hold_id: UUID | None = None
+    learner_id: UUID
+    reason: HoldReason
+    note: Text = ""
+
+
+class HoldLifting(Dated, frozen=True, kw_only=True):
+    note: Text = ""
+
+
+class Certification(Dated, frozen=True, kw_only=True):
+    """`effective_on` is the certificate's date: the retention clock starts there."""
+
+    certificate_ref: Annotated[str, msgspec.Meta(max_length=100)] = ""
+
+
+class Withdrawal(Dated, frozen=True, kw_only=True):
+    reason: Text = ""
+
+
+class ErasureRequest(Dated, frozen=True, kw_only=True):
+    """Why, in words that are not themselves personal data (they stay in clear)."""
+
+    reason: ErasureReason
+
+
+class Erasure(Written, frozen=True, kw_only=True):
+    blobs_deleted: int = 0
+    tokens_revoked: int = 0
+
+
+class PersonalDataController(Controller):
+    path = "/"
+    tags = ["personal data"]
+
+    @put(
+        "/centres/{centre_id:uuid}/retention-policy",
+        operation_id="set_retention_policy",
+        responses=responses(*WRITE),
+        sync_to_thread=True,
+    )
+    def set_retention_policy(
+        self, centre_id: FromPath[UUID], data: JSONBody[RetentionPolicy], writer: WriterDep
+    ) -> Written:
+        return writer.run(to_command(data, c.SetRetentionPolicy), target=centre_id)
+
+    @post(
+        "/centres/{centre_id:uuid}/legal-holds",
+        operation_id="place_legal_hold",
+        responses=responses(*WRITE),
+        sync_to_thread=True,
+    )
+    def place_legal_hold(
+        self, centre_id: FromPath[UUID], data: JSONBody[NewLegalHold], writer: WriterDep
+    ) -> Written:
+        """An appeal or malpractice case: the learner's records cannot be erased until lifted."""
+        hold_id = writer.new_id(data.hold_id, "legal-hold")
+        command = to_command(data, c.PlaceLegalHold, hold_id=hold_id)
+        return writer.run(command, target=centre_id, created=hold_id)
+
+    @post(
+        "/centres/{centre_id:uuid}/legal-holds/{hold_id:uuid}/lift",
+        operation_id="lift_legal_hold",
+        responses=responses(*WRITE),
+        sync_to_thread=True,
+    )
+    def lift_legal_hold(
+        self,
+        centre_id: FromPath[UUID],
+        hold_id: FromPath[UUID],
+        data: JSONBody[HoldLifting],
+        writer: WriterDep,
+    ) -> Written:
+        return writer.run(to_command(data, c.LiftLegalHold, hold_id=hold_id), target=centre_id)
+
+    @post(
+        "/portfolios/{portfolio_id:uuid}/certification",
+        operation_id="certify_unit",
+        responses=responses(*PORTFOLIO_WRITE),
+        response_headers=ETAG_HEADER,
+        sync_to_thread=True,
+    )
+    def certify_unit(
+        self,
+        portfolio_id: FromPath[UUID],
+        data: JSONBody[Certification],
+        portfolio_writer: WriterDep,
+    ) -> Response[Written]:
+        """The awarding body certified the unit: the retention clock starts."""
+        return portfolio_writer.portfolio(portfolio_id, to_command(data, c.CertifyUnit))
+
+    @post(
+        "/portfolios/{portfolio_id:uuid}/withdrawal",
+        operation_id="withdraw_learner",
+        responses=responses(*PORTFOLIO_WRITE),
+        response_headers=ETAG_HEADER,
+        sync_to_thread=True,
+    )
+    def withdraw_learner(
+        self,
+        portfolio_id: FromPath[UUID],
+        data: JSONBody[Withdrawal],
+        portfolio_writer: WriterDep,
+    ) -> Response[Written]:
+        """The learner left the unit uncertified: the retention clock starts."""
+        return portfolio_writer.portfolio(portfolio_id, to_command(data, c.WithdrawLearner))
+
+    @post(
+        "/learners/{learner_id:uuid}/erasure",
+        operation_id="erase_learner",
+        responses=responses(*WRITE),
+        sync_to_thread=True,
+    )
+    def erase_learner(
+        self, learner_id: FromPath[UUID], data: JSONBody[ErasureRequest], writer: WriterDep
+    ) -> Erasure:
+        """Crypto-shred a learner whose records are no longer required (else 409, and why)."""
+        services, grant = writer.services, writer.grant
+        centre_id = grant.centre_id
+        if centre_id is None:  # the policy resolved the learner's centre; never None here
+            msg = "erasure needs the learner's centre"
+            raise RuntimeError(msg)
+        command = to_command(data, c.EraseLearner, learner_id=learner_id)
+        try:
+            result = erase_learner(
+                services.app, grant.principal.actor, centre_id, command, idempotency_key=writer.key
+            )
+        except AlreadyErased:
+            _remove_what_is_left(services, centre_id, learner_id)
+            raise
+        blobs, tokens = _remove_what_is_left(services, centre_id, learner_id)
+        visible = _visible(writer, result.position)
+        return Erasure(
+            event_id=result.event_id,
+            stream_id=result.stream_id,
+            version=result.version,
+            position=result.position,
+            replayed=result.replayed,
+            visible=visible,
+            created_id=None,
+            blobs_deleted=blobs,
+            tokens_revoked=tokens,
+        )
+
+
+def _remove_what_is_left(services: Services, centre_id: UUID, learner_id: UUID) -> tuple[int, int]:
+    """Blobs only the learner's evidence used, and the learner's tokens."""
+    blobs = sum(
+        services.blobs.forget(sha256, centre_id)
+        for sha256 in sorted(orphaned_attachments(services.app, centre_id, learner_id))
+    )
+    return blobs, services.tokens.revoke_subject(learner_id)
+
+
+def _visible(writer: Writer, position: int) -> bool:
+    services = writer.services
+    return services.wait(position) if writer.wait else services.visible(position)

@@ -1,0 +1,133 @@
+"""Sealed personal fields: what is stored, what reads back, and how it fails closed.
+
+Tampering with a sealed value, or moving it to another event or field, makes the event
+undecodable (MapperDeserialisationError naming the topic): it is an integrity failure of
+the store, like any corrupted stored event, and the Merkle log's verifier also names it.
+A destroyed key is not a failure: its fields read as ERASED, so views keep rebuilding.
+A key that is simply missing (a wrong key file) is a failure, not a silent erasure.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from uuid import UUID, uuid4
+
+import pytest
+from eventsourcing.persistence import MapperDeserialisationError, Notification
+
+from adapters.subject_keys import SqliteSubjectKeys
+from domain import commands as c
+from domain.events import ERASED, Environment, EvidenceSubmitted, LearnerRegistered
+from domain.spec import Method
+from service.codec import decode
+from service.handlers import Eportfolio
+from service.personal_data import SEALED, KeyDestroyed
+from tests.world import World
+
+
+def stored(app: Eportfolio, event_id: UUID) -> Notification:
+    for notification in app.ledger.notifications():
+        if str(event_id).encode() in notification.state:
+            return notification
+    raise LookupError(event_id)
+
+
+def stream_of(notification: Notification) -> UUID:
+    return UUID(str(notification.originator_id))
+
+
+def reread(app: Eportfolio, notification: Notification, state: bytes) -> object:
+    keys = app.ledger.subject_keys
+    return decode(notification.topic, state, keys=keys, stream_id=stream_of(notification))
+
+
+def evidence(world: World, title: str = "Till audit for Mr Shah") -> tuple[UUID, Notification]:
+    pid = world.enrol()
+    world.submit(pid)
+    cmd = c.SubmitEvidence(
+        evidence_id=uuid4(),
+        method=Method.WORK_PRODUCT,
+        title=title,
+        description="Found the £20 error",
+        environment=Environment.WORKPLACE,
+        authenticity_declared=True,
+    )
+    written = world.app.execute(world.learner, cmd, target=pid)
+    return pid, stored(world.app, written.event_id)
+
+
+def test_personal_fields_are_stored_sealed_and_read_back_in_clear(app: Eportfolio) -> None:
+    world = World(app)
+    _, notification = evidence(world)
+    assert b"Mr Shah" not in notification.state
+    assert b"20 error" not in notification.state
+    state = json.loads(notification.state)
+    assert set(state["title"]) == {"sealed", "subject"}
+    assert state["title"]["subject"] == str(world.learner.id)
+    assert state["method"] == "WP"  # assessment facts stay clear
+    event = app.ledger.decode(notification).event
+    assert isinstance(event, EvidenceSubmitted)
+    assert (event.title, event.description) == ("Till audit for Mr Shah", "Found the £20 error")
+    assert event.location == ""  # a field at its default is not sealed: it says nothing
+
+
+def test_a_tampered_sealed_value_fails_closed(app: Eportfolio) -> None:
+    _, notification = evidence(World(app))
+    state = json.loads(notification.state)
+    sealed = bytearray(base64.b64decode(state["title"]["sealed"]))
+    sealed[-1] ^= 1
+    state["title"]["sealed"] = base64.b64encode(sealed).decode()
+    with pytest.raises(MapperDeserialisationError, match="does not authenticate"):
+        reread(app, notification, json.dumps(state).encode())
+
+
+def test_a_sealed_value_moved_to_another_field_or_event_fails_closed(app: Eportfolio) -> None:
+    world = World(app)
+    _, first = evidence(world, "First")
+    _, second = evidence(world, "Second")
+    one, two = json.loads(first.state), json.loads(second.state)
+    swapped = {**one, "title": one["description"], "description": one["title"]}
+    with pytest.raises(MapperDeserialisationError, match="does not authenticate"):
+        reread(app, first, json.dumps(swapped).encode())
+    moved = {**two, "title": one["title"]}  # same learner, same key, another event
+    with pytest.raises(MapperDeserialisationError, match="does not authenticate"):
+        reread(app, second, json.dumps(moved).encode())
+
+
+def test_a_destroyed_key_reads_as_erased_and_seals_nothing_more(app: Eportfolio) -> None:
+    world = World(app)
+    pid, notification = evidence(world)
+    assert app.ledger.destroy_key(world.learner.id)
+    event = app.ledger.decode(notification).event
+    assert isinstance(event, EvidenceSubmitted)
+    assert (event.title, event.description) == (ERASED, ERASED)
+    registered = app.ledger.centre_events(world.centre_id)
+    names = [e.name for e in registered if isinstance(e, LearnerRegistered)]
+    assert names == [ERASED]
+    with pytest.raises(KeyDestroyed):
+        world.submit(pid)
+    assert not app.ledger.destroy_key(world.learner.id)  # already gone
+
+
+def test_without_the_key_store_sealed_fields_read_as_sealed(app: Eportfolio) -> None:
+    _, notification = evidence(World(app))
+    event = decode(notification.topic, notification.state)  # as the offline verifier reads
+    assert isinstance(event, EvidenceSubmitted)
+    assert (event.title, event.description) == (SEALED, SEALED)
+
+
+def test_a_missing_key_is_an_error_not_an_erasure(app: Eportfolio, tmp_path: Path) -> None:
+    _, notification = evidence(World(app))
+    other = SqliteSubjectKeys(tmp_path / "another-keys.sqlite")  # e.g. the wrong key file
+    try:
+        with pytest.raises(MapperDeserialisationError, match="no key for subject"):
+            decode(
+                notification.topic,
+                notification.state,
+                keys=other,
+                stream_id=stream_of(notification),
+            )
+    finally:
+        other.close()
