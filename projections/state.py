@@ -54,6 +54,7 @@ CENTRE = "centre"
 PORTFOLIO = "portfolio"
 PORTFOLIO_CENTRE = "portfolio_centre"
 CENTRE_PORTFOLIOS = "centre_portfolios"
+DECISION = "decision"  # a decision's portfolio and centre, for addressing it by its id alone
 TRAIL = "trail"
 CHAINS = "chains"
 COVERAGE = "coverage"
@@ -70,6 +71,13 @@ EventDeriver = Callable[[int, e.Event, CentreState], tuple[str, bytes] | None]
 def position_key(position: int) -> str:
     """A document key that sorts in log order."""
     return f"{position:020d}"
+
+
+class DecisionPlace(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a decision lives (kind "decision", keyed by its id)."""
+
+    portfolio_id: UUID
+    centre_id: UUID
 
 
 # ---- centre snapshot -------------------------------------------------------------------
@@ -348,8 +356,9 @@ def standard_derivers(specs: SpecCatalogue) -> list[Deriver]:
 class PortfolioStateProjection:
     """Stores kind "centre" (CentreSnapshot), "portfolio" (PortfolioState), "portfolio_centre"
     (the portfolio's centre id), "centre_portfolios" (a centre's portfolio ids, so a centre
-    change can re-derive them), whatever the derivers return and, with the trail deriver,
-    the rows to show after an erasure ("trail_erasable", "erasable_index").
+    change can re-derive them), "decision" (DecisionPlace), whatever the derivers return
+    and, with the trail deriver, the rows to show after an erasure ("trail_erasable",
+    "erasable_index").
     """
 
     name = "portfolio_state"
@@ -396,6 +405,16 @@ class PortfolioStateProjection:
             learner = subject if subject in centre.learners else None
         elif isinstance(event, e.PortfolioEvent):
             portfolio = batch.fold_portfolio(event)
+            if isinstance(event, e.DecisionRecorded):
+                where = DecisionPlace(
+                    portfolio_id=portfolio.portfolio_id, centre_id=portfolio.centre_id
+                )
+                docs.put(
+                    DECISION,
+                    str(event.decision_id),
+                    _encoder.encode(where),
+                    centre_id=str(where.centre_id),
+                )
             if not self.event_derivers:
                 return
             centre = batch.centre(portfolio.centre_id)
@@ -427,6 +446,11 @@ class PortfolioStateProjection:
         if self._batch is None or self._batch.docs is not docs:
             self._batch = _Batch(docs, self._recent_centres, self._recent_portfolios)
         return self._batch
+
+
+def _place(decision_id: UUID, portfolio: PortfolioState, docs: Documents) -> None:
+    where = DecisionPlace(portfolio_id=portfolio.portfolio_id, centre_id=portfolio.centre_id)
+    docs.put(DECISION, str(decision_id), _encoder.encode(where), centre_id=str(where.centre_id))
 
 
 class _Recent(Generic[T]):

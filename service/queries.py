@@ -25,6 +25,7 @@ from projections.base import effective_at as effective_filter
 from projections.base import known_at
 from projections.coverage import CoverageReport, coverage
 from projections.sampling import SamplingCompliance, sampling_compliance
+from projections.state import DECISION, DecisionPlace
 from projections.sufficiency import SufficiencyReport, sufficiency
 from service.handlers import Eportfolio
 
@@ -262,19 +263,9 @@ def _wanted(
     )
 
 
-# ---- lookups for the HTTP adapter's authorization (appended) ------------------------------
+# ---- lookups for the HTTP adapter's authorization ------------------------------------
 
-
-class _ChainIds(msgspec.Struct, frozen=True):
-    decision_id: UUID
-    portfolio_id: UUID
-
-
-class _ChainDoc(msgspec.Struct, frozen=True):
-    chain: _ChainIds
-
-
-_chain_ids = msgspec.json.Decoder(list[_ChainDoc])
+_decision_place = msgspec.json.Decoder(DecisionPlace).decode
 
 
 def enrolment(app: Eportfolio, portfolio_id: UUID) -> LearnerEnrolled:
@@ -290,18 +281,13 @@ def enrolment(app: Eportfolio, portfolio_id: UUID) -> LearnerEnrolled:
 
 
 def decision_portfolio(view: ViewReader, decision_id: UUID, centre_id: UUID) -> UUID | None:
-    """Which of the centre's portfolios holds a decision, from the stored decision chains.
+    """Which of the centre's portfolios holds a decision: one stored lookup.
 
-    Only the ids are decoded. The view may lag the log: a caller that misses should wait
-    for the views to reach the log's head and ask again before saying "no such decision".
+    The view may lag the log: a caller that misses should wait for the views to reach the
+    log's head and ask again before saying "no such decision".
     """
-    after = ""
-    while True:
-        page = view.list("chains", str(centre_id), after_key=after, limit=200)
-        for doc in page:
-            for item in _chain_ids.decode(doc.body):
-                if item.chain.decision_id == decision_id:
-                    return item.chain.portfolio_id
-        if len(page) < 200:
-            return None
-        after = page[-1].key
+    body = view.get(DECISION, str(decision_id))
+    if body is None:
+        return None
+    place = _decision_place(body)
+    return place.portfolio_id if place.centre_id == centre_id else None
