@@ -9,7 +9,10 @@ commits (sqlite3 / psycopg, one transaction per row) of the same bytes: the disk
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
+import subprocess
 import threading
 import time
 import uuid
@@ -25,7 +28,7 @@ from psycopg import sql
 from adapters.bootstrap import build
 from adapters.config import Config
 from bench import server as srv
-from bench.common import Figure, log, rss_mb, stopwatch, summary_ms
+from bench.common import Figure, cpu_seconds, log, rss_mb, stopwatch, summary_ms
 from domain.events import (
     DecisionRecorded,
     EvidenceSubmitted,
@@ -88,7 +91,9 @@ def run(
             baseline=save_rate, baseline_label="library Application.save, 1 event/call",
             target="≥0.5x save (stretch 1.0x)", passed=rate >= 0.5 * save_rate,
             notes=f"{concurrency} clients; p50 {http['p50_ms']:.1f} ms, "
-            f"p99 {http['p99_ms']:.1f} ms; {http['errors']} errors",
+            f"p99 {http['p99_ms']:.1f} ms; {http['errors']} errors; "
+            f"CPU per command: server {http['server_cpu_ms_per_command']:.1f} ms, "
+            f"clients {http['client_cpu_ms_per_command']:.1f} ms",
             extra=http,
         ),
         Figure(
@@ -124,7 +129,13 @@ def _http(
         idle_rss = rss_mb(server.pid)
         warm = _drive(server.url, portfolios, max(20, commands // 20), concurrency)
         log(f"ingest {target.backend}: warm-up {warm['n']:.0f} commands, timed {commands}")
-        result = _drive(server.url, portfolios, commands, concurrency)
+        cpu, client_cpu = cpu_seconds(server.pid), cpu_seconds()
+        with profiled(server.pid, f"ingest-{target.backend}"):
+            result = _drive(server.url, portfolios, commands, concurrency)
+        # CPU the server spent per command: with 2 cores shared by server and clients this,
+        # not the disk, is what bounds commands/s.
+        result["server_cpu_ms_per_command"] = (cpu_seconds(server.pid) - cpu) * 1000 / commands
+        result["client_cpu_ms_per_command"] = (cpu_seconds() - client_cpu) * 1000 / commands
         result["peak_rss_mb"] = server.peak_rss_mb()
         result["idle_rss_mb"] = idle_rss
         result["portfolios"] = len(portfolios)
@@ -132,6 +143,26 @@ def _http(
         return result
     finally:
         srv.stop(server)
+
+
+@contextmanager
+def profiled(pid: int, name: str) -> Iterator[None]:
+    """With BENCH_PROFILE_DIR set, py-spy samples every thread of `pid` meanwhile."""
+    directory = os.environ.get("BENCH_PROFILE_DIR")
+    if not directory:
+        yield
+        return
+    out = Path(directory) / f"{name}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = ["py-spy", "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "--gil"]
+    spy = subprocess.Popen([*command, "--nonblocking", "-o", str(out)], stderr=subprocess.DEVNULL)
+    time.sleep(1)  # attached
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=60)
+        log(f"py-spy profile of {name}: {out}")
 
 
 def _drive(

@@ -1,0 +1,196 @@
+"""Profiles behind the missed targets: `python -m bench.profile ingest|rebuild|verify|travel`.
+
+In-process work (rebuild, verify, time travel) is profiled with pyinstrument, which samples
+the main thread. The server of figure 1 runs its handlers in a thread pool, so py-spy
+attaches to the server process (`--gil`: only the thread holding the GIL, i.e. where the
+server's Python time goes) and its raw stacks are summarised here. Output goes to
+bench/results/profiles/<name>.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import tempfile
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import uuid4
+
+from pyinstrument import Profiler
+
+from adapters.bootstrap import build, build_projections
+from adapters.config import Config
+from adapters.export import export_bundle
+from adapters.merkle_index import open_merkle_index
+from adapters.signing import SigningKey
+from adapters.verify import verify_bundle
+from bench import ingest
+from bench.common import log
+from bench.data import Generated, Template, generate
+from domain import commands as c
+from domain.events import Environment, Role
+from domain.spec import Method
+from service.checkpoints import Checkpointer, Reason
+from service.queries import Queries
+
+PROFILES = Path(__file__).parent / "results" / "profiles"
+
+
+def _store(events: int) -> tuple[Config, Generated]:
+    config = Config(data_dir=Path(tempfile.mkdtemp(prefix="bench-profile-")))
+    app = build(config)
+    try:
+        made = generate(app.ledger, Template(app.specs), events)
+    finally:
+        app.ledger.close()
+    return config, made
+
+
+def _write(name: str, profiler: Profiler, header: str) -> None:
+    PROFILES.mkdir(parents=True, exist_ok=True)
+    text = profiler.output_text(unicode=False, color=False, show_all=False)
+    (PROFILES / f"{name}.txt").write_text(f"{header}\n{text}")
+    log(f"wrote {PROFILES / f'{name}.txt'}")
+
+
+def rebuild(events: int) -> None:
+    config, _ = _store(events)
+    app = build(config)
+    projections = build_projections(config, app)
+    index = open_merkle_index(config)
+    profiler = Profiler(interval=0.002)
+    try:
+        profiler.start()
+        for runner in projections:
+            runner.rebuild(batch_size=5_000)
+        index.store.drop()
+        index.catch_up(app.ledger)
+        profiler.stop()
+    finally:
+        index.close()
+        projections.close()
+        app.ledger.close()
+    _write(
+        "rebuild", profiler, f"rebuild of every projection and the Merkle index, {events:,} events"
+    )
+
+
+def verify(events: int) -> None:
+    config, _ = _store(events)
+    app = build(config)
+    index = open_merkle_index(config)
+    try:
+        index.catch_up(app.ledger)
+        key = SigningKey.generate()
+        Checkpointer(app.ledger, index, key).issue(Reason.ON_DEMAND)
+        bundle = export_bundle(app.ledger, index, key).data
+    finally:
+        index.close()
+        app.ledger.close()
+    profiler = Profiler(interval=0.002)
+    profiler.start()
+    report = verify_bundle(bundle)
+    profiler.stop()
+    assert report.verified
+    _write("verify", profiler, f"offline verify_bundle of a full export, {events:,} events")
+
+
+def travel(events: int) -> None:
+    config, made = _store(3_000)
+    app = build(config)
+    try:
+        first = made.portfolios[0]
+        learner = c.Actor(id=first.learner_id, role=Role.LEARNER)
+        today = datetime.now(UTC).date()
+        for n in range(events - 10):
+            command = c.SubmitEvidence(
+                evidence_id=uuid4(),
+                method=Method.WORK_PRODUCT,
+                title=f"Complaint record, occasion {n}",
+                occasion=f"shift {n}",
+                customer_ref=f"cust-{n % 900 + 100}",
+                environment=Environment.WORKPLACE,
+                authenticity_declared=True,
+                effective_on=today,
+            )
+            app.execute(learner, command, target=first.portfolio_id)
+        moments = [e.recorded_at for e in app.ledger.portfolio_events(first.portfolio_id)]
+        queries = Queries(app)
+        profiler = Profiler(interval=0.001)
+        profiler.start()
+        for moment in moments[::5]:
+            queries.coverage(first.portfolio_id, as_known_at=moment)
+        profiler.stop()
+    finally:
+        app.ledger.close()
+    _write("travel", profiler, f"coverage as_known_at on a {len(moments):,}-event portfolio")
+
+
+def server(commands: int) -> None:
+    """Figure 1 on SQLite with py-spy attached to the server; the stacks summarised."""
+    raw = Path(tempfile.mkdtemp(prefix="bench-pyspy-"))
+    os.environ["BENCH_PROFILE_DIR"] = str(raw)
+    with tempfile.TemporaryDirectory(prefix="bench-profile-") as directory:
+        ingest.run(
+            "sqlite", Path(directory), "", commands=commands, concurrency=8, centres=4, learners=8
+        )
+    PROFILES.mkdir(parents=True, exist_ok=True)
+    text = summarise((raw / "ingest-sqlite.txt").read_text())
+    (PROFILES / "ingest-server.txt").write_text(
+        f"py-spy --gil on the server during figure 1 (SQLite, {commands} commands, 8 clients)\n"
+        f"share of samples in which the GIL-holding thread was inside each function\n\n{text}"
+    )
+    log(f"wrote {PROFILES / 'ingest-server.txt'}")
+
+
+def summarise(raw: str, top: int = 60) -> str:
+    """Inclusive and self shares per function from py-spy's raw (collapsed) stacks."""
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        n = int(count)
+        total += n
+        frames = [_frame(f) for f in stack.split(";")]
+        for frame in set(frames):
+            inclusive[frame] += n
+        own[frames[-1]] += n
+    skip = re.compile(r"threading\.py|runpy|contextlib|thread\.py|base_events|runners\.py")
+    lines = [f"{total} samples", "", "inclusive:"]
+    lines += [
+        f"{n / total:6.1%}  {frame}"
+        for frame, n in inclusive.most_common()
+        if not skip.search(frame)
+    ][:top]
+    lines += ["", "self:"]
+    lines += [f"{n / total:6.1%}  {frame}" for frame, n in own.most_common(25)]
+    return "\n".join(lines) + "\n"
+
+
+def _frame(frame: str) -> str:
+    """`func (path/to/file.py:12)` as `func (file.py)`: lines of one function merge."""
+    return re.sub(r" \((?:.*/)?([^/:]+)(?::\d+)?\)$", r" (\1)", frame)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
+    parser.add_argument("what", choices=["ingest", "rebuild", "verify", "travel"])
+    parser.add_argument("--size", type=int, help="events (rebuild, verify) or commands (ingest)")
+    args = parser.parse_args()
+    if args.what == "ingest":
+        server(args.size or 1_000)
+    elif args.what == "rebuild":
+        rebuild(args.size or 50_000)
+    elif args.what == "verify":
+        verify(args.size or 50_000)
+    else:
+        travel(args.size or 1_000)
+
+
+if __name__ == "__main__":
+    main()
