@@ -133,6 +133,14 @@ class EventMapper(Mapper[UUID]):
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        keys = self.sealer.keys if self.sealer is not None else None
+        return self._recorded(stored_event, keys)
+
+    def to_facts(self, stored_event: StoredEvent) -> Recorded:
+        """The event with its personal fields left sealed (read as SEALED): no key is used."""
+        return self._recorded(stored_event, None)
+
+    def _recorded(self, stored_event: StoredEvent, keys: SubjectKeys | None) -> Recorded:
         state = stored_event.state
         if self.cipher:
             state = self.cipher.decrypt(state)
@@ -140,7 +148,6 @@ class EventMapper(Mapper[UUID]):
             state = self.compressor.decompress(state)
         originator_id = stored_event.originator_id
         stream_id = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
-        keys = self.sealer.keys if self.sealer is not None else None
         return Recorded(
             stream_id,
             stored_event.originator_version,

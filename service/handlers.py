@@ -114,6 +114,19 @@ class Eportfolio:
             raise NotFound(f"no portfolio {portfolio_id}", field="portfolio_id")
         return state
 
+    def _centre_facts(self, centre_id: UUID) -> CentreState:
+        """The centre as the rules see it: names and texts sealed (rules never read them)."""
+        state = fold_centre(self.ledger.centre_facts(centre_id))
+        if state is None:
+            raise NotFound(f"no centre {centre_id}", field="centre_id")
+        return state
+
+    def _portfolio_facts(self, portfolio_id: UUID) -> PortfolioState:
+        state = fold_portfolio(self.ledger.portfolio_facts(portfolio_id))
+        if state is None:
+            raise NotFound(f"no portfolio {portfolio_id}", field="portfolio_id")
+        return state
+
     def spec(self, unit_code: str, version: int | None = None) -> UnitSpec:
         spec = self.specs.get(unit_code, version)
         if spec is None:
@@ -204,10 +217,11 @@ class Eportfolio:
             raise TypeError(msg)
         centre_rule = self.centre_rules.get(type(command))
         if centre_rule is not None:
-            centre = self.centre(target)
+            centre = self._centre_facts(target)
             return target, centre.version + 1, centre_rule(centre, command, stamp)
-        portfolio = self.portfolio(target)
-        ctx = a.Context(portfolio, self.centre(portfolio.centre_id), self.spec_of(portfolio))
+        portfolio = self._portfolio_facts(target)
+        centre = self._centre_facts(portfolio.centre_id)
+        ctx = a.Context(portfolio, centre, self.spec_of(portfolio))
         rule = PORTFOLIO_RULES[type(command)]
         return target, portfolio.version + 1, rule(ctx, command, stamp)
 

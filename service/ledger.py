@@ -7,6 +7,7 @@ Given a key store, the ledger seals personal fields per subject (`service.person
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import Protocol, TypeVar, runtime_checkable
@@ -21,6 +22,7 @@ from service.codec import EventMapper, Receipt, Recorded
 from service.personal_data import Sealer, SubjectKeys
 
 LEARNERS_CACHED = 10_000
+FACTS_CACHED = 200_000  # events held decoded (personal fields sealed), across streams
 T = TypeVar("T", bound=Event)
 
 
@@ -44,6 +46,9 @@ class Ledger(Application[UUID]):
     ) -> None:
         self.subject_keys = subject_keys
         self._learners: OrderedDict[UUID, UUID] = OrderedDict()
+        self._facts: OrderedDict[UUID, tuple[Recorded, ...]] = OrderedDict()
+        self._facts_held = 0
+        self._facts_lock = threading.Lock()
         super().__init__(env=env)
 
     def construct_mapper(self) -> Mapper[UUID]:
@@ -111,6 +116,46 @@ class Ledger(Application[UUID]):
 
     def recorded(self, stream_id: UUID) -> list[Recorded]:
         return [_as_recorded(item) for item in self.events.get(stream_id)]
+
+    def facts(self, stream_id: UUID) -> tuple[Recorded, ...]:
+        """A stream's events with personal fields left sealed: what rules and coverage read.
+
+        Held decoded between calls and topped up with only the versions stored since, so a
+        write or a time-travel query does not re-read and re-decode a whole stream. Safe to
+        hold: nothing personal is opened, so an erasure leaves no readable copy behind, and
+        stored events never change.
+        """
+        with self._facts_lock:
+            held = self._facts.get(stream_id, ())
+        after = held[-1].originator_version if held else None
+        newer = self.recorder.select_events(stream_id, gt=after)
+        if not newer:
+            return held
+        mapper = self.mapper
+        if not isinstance(mapper, EventMapper):  # pragma: no cover - construct_mapper's own
+            msg = f"expected the EventMapper, got {type(mapper).__name__}"
+            raise TypeError(msg)
+        events = held + tuple(mapper.to_facts(stored) for stored in newer)
+        self._hold(stream_id, events)
+        return events
+
+    def centre_facts(self, centre_id: UUID) -> list[CentreEvent]:
+        return [r.event for r in self.facts(centre_id) if isinstance(r.event, CentreEvent)]
+
+    def portfolio_facts(self, portfolio_id: UUID) -> list[PortfolioEvent]:
+        return [r.event for r in self.facts(portfolio_id) if isinstance(r.event, PortfolioEvent)]
+
+    def _hold(self, stream_id: UUID, events: tuple[Recorded, ...]) -> None:
+        with self._facts_lock:
+            held = self._facts.get(stream_id, ())
+            if len(held) >= len(events):  # a racing reader got further
+                return
+            self._facts[stream_id] = events
+            self._facts.move_to_end(stream_id)
+            self._facts_held += len(events) - len(held)
+            while self._facts_held > FACTS_CACHED and len(self._facts) > 1:
+                _, dropped = self._facts.popitem(last=False)
+                self._facts_held -= len(dropped)
 
     def centre_events(self, centre_id: UUID) -> list[CentreEvent]:
         return [r.event for r in self.recorded(centre_id) if isinstance(r.event, CentreEvent)]

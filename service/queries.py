@@ -79,16 +79,23 @@ class Queries:
         as_known_at: datetime | None = None,
         effective_at: date | None = None,
     ) -> tuple[PortfolioState, CentreState]:
-        """The portfolio and its centre, folded from events known by `as_known_at`."""
-        events = self.app.ledger.portfolio_events(portfolio_id)
+        """The portfolio and its centre, folded from events known by `as_known_at`.
+
+        Facts only (personal fields sealed): what coverage and sufficiency read.
+        """
+        events = self.app.ledger.portfolio_facts(portfolio_id)
         portfolio = fold_portfolio(_cut(events, as_known_at, effective_at))
         if portfolio is None:
             raise NotFound(f"no portfolio {portfolio_id} at that time", field="portfolio_id")
-        centre = self.centre_at(portfolio.centre_id, as_known_at=as_known_at)
+        centre = self.centre_at(portfolio.centre_id, as_known_at=as_known_at, personal=False)
         return portfolio, centre
 
-    def centre_at(self, centre_id: UUID, *, as_known_at: datetime | None = None) -> CentreState:
-        events = self.app.ledger.centre_events(centre_id)
+    def centre_at(
+        self, centre_id: UUID, *, as_known_at: datetime | None = None, personal: bool = True
+    ) -> CentreState:
+        """The centre as known by `as_known_at`; with `personal=False`, its names sealed."""
+        ledger = self.app.ledger
+        events = ledger.centre_events(centre_id) if personal else ledger.centre_facts(centre_id)
         centre = fold_centre(list(known_at(events, as_known_at)))
         if centre is None:
             raise NotFound(f"no centre {centre_id} at that time", field="centre_id")
