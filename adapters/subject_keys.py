@@ -11,7 +11,9 @@ destruction, so the old key bytes are zeroed in the file; PostgreSQL rewrites th
 the time the centre promises for an erasure (docs/adr/0007).
 
 Sealed values are `nonce (12 bytes) ‖ ciphertext ‖ tag` with a random nonce per value.
-Keys are cached in memory after first use; a destruction in this process evicts at once.
+Keys are cached in memory after first use, for at most `KEY_TTL_SECONDS` and
+`KEYS_CACHED` subjects (least recently used go first): a destruction in this process
+evicts at once, one in another process takes effect here within the lifetime.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +41,8 @@ from service.personal_data import KeyDestroyed, SealBroken
 NONCE_BYTES = 12
 KEY_BITS = 256
 _DESTROYED = b""  # cached marker: the subject's key is gone
+KEYS_CACHED = 10_000
+KEY_TTL_SECONDS = 60.0
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS {table} (
     subject_id TEXT PRIMARY KEY, key BYTES, created_at TEXT NOT NULL, destroyed_at TEXT)"""
@@ -49,7 +55,7 @@ class _SqlKeys:
     table = "subject_keys"
 
     def __init__(self) -> None:
-        self._cache: dict[UUID, bytes] = {}
+        self._cache: OrderedDict[UUID, tuple[float, bytes]] = OrderedDict()
         self._lock = threading.Lock()
 
     def _run(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -100,8 +106,7 @@ class _SqlKeys:
             ),
             (str(subject_id), now, now),
         )
-        with self._lock:
-            self._cache[subject_id] = _DESTROYED
+        self._remember(subject_id, _DESTROYED)
         if destroyed:
             self._after_destroy()
         return bool(destroyed)
@@ -110,8 +115,7 @@ class _SqlKeys:
 
     def _key(self, subject_id: UUID, *, create: bool) -> bytes | None:
         """The key, b"" if destroyed, None if there is none (and `create` is False)."""
-        with self._lock:
-            cached = self._cache.get(subject_id)
+        cached = self._cached(subject_id)
         if cached is not None:
             return cached
         key = self._stored(subject_id)
@@ -125,9 +129,26 @@ class _SqlKeys:
             )
             key = self._stored(subject_id)  # ours, or a racing writer's
         if key is not None:
-            with self._lock:
-                self._cache[subject_id] = key
+            self._remember(subject_id, key)
         return key
+
+    def _cached(self, subject_id: UUID) -> bytes | None:
+        with self._lock:
+            entry = self._cache.get(subject_id)
+            if entry is None:
+                return None
+            if time.monotonic() - entry[0] > KEY_TTL_SECONDS:
+                del self._cache[subject_id]
+                return None
+            self._cache.move_to_end(subject_id)
+            return entry[1]
+
+    def _remember(self, subject_id: UUID, key: bytes) -> None:
+        with self._lock:
+            self._cache[subject_id] = (time.monotonic(), key)
+            self._cache.move_to_end(subject_id)
+            while len(self._cache) > KEYS_CACHED:
+                self._cache.popitem(last=False)
 
     def _stored(self, subject_id: UUID) -> bytes | None:
         rows = self._run(

@@ -270,11 +270,14 @@ class TrailDeriver:
     """Each event as an audit-trail row (`projections.audit.trail_entry`), named as of then.
 
     People's names are cached per centre version: rebuilding the name map for every event
-    would make a rebuild quadratic in a centre's size.
+    would make a rebuild quadratic in a centre's size. The cache holds the most recently
+    used centres only, so memory does not grow with the number of centres in the log.
     """
 
+    CENTRES_CACHED = 1_000
+
     def __init__(self) -> None:
-        self.people_at: dict[UUID, tuple[int, Mapping[UUID, str]]] = {}
+        self.people_at: OrderedDict[UUID, tuple[int, Mapping[UUID, str]]] = OrderedDict()
 
     def __call__(self, position: int, event: e.Event, centre: CentreState) -> tuple[str, bytes]:
         return TRAIL, self._row(position, event, centre, self._people(centre))
@@ -288,6 +291,9 @@ class TrailDeriver:
         cached = self.people_at.get(centre.centre_id)
         if cached is None or cached[0] != centre.version:
             cached = self.people_at[centre.centre_id] = (centre.version, audit.names(centre))
+            if len(self.people_at) > self.CENTRES_CACHED:
+                self.people_at.popitem(last=False)
+        self.people_at.move_to_end(centre.centre_id)
         return cached[1]
 
     @staticmethod

@@ -17,6 +17,7 @@ from uuid import UUID, uuid4
 import pytest
 from eventsourcing.persistence import MapperDeserialisationError, Notification
 
+from adapters import subject_keys
 from adapters.subject_keys import SqliteSubjectKeys
 from domain import commands as c
 from domain.events import ERASED, Environment, EvidenceSubmitted, LearnerRegistered
@@ -131,3 +132,21 @@ def test_a_missing_key_is_an_error_not_an_erasure(app: Eportfolio, tmp_path: Pat
             )
     finally:
         other.close()
+
+
+def test_an_erasure_in_another_process_takes_effect_here_once_the_cached_key_expires(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "keys.sqlite"
+    server, eraser = SqliteSubjectKeys(path), SqliteSubjectKeys(path)  # two processes' views
+    try:
+        subject, aad = uuid4(), b"event"
+        sealed = server.seal(subject, b"Lee Learner", aad)
+        assert server.open(subject, sealed, aad) == b"Lee Learner"  # now cached here
+        assert eraser.destroy(subject)
+        assert server.open(subject, sealed, aad) == b"Lee Learner"  # within the lifetime
+        monkeypatch.setattr(subject_keys, "KEY_TTL_SECONDS", 0.0)
+        assert server.open(subject, sealed, aad) is None  # expired: read again, erased
+    finally:
+        server.close()
+        eraser.close()
