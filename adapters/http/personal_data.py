@@ -20,7 +20,7 @@ from adapters.http.problems import PORTFOLIO_WRITE, WRITE, responses
 from adapters.http.requests import Dated, to_command
 from adapters.http.schemas import Written
 from adapters.http.services import Services
-from adapters.http.writes import ETAG_HEADER, Writer, WriterDep
+from adapters.http.writes import ETAG_HEADER, WriterDep
 from domain import commands as c
 from domain.commands import Short
 from domain.errors import AlreadyErased
@@ -171,18 +171,8 @@ class PersonalDataController(Controller):
             _remove_what_is_left(services, centre_id, learner_id)
             raise
         blobs, tokens = _remove_what_is_left(services, centre_id, learner_id)
-        visible = _visible(writer, result.position)
-        return Erasure(
-            event_id=result.event_id,
-            stream_id=result.stream_id,
-            version=result.version,
-            position=result.position,
-            replayed=result.replayed,
-            visible=visible,
-            created_id=None,
-            blobs_deleted=blobs,
-            tokens_revoked=tokens,
-        )
+        written = msgspec.structs.asdict(writer.written(result))
+        return Erasure(**written, blobs_deleted=blobs, tokens_revoked=tokens)
 
 
 def _remove_what_is_left(services: Services, centre_id: UUID, learner_id: UUID) -> tuple[int, int]:
@@ -192,8 +182,3 @@ def _remove_what_is_left(services: Services, centre_id: UUID, learner_id: UUID) 
         for sha256 in sorted(orphaned_attachments(services.app, centre_id, learner_id))
     )
     return blobs, services.tokens.revoke_subject(learner_id)
-
-
-def _visible(writer: Writer, position: int) -> bool:
-    services = writer.services
-    return services.wait(position) if writer.wait else services.visible(position)

@@ -21,6 +21,7 @@ from adapters.http.problems import problem
 from adapters.http.schemas import Written
 from adapters.http.services import Services
 from domain.commands import Command
+from service.handlers import WriteResult
 
 IDS = uuid5(NAMESPACE_URL, "urn:eportfolio:http:new-ids")
 _ETAG = re.compile(r'^"(\d{1,18})"$')
@@ -88,6 +89,11 @@ class Writer:
             idempotency_key=self.key,
             expected_version=self._expected_version(),
         )
+        return self.written(result, created=created)
+
+    def written(self, result: WriteResult, *, created: UUID | None = None) -> Written:
+        """The answer to a write: where it landed, and whether the views show it yet
+        (after waiting for them with ?wait=true)."""
         visible = (
             self.services.wait(result.position)
             if self.wait
