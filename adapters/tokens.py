@@ -17,7 +17,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from uuid import UUID, uuid4
 
 import msgspec
@@ -89,6 +89,7 @@ class TokenStore(Protocol):
     def close(self) -> None: ...
 
 
+RevokeBy = Literal["token_id", "label", "subject_id"]
 _SELECT = "SELECT token_id, subject_id, role, centre_id, label, created_at"
 
 
@@ -176,32 +177,22 @@ class _SqlTokens:
         return _record(rows[0]) if rows else None
 
     def revoke(self, token_id: UUID) -> bool:
-        rows = self._run(
-            self._q(
-                "UPDATE {table} SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL "
-                "RETURNING token_id"
-            ),
-            (datetime.now(UTC).isoformat(), str(token_id)),
-        )
-        return bool(rows)
+        return bool(self._revoke_where("token_id", str(token_id)))
 
     def revoke_label(self, label: str) -> int:
-        rows = self._run(
-            self._q(
-                "UPDATE {table} SET revoked_at = ? WHERE label = ? AND revoked_at IS NULL "
-                "RETURNING token_id"
-            ),
-            (datetime.now(UTC).isoformat(), label),
-        )
-        return len(rows)
+        return self._revoke_where("label", label)
 
     def revoke_subject(self, subject_id: UUID) -> int:
+        return self._revoke_where("subject_id", str(subject_id))
+
+    def _revoke_where(self, column: RevokeBy, value: str) -> int:
+        """Revoke the live tokens whose `column` is `value` (the column is never input)."""
         rows = self._run(
             self._q(
-                "UPDATE {table} SET revoked_at = ? WHERE subject_id = ? AND revoked_at IS NULL "
-                "RETURNING token_id"
+                f"UPDATE {{table}} SET revoked_at = ? WHERE {column} = ? "  # noqa: S608
+                "AND revoked_at IS NULL RETURNING token_id"
             ),
-            (datetime.now(UTC).isoformat(), str(subject_id)),
+            (datetime.now(UTC).isoformat(), value),
         )
         return len(rows)
 
