@@ -137,8 +137,9 @@ def leaf_of(ledger: Ledger, notification: Notification) -> bytes:
 
 
 def checkpoints(ledger: Ledger) -> list[CheckpointIssued]:
-    """Every checkpoint issued, oldest first."""
-    return [r.event for r in ledger.recorded(AUDIT_STREAM) if isinstance(r.event, CheckpointIssued)]
+    """Every checkpoint issued, oldest first (the audit stream as the ledger holds it:
+    read again on every EV sample, so only what was added since is fetched)."""
+    return [r.event for r in ledger.facts(AUDIT_STREAM) if isinstance(r.event, CheckpointIssued)]
 
 
 def latest_checkpoint(ledger: Ledger) -> CheckpointIssued | None:
@@ -171,7 +172,7 @@ class Checkpointer:
         """
         for _ in range(RETRIES):
             head = self.log.catch_up(self.ledger)
-            version = len(self.ledger.recorded(AUDIT_STREAM))
+            version = len(self.ledger.facts(AUDIT_STREAM))
             event = self._checkpoint(head, reason)
             try:
                 self.ledger.save(Recorded(AUDIT_STREAM, version + 1, event))
@@ -183,7 +184,7 @@ class Checkpointer:
     def issue_if_changed(self, reason: Reason = Reason.SCHEDULED) -> CheckpointIssued | None:
         """As `issue`, but None when nothing but the last checkpoint was stored since it."""
         head = self.log.catch_up(self.ledger)
-        version = len(self.ledger.recorded(AUDIT_STREAM))
+        version = len(self.ledger.facts(AUDIT_STREAM))
         if version and self.ledger.position_of(AUDIT_STREAM, version) == head.position:
             return None
         return self.issue(reason)
