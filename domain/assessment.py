@@ -2,11 +2,22 @@
 
 They read the portfolio, its centre (roles and qualification status at the time of
 signing) and the unit spec the portfolio was enrolled on; they never write anything.
+What evidence can show is `domain.support`'s to say; who may touch what is said here:
+
+- evidence belongs to whoever recorded it: a learner maps and withdraws only their own;
+  observations, questioning and professional discussion are the assessor's, and only the
+  assessor extends a witness testimony beyond what the witness attested;
+- a "met" decision rests on cited, live evidence that can show each criterion it names,
+  and is dated no earlier than that evidence; a countersignature or a sample is dated no
+  earlier than its decision;
+- the learner is never their own assessor, IQA, countersigner or witness.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import date
+from typing import NamedTuple
 from uuid import UUID
 
 from domain import commands as c
@@ -16,35 +27,82 @@ from domain.errors import (
     AlreadyCorrected,
     AlreadyExists,
     AuthenticityNotDeclared,
+    ConflictOfInterest,
+    CountersignatureBeforeDecision,
     CountersignatureNotRequired,
     CountersignerNotQualified,
+    DecisionBeforeEvidence,
+    DecisionUnsupported,
+    DomainError,
     EnvironmentNotAllowed,
     EvNotAllocated,
+    KnowledgeNotInferable,
     LearnerErased,
+    MethodCannotShow,
     MethodNotAllowed,
+    NoOpenReferral,
     NotCentreStaff,
     NotFound,
+    NotOwnEvidence,
     NotPermitted,
     NotPortfolioAssessor,
+    ObservationRequired,
+    OtherNeedsReason,
     OwnDecision,
+    PortfolioClosed,
+    SampleBeforeDecision,
     SimulationNotAllowed,
     SpecMismatch,
     UnknownCriterion,
     WithdrawnEvidence,
     WitnessNotListed,
 )
-from domain.portfolio import Decision, EvidenceItem, PortfolioState
-from domain.spec import CriterionKind, Method, UnitSpec
+from domain.portfolio import (
+    Decision,
+    EvidenceEvent,
+    EvidenceItem,
+    PortfolioState,
+    Sample,
+    evidence_item,
+)
+from domain.spec import Method, UnitSpec
+from domain.support import INFERENCE, Support, label
 
-EVIDENCE_METHODS = (Method.WORK_PRODUCT, Method.OTHER, Method.PROFESSIONAL_DISCUSSION)
+#: What a learner submits themselves; observation, questioning and professional discussion
+#: are the assessor's own acts, recorded with their own commands.
+EVIDENCE_METHODS = (Method.WORK_PRODUCT, Method.OTHER)
 QUESTIONING_METHODS = (Method.QUESTIONING, Method.PROFESSIONAL_DISCUSSION)
+#: The assessor's kinds of evidence: a learner never maps or withdraws them.
+ASSESSOR_METHODS = (Method.OBSERVATION, Method.QUESTIONING, Method.PROFESSIONAL_DISCUSSION)
+
+
+class Judgement(NamedTuple):
+    """What the read side says of a portfolio: coverage gaps and sufficiency failures."""
+
+    coverage_gaps: tuple[str, ...]
+    sufficiency_failures: tuple[str, ...]
+
+
+Judge = Callable[[PortfolioState, CentreState, UnitSpec], Judgement]
+"""Judges a portfolio as coverage and sufficiency do (the service passes the projections')."""
+
+
+def _unjudged(portfolio: PortfolioState, centre: CentreState, spec: UnitSpec) -> Judgement:
+    msg = "this rule needs a judge of coverage and sufficiency"
+    raise RuntimeError(msg)
 
 
 class Context:
-    """What a portfolio rule reads: the portfolio, its centre and its unit spec."""
+    """What a portfolio rule reads: the portfolio, its centre, its unit spec and a judge."""
 
-    def __init__(self, portfolio: PortfolioState, centre: CentreState, spec: UnitSpec) -> None:
-        if spec.content_hash != portfolio.spec_hash:
+    def __init__(
+        self,
+        portfolio: PortfolioState,
+        centre: CentreState,
+        spec: UnitSpec,
+        judge: Judge = _unjudged,
+    ) -> None:
+        if spec.content_hash != portfolio.spec_hash and not spec.corrects_hash(portfolio.spec_hash):
             raise SpecMismatch(
                 f"portfolio was enrolled on {spec.code} v{portfolio.spec_version} with hash "
                 f"{portfolio.spec_hash}, not {spec.content_hash}"
@@ -54,6 +112,12 @@ class Context:
         self.portfolio = portfolio
         self.centre = centre
         self.spec = spec
+        self.judge = judge
+        observed = centre.observed_criteria.get(portfolio.unit_code, ())
+        self.support = Support(spec, observed, centre.rwe_approvals)
+
+    def judgement(self) -> Judgement:
+        return self.judge(self.portfolio, self.centre, self.spec)
 
     # ---- who may act ---------------------------------------------------------------
 
@@ -61,12 +125,20 @@ class Context:
         if actor.role is not e.Role.ASSESSOR or actor.id != self.portfolio.assessor_id:
             raise NotPortfolioAssessor("only the portfolio's assessor may do this")
 
+    def is_learner(self, actor: c.Actor) -> bool:
+        return actor.role is e.Role.LEARNER and actor.id == self.portfolio.learner_id
+
     def require_learner_or_assessor(self, actor: c.Actor) -> None:
-        if actor.role is e.Role.LEARNER and actor.id == self.portfolio.learner_id:
+        if self.is_learner(actor):
             return
         if actor.role is e.Role.ASSESSOR and actor.id == self.portfolio.assessor_id:
             return
         raise NotPermitted("only the portfolio's learner or its assessor may do this")
+
+    def not_the_learner(self, person_id: UUID, as_what: str, field: str | None = None) -> None:
+        if person_id == self.portfolio.learner_id:
+            raise ConflictOfInterest(f"the learner cannot be {as_what} on their own portfolio",
+                                     field=field)  # fmt: skip
 
     # ---- what evidence may support ---------------------------------------------------
 
@@ -78,30 +150,20 @@ class Context:
                 f"{', '.join(unknown)} not in unit {self.spec.code}", field=field
             )
 
-    def check_environment(
-        self, environment: e.Environment, criteria: Iterable[str], field: str = "criteria"
-    ) -> None:
-        """Simulation never supports performance; RWE only where the unit allows it."""
-        performance = [
-            cid
-            for cid in criteria
-            if (crit := self.spec.criterion(cid)) and crit.kind is CriterionKind.PERFORMANCE
-        ]
-        if not performance:
-            return
-        rule = self.spec.environment
-        if environment is e.Environment.SIMULATION and not rule.simulation_allowed_for_performance:
-            raise SimulationNotAllowed(
-                f"simulated evidence cannot support performance criteria {performance}",
-                field=field,
-            )
-        rwe = e.Environment.REALISTIC_WORKING_ENVIRONMENT
-        if environment is rwe and not rule.realistic_working_environment_allowed:
-            raise EnvironmentNotAllowed(
-                f"unit {self.spec.code} does not accept evidence from a realistic working "
-                "environment for performance criteria",
-                field=field,
-            )
+    def check_can_show(self, item: EvidenceItem, ids: Iterable[str], field: str) -> None:
+        """Refuse mapping (or tagging) `item` to an id it can never count for."""
+        support = self.support
+        for cid in ids:
+            if (method := support.method_problem(item, cid)) is not None:
+                inference = cid in support.knowledge and item.method in INFERENCE
+                shown: type[DomainError] = KnowledgeNotInferable if inference else MethodCannotShow
+                raise shown(method, field=field)
+            if (where := support.problem(item, cid)) is not None:
+                simulated = item.environment is e.Environment.SIMULATION
+                placed: type[DomainError] = (
+                    SimulationNotAllowed if simulated else EnvironmentNotAllowed
+                )
+                raise placed(f"{label(cid)}: {where}", field=field)
 
     def check_method(self, method: Method) -> None:
         if method not in self.spec.methods:
@@ -125,6 +187,41 @@ class Context:
             raise NotFound(f"no decision {decision_id} in this portfolio", field=field)
         return decision
 
+    def sample(self, sample_id: UUID) -> Sample:
+        sample = self.portfolio.sample(sample_id)
+        if sample is None:
+            raise NotFound(
+                f"no sample {sample_id} of this portfolio's decisions", field="sample_id"
+            )
+        return sample
+
+
+#: Quality assurance goes on after a portfolio is closed; assessment does not.
+OPEN_WHEN_CLOSED: tuple[type[c.Command], ...] = (
+    c.RecordIqaSample,
+    c.RecordEvSample,
+    c.CountersignIqaSample,
+    c.RespondToSample,
+    c.AcceptSampleResponse,
+    c.OpenAppeal,
+)
+
+
+def check_open(portfolio: PortfolioState, command: c.Command) -> None:
+    """Refuse every assessment write on a certified or withdrawn portfolio."""
+    if isinstance(command, OPEN_WHEN_CLOSED):
+        return
+    if portfolio.certified_on is not None:
+        raise PortfolioClosed(
+            f"the unit was certified on {portfolio.certified_on}: the portfolio is closed "
+            "(the centre may open an appeal to reopen it)"
+        )
+    if portfolio.withdrawn_on is not None:
+        raise PortfolioClosed(
+            f"the learner was withdrawn on {portfolio.withdrawn_on}: the portfolio is closed "
+            "(the centre may open an appeal to reopen it)"
+        )
+
 
 def enrol(centre: CentreState, spec: UnitSpec, cmd: c.Enrol, stamp: c.Stamp) -> e.LearnerEnrolled:
     actor = stamp.actor
@@ -141,9 +238,18 @@ def enrol(centre: CentreState, spec: UnitSpec, cmd: c.Enrol, stamp: c.Stamp) -> 
         raise NotCentreStaff(f"{cmd.assessor_id} is not an assessor here", field="assessor_id")
     if centre.staff_with_role(cmd.iqa_id, e.Role.IQA) is None:
         raise NotCentreStaff(f"{cmd.iqa_id} is not an IQA here", field="iqa_id")
+    for person, field in ((cmd.assessor_id, "assessor_id"), (cmd.iqa_id, "iqa_id")):
+        if person == cmd.learner_id:
+            what = field.removesuffix("_id").replace("iqa", "IQA")
+            raise ConflictOfInterest(
+                f"the learner cannot be the {what} of their own portfolio", field=field
+            )
     return e.LearnerEnrolled(
         **cmd.event_fields(stamp), spec_version=spec.version, spec_hash=spec.content_hash
     )
+
+
+# ---- evidence ----------------------------------------------------------------------------
 
 
 def submit_evidence(ctx: Context, cmd: c.SubmitEvidence, stamp: c.Stamp) -> e.EvidenceSubmitted:
@@ -151,25 +257,63 @@ def submit_evidence(ctx: Context, cmd: c.SubmitEvidence, stamp: c.Stamp) -> e.Ev
     ctx.new_evidence_id(cmd.evidence_id)
     if cmd.method not in EVIDENCE_METHODS:
         raise MethodNotAllowed(
-            f"{cmd.method} evidence is recorded by the assessor with its own command",
+            f"{cmd.method} is the assessor's own act, recorded with its own command "
+            "(observations; questioning and professional discussion)",
             field="method",
         )
     ctx.check_method(cmd.method)
-    ctx.check_criteria(cmd.requirement_tags, field="requirement_tags")
-    if stamp.actor.role is e.Role.LEARNER and not cmd.authenticity_declared:
+    if cmd.written_answers and cmd.method is not Method.WORK_PRODUCT:
+        raise MethodNotAllowed("only a work product is written answers", field="written_answers")
+    if cmd.method is Method.OTHER and not cmd.other_reason.strip():
+        raise OtherNeedsReason(
+            "say what this 'other' evidence is and why it counts", field="other_reason"
+        )
+    if ctx.is_learner(stamp.actor) and not cmd.authenticity_declared:
         raise AuthenticityNotDeclared(
             "the learner must declare the evidence is their own work",
             field="authenticity_declared",
         )
-    return e.EvidenceSubmitted(**cmd.event_fields(stamp), portfolio_id=ctx.portfolio.portfolio_id)
+    event = e.EvidenceSubmitted(**cmd.event_fields(stamp), portfolio_id=ctx.portfolio.portfolio_id)
+    _check_new_item(ctx, event, cmd.method, event.requirement_tags, "requirement_tags")
+    return event
+
+
+def _check_new_item(
+    ctx: Context, event: EvidenceEvent, method: Method, ids: Iterable[str], field: str
+) -> EvidenceItem:
+    ctx.check_criteria(ids, field=field)
+    item = evidence_item(event, method)
+    ctx.check_can_show(item, ids, field=field)
+    return item
 
 
 def map_evidence(ctx: Context, cmd: c.MapEvidence, stamp: c.Stamp) -> e.EvidenceMapped:
     ctx.require_learner_or_assessor(stamp.actor)
     item = ctx.usable_evidence(cmd.evidence_id)
+    if ctx.is_learner(stamp.actor):
+        _learner_may_touch(item, stamp.actor, "map")
     ctx.check_criteria(cmd.criteria)
-    ctx.check_environment(item.environment, cmd.criteria)
+    ctx.check_can_show(item, cmd.criteria, field="criteria")
     return e.EvidenceMapped(**cmd.event_fields(stamp), portfolio_id=ctx.portfolio.portfolio_id)
+
+
+def _learner_may_touch(item: EvidenceItem, learner: c.Actor, verb: str) -> None:
+    """A learner maps and withdraws their own evidence, and never the assessor's acts."""
+    if item.method in ASSESSOR_METHODS:
+        raise NotPortfolioAssessor(
+            f"only the portfolio's assessor may {verb} the assessor's {item.method.label}",
+            field="evidence_id",
+        )
+    if item.method is Method.WITNESS_TESTIMONY and verb == "map":
+        raise NotPortfolioAssessor(
+            "only the portfolio's assessor may extend a witness testimony beyond the "
+            "criteria the witness attested",
+            field="evidence_id",
+        )
+    if item.author_id != learner.id:
+        raise NotOwnEvidence(
+            f"a learner may {verb} only evidence they recorded themselves", field="evidence_id"
+        )
 
 
 def record_observation(
@@ -178,10 +322,12 @@ def record_observation(
     ctx.require_assessor(stamp.actor)
     ctx.new_evidence_id(cmd.evidence_id)
     ctx.check_method(Method.OBSERVATION)
-    ctx.check_criteria(cmd.criteria)
-    ctx.check_criteria(cmd.requirement_tags, field="requirement_tags")
-    ctx.check_environment(cmd.environment, cmd.criteria)
-    return e.ObservationRecorded(**cmd.event_fields(stamp), portfolio_id=ctx.portfolio.portfolio_id)
+    event = e.ObservationRecorded(
+        **cmd.event_fields(stamp), portfolio_id=ctx.portfolio.portfolio_id
+    )
+    _check_new_item(ctx, event, Method.OBSERVATION, cmd.criteria, "criteria")
+    _check_new_item(ctx, event, Method.OBSERVATION, cmd.requirement_tags, "requirement_tags")
+    return event
 
 
 def record_witness_testimony(
@@ -193,12 +339,13 @@ def record_witness_testimony(
         raise WitnessNotListed(
             f"{cmd.witness_id} is not on the centre's witness status list", field="witness_id"
         )
+    ctx.not_the_learner(cmd.witness_id, "the witness", field="witness_id")
     ctx.check_method(Method.WITNESS_TESTIMONY)
-    ctx.check_criteria(cmd.criteria)
-    ctx.check_environment(cmd.environment, cmd.criteria)
-    return e.WitnessTestimonyRecorded(
+    event = e.WitnessTestimonyRecorded(
         **cmd.event_fields(stamp), portfolio_id=ctx.portfolio.portfolio_id
     )
+    _check_new_item(ctx, event, Method.WITNESS_TESTIMONY, cmd.criteria, "criteria")
+    return event
 
 
 def record_questioning(
@@ -209,8 +356,31 @@ def record_questioning(
     if cmd.method not in QUESTIONING_METHODS:
         raise MethodNotAllowed("questioning is Q or PD", field="method")
     ctx.check_method(cmd.method)
-    ctx.check_criteria(cmd.criteria)
-    return e.QuestioningRecorded(**cmd.event_fields(stamp), portfolio_id=ctx.portfolio.portfolio_id)
+    event = e.QuestioningRecorded(
+        **cmd.event_fields(stamp), portfolio_id=ctx.portfolio.portfolio_id
+    )
+    _check_new_item(ctx, event, cmd.method, cmd.criteria, "criteria")
+    return event
+
+
+def withdraw_evidence(ctx: Context, cmd: c.WithdrawEvidence, stamp: c.Stamp) -> e.EvidenceWithdrawn:
+    """The learner withdraws their own evidence; the assessor any, with a reason."""
+    ctx.require_learner_or_assessor(stamp.actor)
+    item = ctx.portfolio.evidence.get(cmd.evidence_id)
+    if item is None:
+        raise NotFound(f"no evidence {cmd.evidence_id} in this portfolio", field="evidence_id")
+    if ctx.is_learner(stamp.actor):
+        _learner_may_touch(item, stamp.actor, "withdraw")
+    if item.withdrawn:
+        raise AlreadyCorrected("the evidence is already withdrawn", field="evidence_id")
+    return e.EvidenceWithdrawn(
+        **cmd.event_fields(stamp),
+        portfolio_id=ctx.portfolio.portfolio_id,
+        corrects_event_id=item.event_id,
+    )
+
+
+# ---- decisions ---------------------------------------------------------------------------
 
 
 def record_decision(ctx: Context, cmd: c.RecordDecision, stamp: c.Stamp) -> e.DecisionRecorded:
@@ -219,19 +389,60 @@ def record_decision(ctx: Context, cmd: c.RecordDecision, stamp: c.Stamp) -> e.De
         raise AlreadyExists(f"decision {cmd.decision_id} already exists", field="decision_id")
     ctx.check_criteria(cmd.criteria)
     fields = cmd.event_fields(stamp)
-    for evidence_id in cmd.evidence_ids:
-        item = ctx.usable_evidence(evidence_id, field="evidence_ids")
-        if cmd.outcome is e.Outcome.MET:
-            ctx.check_environment(item.environment, cmd.criteria, field="evidence_ids")
+    cited = [ctx.usable_evidence(i, field="evidence_ids") for i in cmd.evidence_ids]
+    _not_before(fields["effective_on"], cited)
+    if cmd.outcome is e.Outcome.MET:
+        _supported(ctx.support, cmd.criteria, cited)
     assessor = ctx.centre.staff_with_role(stamp.actor.id, e.Role.ASSESSOR)
     qualification = assessor.qualification_on(fields["effective_on"]) if assessor else None
     if qualification is None:
         raise NotCentreStaff("the assessor is not registered at this centre on that date")
     return e.DecisionRecorded(
-        **fields,
-        portfolio_id=ctx.portfolio.portfolio_id,
-        assessor_qualification=qualification,
+        **fields, portfolio_id=ctx.portfolio.portfolio_id, assessor_qualification=qualification
     )
+
+
+def _not_before(day: date, cited: list[EvidenceItem]) -> None:
+    later = [i for i in cited if i.effective_on > day]
+    if later:
+        first = min(later, key=lambda i: i.effective_on)
+        raise DecisionBeforeEvidence(
+            f"the decision is dated {day}, before evidence {first.evidence_id} of "
+            f"{first.effective_on} that it cites",
+            field="effective_on",
+        )
+
+
+def _supported(support: Support, criteria: Iterable[str], cited: list[EvidenceItem]) -> None:
+    """Every criterion a "met" decision names rests on cited evidence that can show it."""
+    unsupported, unobserved = [], []
+    for cid in criteria:
+        showing = [i for i in cited if support.shows(i, cid)]
+        if not showing:
+            unsupported.append(f"{label(cid)}: {_why_unsupported(support, cid, cited)}")
+        elif cid in support.must and not any(i.assessor_observed for i in showing):
+            unobserved.append(label(cid))
+    if unsupported:
+        raise DecisionUnsupported(
+            "a 'met' decision must cite live evidence mapped to each criterion it decides "
+            "and able to show it: " + "; ".join(unsupported),
+            field="evidence_ids",
+            reasons=tuple(unsupported),
+        )
+    if unobserved:
+        raise ObservationRequired(
+            f"{', '.join(unobserved)} must be observed by the assessor: cite an observation "
+            "of each",
+            field="evidence_ids",
+        )
+
+
+def _why_unsupported(support: Support, cid: str, cited: list[EvidenceItem]) -> str:
+    mapped = [i for i in cited if i.evidences(cid)]
+    if not mapped:
+        return "no cited evidence is mapped to it"
+    problems = sorted({p for i in mapped if (p := support.problem(i, cid))})
+    return "; ".join(problems)
 
 
 def countersign(ctx: Context, cmd: c.Countersign, stamp: c.Stamp) -> e.DecisionCountersigned:
@@ -244,7 +455,14 @@ def countersign(ctx: Context, cmd: c.Countersign, stamp: c.Stamp) -> e.DecisionC
         raise AlreadyCorrected("a revoked decision cannot be countersigned", field="decision_id")
     if stamp.actor.id == decision.author_id:
         raise OwnDecision("nobody countersigns their own decision")
+    ctx.not_the_learner(stamp.actor.id, "the countersigner")
     fields = cmd.event_fields(stamp)
+    if fields["effective_on"] < decision.effective_on:
+        raise CountersignatureBeforeDecision(
+            f"the countersignature is dated {fields['effective_on']}, before the decision "
+            f"of {decision.effective_on}",
+            field="effective_on",
+        )
     signer = ctx.centre.staff_with_role(stamp.actor.id, e.Role.ASSESSOR)
     if (
         stamp.actor.role is not e.Role.ASSESSOR
@@ -255,46 +473,6 @@ def countersign(ctx: Context, cmd: c.Countersign, stamp: c.Stamp) -> e.DecisionC
             "a countersignature must come from a qualified assessor of this centre"
         )
     return e.DecisionCountersigned(**fields, portfolio_id=ctx.portfolio.portfolio_id)
-
-
-def record_iqa_sample(ctx: Context, cmd: c.RecordIqaSample, stamp: c.Stamp) -> e.IqaSampleRecorded:
-    actor = stamp.actor
-    if actor.role is not e.Role.IQA or ctx.centre.staff_with_role(actor.id, e.Role.IQA) is None:
-        raise NotPermitted("only an IQA of this centre records an IQA sample")
-    _check_sample(ctx, cmd.sample_id, cmd.decision_ids, actor)
-    return e.IqaSampleRecorded(**cmd.event_fields(stamp), portfolio_id=ctx.portfolio.portfolio_id)
-
-
-def record_ev_sample(ctx: Context, cmd: c.RecordEvSample, stamp: c.Stamp) -> e.EvSampleRecorded:
-    actor = stamp.actor
-    if actor.role is not e.Role.EV or actor.id not in ctx.centre.evs:
-        raise EvNotAllocated("only an EV allocated to this centre samples its portfolios")
-    _check_sample(ctx, cmd.sample_id, cmd.decision_ids, actor)
-    return e.EvSampleRecorded(**cmd.event_fields(stamp), portfolio_id=ctx.portfolio.portfolio_id)
-
-
-def _check_sample(
-    ctx: Context, sample_id: UUID, decision_ids: tuple[UUID, ...], actor: c.Actor
-) -> None:
-    if sample_id in ctx.portfolio.sample_ids:
-        raise AlreadyExists(f"sample {sample_id} already exists", field="sample_id")
-    for decision_id in decision_ids:
-        if actor.id in ctx.decision(decision_id, field="decision_ids").signers():
-            raise OwnDecision("nobody samples a decision they made or countersigned")
-
-
-def withdraw_evidence(ctx: Context, cmd: c.WithdrawEvidence, stamp: c.Stamp) -> e.EvidenceWithdrawn:
-    ctx.require_learner_or_assessor(stamp.actor)
-    item = ctx.portfolio.evidence.get(cmd.evidence_id)
-    if item is None:
-        raise NotFound(f"no evidence {cmd.evidence_id} in this portfolio", field="evidence_id")
-    if item.withdrawn:
-        raise AlreadyCorrected("the evidence is already withdrawn", field="evidence_id")
-    return e.EvidenceWithdrawn(
-        **cmd.event_fields(stamp),
-        portfolio_id=ctx.portfolio.portfolio_id,
-        corrects_event_id=item.event_id,
-    )
 
 
 def revoke_decision(ctx: Context, cmd: c.RevokeDecision, stamp: c.Stamp) -> e.DecisionRevoked:
@@ -308,4 +486,102 @@ def revoke_decision(ctx: Context, cmd: c.RevokeDecision, stamp: c.Stamp) -> e.De
         **cmd.event_fields(stamp),
         portfolio_id=ctx.portfolio.portfolio_id,
         corrects_event_id=decision.event_id,
+    )
+
+
+# ---- quality assurance ---------------------------------------------------------------------
+
+
+def record_iqa_sample(ctx: Context, cmd: c.RecordIqaSample, stamp: c.Stamp) -> e.IqaSampleRecorded:
+    actor = stamp.actor
+    iqa = ctx.centre.staff_with_role(actor.id, e.Role.IQA)
+    if actor.role is not e.Role.IQA or iqa is None:
+        raise NotPermitted("only an IQA of this centre records an IQA sample")
+    fields = cmd.event_fields(stamp)
+    _check_sample(ctx, cmd.sample_id, cmd.decision_ids, actor, fields["effective_on"])
+    qualification = iqa.qualification_on(fields["effective_on"])
+    if qualification is None:
+        raise NotCentreStaff("the IQA is not registered at this centre on that date")
+    return e.IqaSampleRecorded(
+        **fields, portfolio_id=ctx.portfolio.portfolio_id, iqa_qualification=qualification
+    )
+
+
+def record_ev_sample(ctx: Context, cmd: c.RecordEvSample, stamp: c.Stamp) -> e.EvSampleRecorded:
+    actor = stamp.actor
+    if actor.role is not e.Role.EV or actor.id not in ctx.centre.evs:
+        raise EvNotAllocated("only an EV allocated to this centre samples its portfolios")
+    fields = cmd.event_fields(stamp)
+    _check_sample(ctx, cmd.sample_id, cmd.decision_ids, actor, fields["effective_on"])
+    return e.EvSampleRecorded(**fields, portfolio_id=ctx.portfolio.portfolio_id)
+
+
+def _check_sample(
+    ctx: Context, sample_id: UUID, decision_ids: tuple[UUID, ...], actor: c.Actor, day: date
+) -> None:
+    if sample_id in ctx.portfolio.sample_ids:
+        raise AlreadyExists(f"sample {sample_id} already exists", field="sample_id")
+    ctx.not_the_learner(actor.id, "a sampler")
+    for decision_id in decision_ids:
+        decision = ctx.decision(decision_id, field="decision_ids")
+        if actor.id in decision.signers():
+            raise OwnDecision("nobody samples a decision they made or countersigned")
+        if day < decision.effective_on:
+            raise SampleBeforeDecision(
+                f"the sample is dated {day}, before the decision of {decision.effective_on}",
+                field="effective_on",
+            )
+
+
+def countersign_iqa_sample(
+    ctx: Context, cmd: c.CountersignIqaSample, stamp: c.Stamp
+) -> e.IqaSampleCountersigned:
+    """A qualified IQA (never the trainee who sampled) countersigns a trainee IQA's sample."""
+    sample = ctx.sample(cmd.sample_id)
+    if sample.role is not e.Role.IQA or sample.qualification is e.Qualification.QUALIFIED:
+        raise CountersignatureNotRequired("only a trainee IQA's sample is countersigned")
+    if sample.countersigned_by is not None:
+        raise AlreadyCorrected("the sample is already countersigned", field="sample_id")
+    if stamp.actor.id == sample.actor_id:
+        raise OwnDecision("nobody countersigns their own sample")
+    fields = cmd.event_fields(stamp)
+    iqa = ctx.centre.staff_with_role(stamp.actor.id, e.Role.IQA)
+    if (
+        stamp.actor.role is not e.Role.IQA
+        or iqa is None
+        or iqa.qualification_on(fields["effective_on"]) is not e.Qualification.QUALIFIED
+    ):
+        raise CountersignerNotQualified(
+            "a trainee IQA's sample is countersigned by a qualified IQA"
+        )
+    ctx.not_the_learner(stamp.actor.id, "the countersigner")
+    return e.IqaSampleCountersigned(**fields, portfolio_id=ctx.portfolio.portfolio_id)
+
+
+def respond_to_sample(ctx: Context, cmd: c.RespondToSample, stamp: c.Stamp) -> e.SampleResponded:
+    """The assessor acts on a referral (or the actions an EV set) by responding to it."""
+    ctx.require_assessor(stamp.actor)
+    sample = ctx.sample(cmd.sample_id)
+    if not sample.open:
+        raise NoOpenReferral("the sample referred nothing back and set no actions, or is closed")
+    return e.SampleResponded(**cmd.event_fields(stamp), portfolio_id=ctx.portfolio.portfolio_id)
+
+
+def accept_sample_response(
+    ctx: Context, cmd: c.AcceptSampleResponse, stamp: c.Stamp
+) -> e.SampleResponseAccepted:
+    """An EV accepts the response to an EV sample, an IQA to an IQA sample: it closes."""
+    sample = ctx.sample(cmd.sample_id)
+    actor = stamp.actor
+    if sample.role is e.Role.EV:
+        if actor.role is not e.Role.EV or actor.id not in ctx.centre.evs:
+            raise EvNotAllocated("an EV allocated to this centre accepts the response")
+    elif actor.role is not e.Role.IQA or ctx.centre.staff_with_role(actor.id, e.Role.IQA) is None:
+        raise NotPermitted("an IQA of this centre accepts the response to an IQA sample")
+    if not sample.open:
+        raise NoOpenReferral("the sample referred nothing back and set no actions, or is closed")
+    if not sample.responded:
+        raise NoOpenReferral("the assessor has not responded to this sample yet")
+    return e.SampleResponseAccepted(
+        **cmd.event_fields(stamp), portfolio_id=ctx.portfolio.portfolio_id
     )

@@ -25,6 +25,7 @@ from domain.events import (
     SampleOutcome,
     SampleStage,
     SufficiencyThresholds,
+    SummativeRule,
     Text,
     UnitThresholds,
 )
@@ -131,6 +132,14 @@ class SetSamplingPlan(Command, frozen=True, kw_only=True):
     every_unit: bool = True
     every_location: bool = True
     decision_ref: Short = ""
+    summative_before_certification: SummativeRule = SummativeRule.TRAINEE_ASSESSED
+
+
+class ApproveRealisticEnvironment(Command, frozen=True, kw_only=True):
+    approval_id: UUID
+    location: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    unit_codes: Annotated[tuple[str, ...], msgspec.Meta(max_length=50)] = ()
+    approval_ref: Short = ""
 
 
 class SetRetentionPolicy(Command, frozen=True, kw_only=True):
@@ -180,6 +189,9 @@ class SubmitEvidence(Command, frozen=True, kw_only=True):
     location: Short = ""
     attachments: tuple[Attachment, ...] = ()
     authenticity_declared: bool
+    written_answers: bool = False
+    other_reason: Text = ""
+    rwe_approval_id: UUID | None = None
 
 
 class MapEvidence(Command, frozen=True, kw_only=True):
@@ -196,6 +208,7 @@ class RecordObservation(Command, frozen=True, kw_only=True):
     requirement_tags: tuple[CriterionId, ...] = ()
     location: Short = ""
     notes: Text = ""
+    rwe_approval_id: UUID | None = None
 
 
 class RecordWitnessTestimony(Command, frozen=True, kw_only=True):
@@ -206,6 +219,7 @@ class RecordWitnessTestimony(Command, frozen=True, kw_only=True):
     environment: Environment
     criteria: Annotated[tuple[CriterionId, ...], msgspec.Meta(min_length=1)]
     statement: Text
+    rwe_approval_id: UUID | None = None
 
 
 class RecordQuestioning(Command, frozen=True, kw_only=True):
@@ -221,6 +235,7 @@ class RecordDecision(Command, frozen=True, kw_only=True):
     criteria: Annotated[tuple[CriterionId, ...], msgspec.Meta(min_length=1)]
     evidence_ids: Annotated[tuple[UUID, ...], msgspec.Meta(min_length=1)]
     feedback: Text = ""
+    observation_not_possible: Text = ""
 
 
 class Countersign(Command, frozen=True, kw_only=True):
@@ -245,6 +260,21 @@ class RecordEvSample(Command, frozen=True, kw_only=True):
     feedback: Text = ""
 
 
+class CountersignIqaSample(Command, frozen=True, kw_only=True):
+    sample_id: UUID
+    comment: Text = ""
+
+
+class RespondToSample(Command, frozen=True, kw_only=True):
+    sample_id: UUID
+    response: Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
+
+
+class AcceptSampleResponse(Command, frozen=True, kw_only=True):
+    sample_id: UUID
+    comment: Text = ""
+
+
 class WithdrawEvidence(Command, frozen=True, kw_only=True):
     evidence_id: UUID
     reason: Reason
@@ -255,9 +285,18 @@ class RevokeDecision(Command, frozen=True, kw_only=True):
     reason: Reason
 
 
+class SignOffUnit(Command, frozen=True, kw_only=True):
+    feedback: Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
+
+
 class CertifyUnit(Command, frozen=True, kw_only=True):
     certificate_ref: Annotated[str, msgspec.Meta(max_length=100)] = ""
 
 
 class WithdrawLearner(Command, frozen=True, kw_only=True):
     reason: Text = ""
+
+
+class OpenAppeal(Command, frozen=True, kw_only=True):
+    appeal_id: UUID
+    reason: Reason

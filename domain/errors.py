@@ -13,10 +13,13 @@ class DomainError(Exception):
 
     rule: ClassVar[str] = "domain_rule"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, reasons: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.reasons = reasons  # every reason, where a refusal has several (certification)
 
 
 class NotFound(DomainError):
@@ -55,12 +58,89 @@ class NotCentreStaff(NotPermitted):
     rule = "not_centre_staff"
 
 
+class NotOwnEvidence(NotPermitted):
+    """A learner maps and withdraws only the evidence they recorded themselves."""
+
+    rule = "not_own_evidence"
+
+
+class ConflictOfInterest(NotPermitted):
+    """The learner is never their own assessor, IQA, countersigner or witness; an EV is
+    never staff of a centre allocated to them."""
+
+    rule = "conflict_of_interest"
+
+
 class SimulationNotAllowed(DomainError):
     rule = "simulation_not_allowed_for_performance"
 
 
 class EnvironmentNotAllowed(DomainError):
     rule = "environment_not_allowed"
+
+
+class MethodCannotShow(DomainError):
+    """The evidence's method cannot show that criterion (e.g. witness testimony of knowledge)."""
+
+    rule = "method_cannot_show_criterion"
+
+
+class KnowledgeNotInferable(MethodCannotShow):
+    """Observation or a product of work, for knowledge that may not be inferred from them."""
+
+    rule = "knowledge_not_inferable"
+
+
+class OtherNeedsReason(DomainError):
+    rule = "other_evidence_needs_reason"
+
+
+class DecisionUnsupported(DomainError):
+    """A "met" decision names a criterion that no cited, live evidence can show."""
+
+    rule = "decision_not_supported_by_evidence"
+
+
+class ObservationRequired(DecisionUnsupported):
+    """A must-observe criterion decided met without a cited observation of it."""
+
+    rule = "must_observe_needs_cited_observation"
+
+
+class DecisionBeforeEvidence(DomainError):
+    rule = "decision_dated_before_evidence"
+
+
+class CountersignatureBeforeDecision(DomainError):
+    rule = "countersignature_dated_before_decision"
+
+
+class SampleBeforeDecision(DomainError):
+    rule = "sample_dated_before_decision"
+
+
+class NoOpenReferral(DomainError):
+    """A response to a sample that referred nothing and set no actions, or already closed."""
+
+    rule = "no_open_referral"
+
+
+class UnitNotComplete(DomainError):
+    """The assessor signs off only a unit whose coverage is complete and sufficient."""
+
+    rule = "unit_not_complete"
+
+
+class CertificationRefused(DomainError):
+    """Not ready for certification; `reasons` lists every reason."""
+
+    rule = "certification_refused"
+
+
+class PortfolioNotClosed(DomainError):
+    """An appeal reopens a certified or withdrawn portfolio; this one is open."""
+
+    rule = "portfolio_not_closed"
 
 
 class WitnessNotListed(DomainError):
@@ -128,6 +208,7 @@ class LearnerErased(DomainError):
 
 
 class PortfolioClosed(DomainError):
-    """A certified or withdrawn portfolio is not certified or withdrawn again."""
+    """A certified or withdrawn portfolio takes no more assessment writes (an appeal
+    reopens it); quality assurance (IQA and EV samples, responses) goes on."""
 
     rule = "portfolio_closed"

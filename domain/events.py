@@ -47,8 +47,11 @@ class Qualification(StrEnum):
 
 
 class Environment(StrEnum):
-    WORKPLACE = "workplace"
-    REALISTIC_WORKING_ENVIRONMENT = "rwe"
+    """Where evidence was produced; each unit says which count as performance evidence."""
+
+    WORKPLACE = "workplace"  # real work, paid or voluntary, with real customers
+    WORK_PLACEMENT = "work_placement"  # real work on a placement away from the learner's job
+    REALISTIC_WORKING_ENVIRONMENT = "rwe"  # a realistic working environment (approved or not)
     SIMULATION = "simulation"
 
 
@@ -65,6 +68,14 @@ class SampleOutcome(StrEnum):
 class SampleStage(StrEnum):
     INTERIM = "interim"
     SUMMATIVE = "summative"
+
+
+class SummativeRule(StrEnum):
+    """Which portfolios need an agreed IQA summative sample before they are certified."""
+
+    NONE = "none"
+    TRAINEE_ASSESSED = "trainee_assessed"  # any decision on it made by a trainee assessor
+    EVERY_PORTFOLIO = "every_portfolio"
 
 
 class Attachment(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -164,6 +175,20 @@ class ObservedCriteriaSet(CentreEvent, frozen=True, kw_only=True):
     criteria: tuple[CriterionId, ...]
 
 
+class RealisticEnvironmentApproved(CentreEvent, frozen=True, kw_only=True):
+    """A realistic working environment approved for performance evidence, on the record.
+
+    Units that accept only an *approved* RWE (seeds 000 and 003) count RWE evidence only
+    when it names an approval like this one.
+    """
+
+    TOPIC = "eportfolio.centre.realistic_environment_approved"
+    approval_id: UUID
+    location: str
+    unit_codes: tuple[str, ...] = ()  # empty: every unit
+    approval_ref: str = ""
+
+
 class SufficiencyThresholds(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """What "over a period of time, with different customers, on different occasions" means here.
 
@@ -205,6 +230,8 @@ class SamplingPlanSet(CentreEvent, frozen=True, kw_only=True):
     every_unit: bool = True
     every_location: bool = True
     decision_ref: Annotated[str, msgspec.Meta(max_length=300)] = ""
+    #: Portfolios that need an agreed IQA summative sample before certification.
+    summative_before_certification: SummativeRule = SummativeRule.TRAINEE_ASSESSED
 
 
 class RetentionPolicySet(CentreEvent, frozen=True, kw_only=True):
@@ -278,7 +305,7 @@ class EvidenceSubmitted(PortfolioEvent, frozen=True, kw_only=True):
     """A piece of evidence from the learner (or the assessor on their behalf)."""
 
     TOPIC = "eportfolio.portfolio.evidence_submitted"
-    PERSONAL = frozenset({"title", "description"})
+    PERSONAL = frozenset({"title", "description", "other_reason"})
     evidence_id: UUID
     method: Method
     title: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
@@ -290,6 +317,12 @@ class EvidenceSubmitted(PortfolioEvent, frozen=True, kw_only=True):
     location: Annotated[str, msgspec.Meta(max_length=200)] = ""
     attachments: tuple[Attachment, ...] = ()
     authenticity_declared: bool
+    #: A work product that is the learner's written answers to knowledge questions.
+    written_answers: bool = False
+    #: For method "Oth": what the evidence is and why it shows what it is mapped to.
+    other_reason: Text = ""
+    #: The centre's approval of the realistic working environment it comes from.
+    rwe_approval_id: UUID | None = None
 
 
 class EvidenceMapped(PortfolioEvent, frozen=True, kw_only=True):
@@ -313,6 +346,7 @@ class ObservationRecorded(PortfolioEvent, frozen=True, kw_only=True):
     requirement_tags: tuple[CriterionId, ...] = ()
     location: Annotated[str, msgspec.Meta(max_length=200)] = ""
     notes: Text = ""
+    rwe_approval_id: UUID | None = None
 
 
 class WitnessTestimonyRecorded(PortfolioEvent, frozen=True, kw_only=True):
@@ -327,6 +361,7 @@ class WitnessTestimonyRecorded(PortfolioEvent, frozen=True, kw_only=True):
     environment: Environment
     criteria: tuple[CriterionId, ...]
     statement: Text
+    rwe_approval_id: UUID | None = None
 
 
 class QuestioningRecorded(PortfolioEvent, frozen=True, kw_only=True):
@@ -344,13 +379,16 @@ class DecisionRecorded(PortfolioEvent, frozen=True, kw_only=True):
     """An assessment decision; a trainee's is pending until countersigned."""
 
     TOPIC = "eportfolio.portfolio.decision_recorded"
-    PERSONAL = frozenset({"feedback"})
+    PERSONAL = frozenset({"feedback", "observation_not_possible"})
     decision_id: UUID
     outcome: Outcome
     criteria: tuple[CriterionId, ...]
     evidence_ids: tuple[UUID, ...]
     assessor_qualification: Qualification
     feedback: Text = ""
+    #: Why criteria to be observed "unless observation is not possible" were assessed by
+    #: other methods; needed where the decision cites no observation of them.
+    observation_not_possible: Text = ""
 
 
 class DecisionCountersigned(PortfolioEvent, frozen=True, kw_only=True):
@@ -361,6 +399,8 @@ class DecisionCountersigned(PortfolioEvent, frozen=True, kw_only=True):
 
 
 class IqaSampleRecorded(PortfolioEvent, frozen=True, kw_only=True):
+    """An IQA's sample; a trainee IQA's counts only once a qualified IQA countersigns it."""
+
     TOPIC = "eportfolio.portfolio.iqa_sample_recorded"
     PERSONAL = frozenset({"feedback"})
     sample_id: UUID
@@ -369,6 +409,16 @@ class IqaSampleRecorded(PortfolioEvent, frozen=True, kw_only=True):
     outcome: SampleOutcome
     location: Annotated[str, msgspec.Meta(max_length=200)] = ""
     feedback: Text = ""
+    iqa_qualification: Qualification = Qualification.QUALIFIED
+
+
+class IqaSampleCountersigned(PortfolioEvent, frozen=True, kw_only=True):
+    """A qualified IQA countersigns a trainee IQA's sample: from now on it counts."""
+
+    TOPIC = "eportfolio.portfolio.iqa_sample_countersigned"
+    PERSONAL = frozenset({"comment"})
+    sample_id: UUID
+    comment: Text = ""
 
 
 class EvSampleRecorded(PortfolioEvent, frozen=True, kw_only=True):
@@ -379,6 +429,25 @@ class EvSampleRecorded(PortfolioEvent, frozen=True, kw_only=True):
     outcome: SampleOutcome
     actions: tuple[Annotated[str, msgspec.Meta(max_length=2_000)], ...] = ()
     feedback: Text = ""
+
+
+class SampleResponded(PortfolioEvent, frozen=True, kw_only=True):
+    """The assessor's response to a sample that referred decisions or set actions."""
+
+    TOPIC = "eportfolio.portfolio.sample_responded"
+    PERSONAL = frozenset({"response"})
+    sample_id: UUID
+    response: Text
+
+
+class SampleResponseAccepted(PortfolioEvent, frozen=True, kw_only=True):
+    """The sampler's side (an EV for an EV sample, an IQA for an IQA sample) accepts the
+    assessor's response: the referral and the sample's actions are closed."""
+
+    TOPIC = "eportfolio.portfolio.sample_response_accepted"
+    PERSONAL = frozenset({"comment"})
+    sample_id: UUID
+    comment: Text = ""
 
 
 class EvidenceWithdrawn(PortfolioEvent, frozen=True, kw_only=True):
@@ -401,11 +470,24 @@ class DecisionRevoked(PortfolioEvent, frozen=True, kw_only=True):
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2_000)]
 
 
+class UnitCompletionSignedOff(PortfolioEvent, frozen=True, kw_only=True):
+    """The assessor signs off the unit as complete, with feedback to the learner."""
+
+    TOPIC = "eportfolio.portfolio.unit_completion_signed"
+    PERSONAL = frozenset({"feedback"})
+    feedback: Text
+
+
 class UnitCertified(PortfolioEvent, frozen=True, kw_only=True):
-    """The awarding body certified the unit (effective on the certificate's date)."""
+    """The awarding body certified the unit (effective on the certificate's date).
+
+    `sufficiency_policy_version` is the centre's policy the portfolio was judged by (0: the
+    built-in default); the portfolio keeps being judged by it.
+    """
 
     TOPIC = "eportfolio.portfolio.unit_certified"
     certificate_ref: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    sufficiency_policy_version: int = 0
 
 
 class LearnerWithdrawn(PortfolioEvent, frozen=True, kw_only=True):
@@ -414,6 +496,15 @@ class LearnerWithdrawn(PortfolioEvent, frozen=True, kw_only=True):
     TOPIC = "eportfolio.portfolio.learner_withdrawn"
     PERSONAL = frozenset({"reason"})
     reason: Text = ""
+
+
+class AppealOpened(PortfolioEvent, frozen=True, kw_only=True):
+    """The centre opens an appeal: a certified or withdrawn portfolio is open again."""
+
+    TOPIC = "eportfolio.portfolio.appeal_opened"
+    PERSONAL = frozenset({"reason"})
+    appeal_id: UUID
+    reason: str
 
 
 # ---- audit stream -----------------------------------------------------------------
@@ -445,6 +536,7 @@ CENTRE_EVENTS: tuple[type[CentreEvent], ...] = (
     LegalHoldPlaced,
     LegalHoldLifted,
     SubjectErased,
+    RealisticEnvironmentApproved,
 )
 PORTFOLIO_EVENTS: tuple[type[PortfolioEvent], ...] = (
     LearnerEnrolled,
@@ -461,6 +553,11 @@ PORTFOLIO_EVENTS: tuple[type[PortfolioEvent], ...] = (
     DecisionRevoked,
     UnitCertified,
     LearnerWithdrawn,
+    IqaSampleCountersigned,
+    SampleResponded,
+    SampleResponseAccepted,
+    UnitCompletionSignedOff,
+    AppealOpened,
 )
 AUDIT_EVENTS: tuple[type[Event], ...] = (CheckpointIssued,)
 EVENT_TYPES: dict[str, type[Event]] = {

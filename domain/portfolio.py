@@ -31,14 +31,24 @@ class EvidenceItem:
     criteria: set[str] = field(default_factory=set)
     requirement_tags: set[str] = field(default_factory=set)
     withdrawn: bool = False
+    withdrawn_by: UUID | None = None
+    written_answers: bool = False  # a work product of written answers to knowledge questions
+    other_reason: bool = False  # "Oth" evidence that says what it is and why it counts
+    rwe_approval_id: UUID | None = None
 
     @property
     def assessor_observed(self) -> bool:
         return self.method is Method.OBSERVATION
 
+    def evidences(self, cid: str) -> bool:
+        """Mapped to `cid`, or (for evidence requirements) tagged with it."""
+        return cid in self.criteria or cid in self.requirement_tags
+
 
 @dataclass
 class Sample:
+    """An IQA or EV sample as it bears on one decision (each sampled decision holds a copy)."""
+
     sample_id: UUID
     event_id: UUID
     actor_id: UUID
@@ -46,6 +56,32 @@ class Sample:
     outcome: e.SampleOutcome
     recorded_at: datetime
     stage: e.SampleStage | None = None
+    qualification: e.Qualification = e.Qualification.QUALIFIED
+    countersigned_by: UUID | None = None
+    actions: int = 0  # how many actions the EV set
+    responded: bool = False  # the assessor recorded a response
+    accepted: bool = False  # the sampler's side accepted the response
+    effective_on: date | None = None
+
+    @property
+    def counts(self) -> bool:
+        """A trainee IQA's sample counts only once a qualified IQA countersigns it."""
+        return self.qualification is e.Qualification.QUALIFIED or self.countersigned_by is not None
+
+    @property
+    def open_referral(self) -> bool:
+        """Referred back and not yet closed by an accepted response: the decision does not
+        count meanwhile."""
+        return self.counts and self.outcome is e.SampleOutcome.REFERRED and not self.accepted
+
+    @property
+    def open_actions(self) -> bool:
+        """The EV set actions and no accepted response has closed them yet."""
+        return self.actions > 0 and not self.accepted
+
+    @property
+    def open(self) -> bool:
+        return self.open_referral or self.open_actions
 
 
 @dataclass
@@ -64,6 +100,7 @@ class Decision:
     iqa_samples: list[Sample] = field(default_factory=list)
     ev_samples: list[Sample] = field(default_factory=list)
     revoked: bool = False
+    observation_not_possible: bool = False  # the decision records why observation was not
 
     @property
     def needs_countersignature(self) -> bool:
@@ -79,6 +116,27 @@ class Decision:
     def signers(self) -> set[UUID]:
         """Everyone whose signature is on the decision: none of them may sample it."""
         return {self.author_id} | ({self.countersigned_by} if self.countersigned_by else set())
+
+    def samples(self) -> list[Sample]:
+        return [*self.iqa_samples, *self.ev_samples]
+
+    def open_referrals(self) -> list[Sample]:
+        """Samples that referred it (or set actions) and are not closed: it does not count.
+
+        Only the assessor acting on a referral clears it — a new decision, or a response the
+        sampler's side accepts; a later "agreed" sample by someone else does not.
+        """
+        return [s for s in self.samples() if s.open_referral]
+
+
+@dataclass
+class SignOff:
+    """The assessor's unit-completion sign-off, and the portfolio version it signed."""
+
+    actor_id: UUID
+    effective_on: date
+    recorded_at: datetime
+    version: int
 
 
 @dataclass
@@ -98,11 +156,54 @@ class PortfolioState:
     sample_ids: set[UUID] = field(default_factory=set)
     certified_on: date | None = None
     withdrawn_on: date | None = None
+    #: the centre's sufficiency policy version the certification was judged by (0: built-in)
+    certified_policy_version: int | None = None
+    signed_off: SignOff | None = None
+    #: the version of the last event that changed what is assessed (evidence, decisions)
+    assessed_version: int = 1
+    appeal_ids: set[UUID] = field(default_factory=set)
 
     @property
     def closed_on(self) -> date | None:
-        """When the retention clock started: certification or withdrawal."""
+        """When the retention clock started: certification or withdrawal (None once an
+        appeal reopens the portfolio)."""
         return self.certified_on or self.withdrawn_on
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_on is not None
+
+    def decisions_in_order(self) -> list[Decision]:
+        """Decisions by effective date, then recording time: the later one governs."""
+        return sorted(
+            self.decisions.values(),
+            key=lambda d: (d.effective_on, d.recorded_at, str(d.decision_id)),
+        )
+
+    def replaced(self, decision: Decision) -> bool:
+        """Revoked, or every criterion it decided was decided again later by a decision that
+        stands: the assessor has acted on it, so a referral of it is no longer open."""
+        if decision.revoked:
+            return True
+        ordered = self.decisions_in_order()
+        later = ordered[ordered.index(decision) + 1 :]
+        return all(any(cid in d.criteria and d.stands for d in later) for cid in decision.criteria)
+
+    def open_ev_samples(self) -> list[Sample]:
+        """EV samples that referred decisions or set actions, with nothing yet closing them."""
+        seen: dict[UUID, Sample] = {}
+        for decision in self.decisions.values():
+            for sample in decision.ev_samples:
+                if sample.open_actions or (sample.open_referral and not self.replaced(decision)):
+                    seen.setdefault(sample.sample_id, sample)
+        return sorted(seen.values(), key=lambda s: s.recorded_at)
+
+    def sample(self, sample_id: UUID) -> Sample | None:
+        """A sample by its id (the first decision's copy), or None."""
+        return next((s for s in self._copies(sample_id)), None)
+
+    def _copies(self, sample_id: UUID) -> list[Sample]:
+        return [s for d in self.decisions.values() for s in d.samples() if s.sample_id == sample_id]
 
     def ev_sampled_on(self) -> date | None:
         """The day of the first EV sample: evidence artefacts may go after it (by policy)."""
@@ -123,9 +224,16 @@ class PortfolioState:
             enrolled_on=event.effective_on,
         )
 
-    def apply(self, event: e.PortfolioEvent) -> None:  # noqa: PLR0912 - one case per event
+    def apply(self, event: e.PortfolioEvent) -> None:
         """Fold one event. References to items a time-travel filter left out are skipped."""
         self.version += 1
+        if isinstance(event, ASSESSED):
+            self.assessed_version = self.version
+        if not self._apply_assessment(event):
+            self._apply_quality(event)
+
+    def _apply_assessment(self, event: e.PortfolioEvent) -> bool:  # noqa: PLR0912
+        """Evidence and decisions; False if `event` is not one of them."""
         match event:
             case e.EvidenceSubmitted():
                 self._add(event, event.method, tags=event.requirement_tags)
@@ -145,6 +253,7 @@ class PortfolioState:
             case e.EvidenceWithdrawn():
                 if withdrawn := self.evidence.get(event.evidence_id):
                     withdrawn.withdrawn = True
+                    withdrawn.withdrawn_by = event.actor_id
             case e.DecisionRecorded():
                 self.decisions[event.decision_id] = Decision(
                     decision_id=event.decision_id,
@@ -156,6 +265,7 @@ class PortfolioState:
                     author_qualification=event.assessor_qualification,
                     effective_on=event.effective_on,
                     recorded_at=event.recorded_at,
+                    observation_not_possible=bool(event.observation_not_possible),
                 )
             case e.DecisionCountersigned():
                 if decision := self.decisions.get(event.decision_id):
@@ -164,38 +274,47 @@ class PortfolioState:
             case e.DecisionRevoked():
                 if decision := self.decisions.get(event.decision_id):
                     decision.revoked = True
+            case _:
+                return False
+        return True
+
+    def _apply_quality(self, event: e.PortfolioEvent) -> None:
+        """Samples, responses, sign-off, certification, withdrawal and appeals."""
+        match event:
             case e.IqaSampleRecorded():
                 self._sample(event, event.decision_ids, "iqa", event.outcome, event.stage)
             case e.EvSampleRecorded():
                 self._sample(event, event.decision_ids, "ev", event.outcome, None)
+            case e.IqaSampleCountersigned():
+                for sample in self._copies(event.sample_id):
+                    sample.countersigned_by = event.actor_id
+            case e.SampleResponded():
+                for sample in self._copies(event.sample_id):
+                    sample.responded = True
+            case e.SampleResponseAccepted():
+                for sample in self._copies(event.sample_id):
+                    sample.accepted = True
+            case e.UnitCompletionSignedOff():
+                self.signed_off = SignOff(
+                    actor_id=event.actor_id,
+                    effective_on=event.effective_on,
+                    recorded_at=event.recorded_at,
+                    version=self.version,
+                )
             case e.UnitCertified():
                 self.certified_on = event.effective_on
+                self.certified_policy_version = event.sufficiency_policy_version
             case e.LearnerWithdrawn():
                 self.withdrawn_on = event.effective_on
+            case e.AppealOpened():
+                self.appeal_ids.add(event.appeal_id)
+                self.certified_on = self.withdrawn_on = None
+                self.certified_policy_version = None
 
     def _add(
-        self,
-        event: e.EvidenceSubmitted
-        | e.ObservationRecorded
-        | e.WitnessTestimonyRecorded
-        | e.QuestioningRecorded,
-        method: Method,
-        tags: tuple[str, ...] = (),
+        self, event: EvidenceEvent, method: Method, tags: tuple[str, ...] = ()
     ) -> EvidenceItem:
-        item = EvidenceItem(
-            evidence_id=event.evidence_id,
-            event_id=event.event_id,
-            method=method,
-            author_id=event.actor_id,
-            effective_on=event.effective_on,
-            recorded_at=event.recorded_at,
-            environment=getattr(event, "environment", e.Environment.WORKPLACE),
-            occasion=getattr(event, "occasion", ""),
-            customer_ref=getattr(event, "customer_ref", None),
-            location=getattr(event, "location", ""),
-            requirement_tags=set(tags),
-        )
-        self.evidence[item.evidence_id] = item
+        item = self.evidence[event.evidence_id] = evidence_item(event, method, tags)
         return item
 
     def _sample(
@@ -207,19 +326,52 @@ class PortfolioState:
         stage: e.SampleStage | None,
     ) -> None:
         self.sample_ids.add(event.sample_id)
-        sample = Sample(
-            sample_id=event.sample_id,
-            event_id=event.event_id,
-            actor_id=event.actor_id,
-            role=event.actor_role,
-            outcome=outcome,
-            recorded_at=event.recorded_at,
-            stage=stage,
-        )
         for decision_id in decision_ids:
             if (decision := self.decisions.get(decision_id)) is None:
                 continue  # a time-travel view that cut the decision off
+            sample = Sample(
+                sample_id=event.sample_id,
+                event_id=event.event_id,
+                actor_id=event.actor_id,
+                role=event.actor_role,
+                outcome=outcome,
+                recorded_at=event.recorded_at,
+                stage=stage,
+                qualification=getattr(event, "iqa_qualification", e.Qualification.QUALIFIED),
+                actions=len(getattr(event, "actions", ())),
+                effective_on=event.effective_on,
+            )
             (decision.iqa_samples if kind == "iqa" else decision.ev_samples).append(sample)
+
+
+EvidenceEvent = (
+    e.EvidenceSubmitted | e.ObservationRecorded | e.WitnessTestimonyRecorded | e.QuestioningRecorded
+)
+
+
+def evidence_item(event: EvidenceEvent, method: Method, tags: tuple[str, ...] = ()) -> EvidenceItem:
+    """The evidence item an evidence event records (before any mapping)."""
+    return EvidenceItem(
+        evidence_id=event.evidence_id,
+        event_id=event.event_id,
+        method=method,
+        author_id=event.actor_id,
+        effective_on=event.effective_on,
+        recorded_at=event.recorded_at,
+        environment=getattr(event, "environment", e.Environment.WORKPLACE),
+        occasion=getattr(event, "occasion", ""),
+        customer_ref=getattr(event, "customer_ref", None),
+        location=getattr(event, "location", ""),
+        requirement_tags=set(tags),
+        rwe_approval_id=getattr(event, "rwe_approval_id", None),
+        written_answers=getattr(event, "written_answers", False),
+        other_reason=bool(getattr(event, "other_reason", "")),
+    )
+
+
+#: Events that change what the assessment stands on: a sign-off older than the last of
+#: them signed something else. (New evidence alone takes nothing away.)
+ASSESSED = (e.EvidenceWithdrawn, e.DecisionRecorded, e.DecisionRevoked)
 
 
 def fold_portfolio(events: list[e.PortfolioEvent]) -> PortfolioState | None:

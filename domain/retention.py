@@ -16,7 +16,6 @@ from uuid import UUID
 
 import msgspec
 
-from domain import assessment as a
 from domain import commands as c
 from domain import events as e
 from domain.centre import CentreState, require_centre_admin
@@ -27,7 +26,6 @@ from domain.errors import (
     LegalHoldApplies,
     NotFound,
     NotPermitted,
-    PortfolioClosed,
     RetentionApplies,
 )
 from domain.portfolio import PortfolioState
@@ -165,25 +163,3 @@ def _registered(centre: CentreState, learner_id: UUID) -> None:
         raise NotFound(f"no learner {learner_id} at this centre", field="learner_id")
     if learner_id in centre.erased:
         raise LearnerErased(f"learner {learner_id} was erased", field="learner_id")
-
-
-# ---- portfolio rules -------------------------------------------------------------------
-
-
-def certify_unit(ctx: a.Context, cmd: c.CertifyUnit, stamp: c.Stamp) -> e.UnitCertified:
-    _closing(ctx, stamp)
-    return e.UnitCertified(**cmd.event_fields(stamp), portfolio_id=ctx.portfolio.portfolio_id)
-
-
-def withdraw_learner(ctx: a.Context, cmd: c.WithdrawLearner, stamp: c.Stamp) -> e.LearnerWithdrawn:
-    _closing(ctx, stamp)
-    return e.LearnerWithdrawn(**cmd.event_fields(stamp), portfolio_id=ctx.portfolio.portfolio_id)
-
-
-def _closing(ctx: a.Context, stamp: c.Stamp) -> None:
-    require_centre_admin(ctx.centre, stamp.actor)
-    portfolio = ctx.portfolio
-    if portfolio.certified_on is not None:
-        raise PortfolioClosed(f"the unit was certified on {portfolio.certified_on}")
-    if portfolio.withdrawn_on is not None:
-        raise PortfolioClosed(f"the learner was withdrawn on {portfolio.withdrawn_on}")

@@ -64,6 +64,15 @@ class Criterion(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     kind: CriterionKind
     outcome: str = ""
     must_observe: bool = False
+    #: Performance the assessor observes unless observation is not possible; a decision
+    #: resting on other methods records why (seed 000: "PCs 1, 2 and 8-16 may be assessed by
+    #: alternative methods if observation is not possible").
+    observe_unless_not_possible: bool = False
+    #: Knowledge that may be inferred from observed performance or products of work. Read
+    #: per statement, never per unit: only a statement about how to do something qualifies.
+    inferable: bool = False
+    #: The sentence of the unit text behind the reading of `inferable` (knowledge only).
+    inference_basis: str = ""
 
 
 class LearningOutcome(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -92,9 +101,34 @@ class RequirementCategory(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
     text: str
 
 
+class RweRule(StrEnum):
+    """Whether performance evidence may come from a realistic working environment (RWE)."""
+
+    FORBIDDEN = "forbidden"
+    ALLOWED = "allowed"
+    APPROVED_ONLY = "approved_only"  # "approved realistic working environment": on record
+
+
 class EnvironmentRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    realistic_working_environment_allowed: bool
+    """Where performance evidence may come from: real work always; the rest as the unit says.
+
+    Applies to all performance evidence: criteria, range items and evidence requirements.
+    """
+
+    realistic_working_environment: RweRule
+    work_placement_allowed: bool
     simulation_allowed_for_performance: bool = False
+
+
+class SpecCorrection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An earlier version of this spec whose reading of the same unit text was wrong.
+
+    Portfolios enrolled on it are judged by the correcting version, and say so.
+    """
+
+    version: int
+    content_hash: str
+    reason: str
 
 
 class UnitSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -110,12 +144,12 @@ class UnitSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     outcomes: tuple[LearningOutcome, ...] = ()
     criteria: tuple[Criterion, ...]
     observation_rule: ObservationRule
-    knowledge_inference_allowed: bool
     range: RangeRule | None = None
     requirements: tuple[RequirementCategory, ...] = ()
     environment: EnvironmentRule
     methods: tuple[Method, ...] = tuple(Method)
     sufficiency: Literal["over_time"] = "over_time"
+    corrects: tuple[SpecCorrection, ...] = ()
 
     def criterion(self, criterion_id: str) -> Criterion | None:
         return next((c for c in self.criteria if c.id == criterion_id), None)
@@ -124,6 +158,22 @@ class UnitSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     def content_hash(self) -> str:
         """SHA-256 of the canonical encoding: what an enrolment pins."""
         return hashlib.sha256(msgspec.json.encode(self, order="sorted")).hexdigest()
+
+    def corrects_hash(self, content_hash: str) -> SpecCorrection | None:
+        """The correction this spec makes of the version with `content_hash`, if any."""
+        return next((c for c in self.corrects if c.content_hash == content_hash), None)
+
+    def performance_ids(self) -> frozenset[str]:
+        """Ids whose evidence is performance evidence: criteria, range items, requirements.
+
+        The environment rules (no simulation; RWE and work placements as the unit says)
+        apply to evidence for every one of them.
+        """
+        ids = {c.id for c in self.criteria if c.kind is CriterionKind.PERFORMANCE}
+        ids |= {r.id for r in self.requirements}
+        if self.range is not None:
+            ids |= {item.id for item in self.range.items}
+        return frozenset(ids)
 
     def all_ids(self) -> frozenset[str]:
         """Every id an evidence item may be mapped to."""
@@ -154,6 +204,8 @@ def validate_spec(spec: UnitSpec) -> None:
     _check_unique(((f"$.outcomes[{i}].id", o.id) for i, o in enumerate(spec.outcomes)), "outcome")
     _check_outcomes(spec)
     _check_observation(spec)
+    _check_knowledge(spec)
+    _check_corrections(spec)
     if spec.range is not None and not 1 <= spec.range.min_observed <= len(spec.range.items):
         raise SpecInvalid(
             "$.range.min_observed",
@@ -206,6 +258,32 @@ def _check_observation(spec: UnitSpec) -> None:
         raise SpecInvalid("$.observation_rule", "'named' but no criterion has must_observe")
 
 
+def _check_knowledge(spec: UnitSpec) -> None:
+    """Inference is read per knowledge statement, with the sentence behind the reading."""
+    for i, c in enumerate(spec.criteria):
+        knowledge = c.kind is CriterionKind.KNOWLEDGE
+        if c.inferable and not knowledge:
+            raise SpecInvalid(f"$.criteria[{i}].inferable", "only knowledge is inferred")
+        if knowledge and not c.inference_basis.strip():
+            raise SpecInvalid(
+                f"$.criteria[{i}].inference_basis",
+                "say which sentence of the unit text decides whether this may be inferred",
+            )
+        if c.observe_unless_not_possible and (knowledge or c.must_observe):
+            raise SpecInvalid(
+                f"$.criteria[{i}].observe_unless_not_possible",
+                "only for performance that is not already must_observe",
+            )
+
+
+def _check_corrections(spec: UnitSpec) -> None:
+    for i, correction in enumerate(spec.corrects):
+        if not 1 <= correction.version < spec.version:
+            raise SpecInvalid(
+                f"$.corrects[{i}].version", f"must be an earlier version than {spec.version}"
+            )
+
+
 @dataclass(frozen=True)
 class SpecCatalogue:
     """The unit specs a deployment offers, keyed by (code, version).
@@ -234,10 +312,17 @@ class SpecCatalogue:
         return self._by_key[(code, versions[-1])] if versions else None
 
     def by_hash(self, code: str, content_hash: str) -> UnitSpec | None:
-        """The version an enrolment pinned, found by what it pinned rather than a number."""
-        return next(
-            (s for s in self.specs if s.code == code and s.content_hash == content_hash), None
-        )
+        """The version an enrolment pinned, found by what it pinned rather than a number.
+
+        A version that a later one corrects resolves to the latest correcting version: the
+        unit text did not change, only our reading of it, and the reading must be right.
+        """
+        same = [s for s in self.specs if s.code == code]
+        pinned = next((s for s in same if s.content_hash == content_hash), None)
+        if pinned is not None:
+            return pinned
+        correcting = [s for s in same if s.corrects_hash(content_hash) is not None]
+        return max(correcting, key=lambda s: s.version, default=None)
 
     def versions(self, code: str) -> tuple[int, ...]:
         return tuple(sorted(v for c, v in self._by_key if c == code))

@@ -28,6 +28,7 @@ class ChainState(StrEnum):
     STANDS = "stands"
     IQA_SAMPLED = "iqa_sampled"
     EV_SAMPLED = "ev_sampled"
+    REFERRED = "referred"  # a counting sample referred it back; the assessor has not acted yet
     REVOKED = "revoked"
 
 
@@ -148,6 +149,12 @@ def _centre_summary(event: e.CentreEvent, names: Mapping[UUID, str]) -> str:
             return f"Sufficiency policy v{event.policy_version} set: {_policy_words(event)}"
         case e.SamplingPlanSet():
             return f"Sampling plan v{event.plan_version} set: {_plan_words(event)}"
+        case e.RealisticEnvironmentApproved():
+            units = ", ".join(event.unit_codes) or "every unit"
+            return (
+                f"Realistic working environment approved: {w.line(event.location)} for {units}"
+                f"{w.ref(event.approval_ref)}"
+            )
     return _records_summary(event, names)
 
 
@@ -202,18 +209,46 @@ def _portfolio_summary(event: e.PortfolioEvent, names: Mapping[UUID, str]) -> st
             actions = w.plural(len(event.actions), "action", lead="; ")
             return f"EV sample of {count}: {event.outcome}{actions}"
         case e.EvidenceWithdrawn():
-            return f"Evidence withdrawn: {w.line(event.reason)}"
+            by = (
+                ""
+                if event.actor_role is e.Role.LEARNER
+                else f" by the {w.role_name(event.actor_role)}"
+            )
+            return f"Evidence withdrawn{by}: {w.line(event.reason)}"
         case e.DecisionRevoked():
             return f"Decision revoked: {w.line(event.reason)}"
+    return _quality_summary(event)
+
+
+def _quality_summary(event: e.PortfolioEvent) -> str:
+    match event:
+        case e.IqaSampleCountersigned():
+            return "A trainee IQA's sample countersigned by a qualified IQA"
+        case e.SampleResponded():
+            return f"The assessor responded to a sample: {w.line(event.response)}"
+        case e.SampleResponseAccepted():
+            return (
+                f"The {w.role_name(event.actor_role)} accepted the response: the referral and "
+                "actions of the sample are closed"
+            )
     return _closing_summary(event)
 
 
 def _closing_summary(event: e.PortfolioEvent) -> str:
     match event:
+        case e.UnitCompletionSignedOff():
+            return f"Unit completion signed off by the assessor: {w.line(event.feedback)}"
         case e.UnitCertified():
-            return f"Unit certified{w.ref(event.certificate_ref)}"
+            policy = (
+                f"sufficiency policy v{event.sufficiency_policy_version}"
+                if event.sufficiency_policy_version
+                else "the built-in sufficiency default"
+            )
+            return f"Unit certified{w.ref(event.certificate_ref)}, judged by {policy}"
         case e.LearnerWithdrawn():
             return f"Learner withdrawn from the unit{w.paren(event.reason)}"
+        case e.AppealOpened():
+            return f"Appeal opened; the portfolio is open again: {w.line(event.reason)}"
     return event.TOPIC
 
 
@@ -270,7 +305,11 @@ def _subjects(event: e.Event) -> tuple[UUID, ...]:
         return event.decision_ids
     if isinstance(event, e.DecisionRecorded):
         return (event.decision_id, *event.evidence_ids)
-    ids = (getattr(event, "decision_id", None), getattr(event, "evidence_id", None))
+    ids = (
+        getattr(event, "decision_id", None),
+        getattr(event, "evidence_id", None),
+        getattr(event, "sample_id", None),
+    )
     return tuple(i for i in ids if isinstance(i, UUID))
 
 
@@ -295,6 +334,12 @@ class SampleView(msgspec.Struct, frozen=True, kw_only=True):
     stage: e.SampleStage | None
     outcome: e.SampleOutcome
     recorded_at: datetime
+    qualification: e.Qualification = e.Qualification.QUALIFIED
+    counts: bool = True  # False: a trainee IQA's sample not yet countersigned
+    countersigned_by: UUID | None = None
+    actions: int = 0
+    responded: bool = False
+    accepted: bool = False
 
 
 class DecisionChain(msgspec.Struct, frozen=True, kw_only=True):
@@ -312,6 +357,8 @@ class DecisionChain(msgspec.Struct, frozen=True, kw_only=True):
     iqa_samples: tuple[SampleView, ...]
     ev_samples: tuple[SampleView, ...]
     state: ChainState
+    #: Criteria it no longer stands for: every cited evidence item for them was withdrawn.
+    lapsed: tuple[str, ...] = ()
 
 
 class ChainContext(msgspec.Struct, frozen=True, kw_only=True):
@@ -333,19 +380,35 @@ class DecisionChainWithContext(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def chain_state(decision: Decision) -> ChainState:
-    """Revoked, else pending until countersigned, else the furthest sample reached."""
+    """Revoked, else pending until countersigned, else referred while a referral is open,
+    else the furthest sample reached (a trainee IQA's counts once countersigned)."""
     if decision.revoked:
         return ChainState.REVOKED
     if not decision.stands:
         return ChainState.PENDING_COUNTERSIGNATURE
+    if decision.open_referrals():
+        return ChainState.REFERRED
     if decision.ev_samples:
         return ChainState.EV_SAMPLED
-    return ChainState.IQA_SAMPLED if decision.iqa_samples else ChainState.STANDS
+    sampled = any(s.counts for s in decision.iqa_samples)
+    return ChainState.IQA_SAMPLED if sampled else ChainState.STANDS
+
+
+def lapsed(portfolio: PortfolioState, decision: Decision) -> tuple[str, ...]:
+    """The criteria whose cited evidence was all withdrawn: the decision stands for them
+    no longer (withdrawal never revives an earlier decision in its place)."""
+    evidence = portfolio.evidence
+    cited = [evidence[i] for i in decision.evidence_ids if i in evidence]
+    return tuple(
+        cid
+        for cid in decision.criteria
+        if (mapped := [i for i in cited if i.evidences(cid)]) and all(i.withdrawn for i in mapped)
+    )
 
 
 def decision_chains(portfolio: PortfolioState, names: Mapping[UUID, str]) -> list[DecisionChain]:
     """Every decision of the portfolio, once, in the order it was recorded."""
-    return [_chain(portfolio.portfolio_id, d, names) for d in portfolio.decisions.values()]
+    return [_chain(portfolio, d, names) for d in portfolio.decisions.values()]
 
 
 def chains_with_context(
@@ -354,18 +417,20 @@ def chains_with_context(
     """Decision chains plus what sampling needs: learner, unit, methods and locations used."""
     return [
         DecisionChainWithContext(
-            chain=_chain(portfolio.portfolio_id, decision, names),
+            chain=_chain(portfolio, decision, names),
             context=_context(portfolio, decision, names),
         )
         for decision in portfolio.decisions.values()
     ]
 
 
-def _chain(portfolio_id: UUID, decision: Decision, names: Mapping[UUID, str]) -> DecisionChain:
+def _chain(
+    portfolio: PortfolioState, decision: Decision, names: Mapping[UUID, str]
+) -> DecisionChain:
     signer, signed_at = decision.countersigned_by, decision.countersigned_at
     return DecisionChain(
         decision_id=decision.decision_id,
-        portfolio_id=portfolio_id,
+        portfolio_id=portfolio.portfolio_id,
         event_id=decision.event_id,
         outcome=decision.outcome,
         criteria=decision.criteria,
@@ -381,6 +446,7 @@ def _chain(portfolio_id: UUID, decision: Decision, names: Mapping[UUID, str]) ->
         iqa_samples=tuple(_sample(s, names) for s in decision.iqa_samples),
         ev_samples=tuple(_sample(s, names) for s in decision.ev_samples),
         state=chain_state(decision),
+        lapsed=lapsed(portfolio, decision),
     )
 
 
@@ -401,6 +467,12 @@ def _sample(sample: Sample, names: Mapping[UUID, str]) -> SampleView:
         stage=sample.stage,
         outcome=sample.outcome,
         recorded_at=sample.recorded_at,
+        qualification=sample.qualification,
+        counts=sample.counts,
+        countersigned_by=sample.countersigned_by,
+        actions=sample.actions,
+        responded=sample.responded,
+        accepted=sample.accepted,
     )
 
 

@@ -1,38 +1,39 @@
 """Coverage: per criterion, the evidence and decision behind it, and what is still missing.
 
-A pure read of a portfolio against its spec, applying the unit texts' rules (DESIGN §1.1)
-so an assessor sees the gaps they would write themselves:
-- a criterion counts once the latest *standing* decision on it (not revoked; countersigned
-  if a trainee made it) that still rests on live (not withdrawn) evidence says met, and
-  live evidence is mapped to it; a decision whose latest IQA/EV sample referred it does not;
+A pure read of a portfolio against its spec, with the unit texts' rules (`domain.support`),
+so an assessor sees the gaps they would write themselves. Every id of the unit — criterion,
+knowledge statement, range item, evidence requirement — is judged the same way:
+
+- its evidence is the live items mapped to it (or, for a requirement, tagged with it) that
+  can show it: from a permitted environment, by a method that shows it (knowledge only by
+  questioning, discussion or written work unless the statement may be inferred);
 - a must-observe criterion (named by the spec, or circled by the centre) also needs the
-  assessor's own observation (method O) mapped to it: witness testimony does not do;
-- knowledge needs Q, PD, WP or Oth evidence; an observation mapped to it counts (as
-  inference) only where the unit allows it; witness testimony never shows knowledge;
-- range: `min_observed` items observed, the rest covered by O or the spec's other methods,
-  and each item decided met like a criterion;
-- a requirement category needs one live item tagged (or mapped) with it.
+  assessor's own observation;
+- it counts once the *governing* decision on it — the latest that stands (not revoked;
+  countersigned if a trainee made it) — says met, cites live evidence that can show it (an
+  observation, where it must be observed), and has no open referral. Withdrawing evidence
+  never revives an earlier decision: the governing one simply stops standing for what that
+  evidence supported, and the gap says so;
+- a criterion observed "unless observation is not possible" decided on other methods needs
+  the decision to record why;
+- range: `min_observed` items observed, by the assessor, in a permitted environment.
 A unit is complete exactly when there are no gaps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from uuid import UUID
 
 import msgspec
 
-from domain.events import Outcome, SampleOutcome
+from domain.centre import RweApproval
+from domain.events import Outcome
 from domain.portfolio import Decision, EvidenceItem, PortfolioState
-from domain.spec import Criterion, CriterionKind, Method, ObservationRule, RangeRule, UnitSpec
-
-#: What shows knowledge without inference: asked, discussed or written down.
-KNOWLEDGE_METHODS = frozenset(
-    {Method.QUESTIONING, Method.PROFESSIONAL_DISCUSSION, Method.WORK_PRODUCT, Method.OTHER}
-)
+from domain.spec import CriterionKind, Method, ObservationRule, RangeRule, UnitSpec
+from domain.support import Support, label
 
 
 class Status(StrEnum):
@@ -57,6 +58,7 @@ class EvidenceRef(msgspec.Struct, frozen=True, kw_only=True):
     evidence_id: UUID
     method: Method
     effective_on: date
+    counts: bool = True  # False: mapped, but its method or environment cannot show the id
 
 
 class CriterionCoverage(msgspec.Struct, frozen=True, kw_only=True):
@@ -68,7 +70,9 @@ class CriterionCoverage(msgspec.Struct, frozen=True, kw_only=True):
     decision_id: UUID | None = None  # the standing decision that meets it
     must_observe: bool = False
     observed: bool = False  # the assessor's own observation is mapped to it
-    inferred: bool = False  # knowledge shown only by observed performance
+    inferred: bool = False  # knowledge shown only by observed performance or work products
+    inferable: bool | None = None  # knowledge: may it be inferred at all (the spec's reading)
+    gaps: tuple[str, ...] = ()  # why it is not complete, in the assessor's words
 
 
 class RangeCoverage(msgspec.Struct, frozen=True, kw_only=True):
@@ -86,26 +90,29 @@ class CoverageReport(msgspec.Struct, frozen=True, kw_only=True):
     criteria: tuple[CriterionCoverage, ...]
     range: RangeCoverage | None = None
     gaps: tuple[str, ...] = ()
+    #: Set when the portfolio was enrolled on a version this one corrects: which, and why.
+    spec_note: str = ""
 
 
 def coverage(
-    portfolio: PortfolioState, spec: UnitSpec, centre_observed: tuple[str, ...] = ()
+    portfolio: PortfolioState,
+    spec: UnitSpec,
+    centre_observed: tuple[str, ...] = (),
+    approvals: dict[UUID, RweApproval] | None = None,
 ) -> CoverageReport:
-    """Gap analysis of `portfolio` against `spec`; `centre_observed` is the centre's circle."""
-    facts = _Facts(portfolio)
+    """Gap analysis of `portfolio` against `spec`; `centre_observed` is the centre's circle
+    and `approvals` its approved realistic working environments."""
+    judge = _Judge(portfolio, Support(spec, centre_observed, approvals))
     gaps: list[str] = []
     if spec.observation_rule is ObservationRule.CENTRE_SETS and not centre_observed:
         gaps.append("The centre has not yet set which criteria of this unit must be observed")
-    must = {c.id for c in spec.criteria if c.must_observe}
-    if spec.observation_rule is ObservationRule.CENTRE_SETS:
-        must |= set(centre_observed)
-    rows = [_criterion(facts, spec, c, c.id in must, gaps) for c in spec.criteria]
+    rows = [judge.row(c.id, _area(c.kind), c.text) for c in spec.criteria]
     range_report = None
     if spec.range is not None:
-        range_report = _range_rule(facts, spec.range, gaps)
-        rows += [_range_item(facts, spec.range, item.id, gaps) for item in spec.range.items]
-    for requirement in spec.requirements:
-        rows.append(_requirement(facts, requirement.id, requirement.text, gaps))
+        range_report = _range_rule(judge, spec.range, gaps)
+        rows += [judge.row(item.id, Area.RANGE, item.text) for item in spec.range.items]
+    rows += [judge.row(r.id, Area.REQUIREMENT, r.text) for r in spec.requirements]
+    gaps += [gap for row in rows for gap in row.gaps]
     return CoverageReport(
         portfolio_id=portfolio.portfolio_id,
         unit_code=spec.code,
@@ -114,79 +121,162 @@ def coverage(
         criteria=tuple(rows),
         range=range_report,
         gaps=tuple(gaps),
+        spec_note=_spec_note(portfolio, spec),
     )
 
 
-class _Facts:
-    """What every criterion is judged from: the live evidence and the decisions, in order."""
+def _area(kind: CriterionKind) -> Area:
+    return Area.KNOWLEDGE if kind is CriterionKind.KNOWLEDGE else Area.PERFORMANCE
 
-    def __init__(self, portfolio: PortfolioState) -> None:
+
+def _spec_note(portfolio: PortfolioState, spec: UnitSpec) -> str:
+    correction = spec.corrects_hash(portfolio.spec_hash)
+    if correction is None:
+        return ""
+    return (
+        f"Enrolled on {spec.code} v{correction.version}; judged by v{spec.version}, which "
+        f"corrects it: {correction.reason}"
+    )
+
+
+class _Judge:
+    """Judges each id of the unit from the portfolio's live evidence and its decisions."""
+
+    def __init__(self, portfolio: PortfolioState, support: Support) -> None:
+        self.portfolio = portfolio
+        self.support = support
         live = (i for i in portfolio.evidence.values() if not i.withdrawn)
         self.live = sorted(live, key=lambda i: (i.effective_on, str(i.evidence_id)))
-        self.live_ids = {i.evidence_id for i in self.live}
-        self.decisions = sorted(
-            portfolio.decisions.values(),
-            key=lambda d: (d.effective_on, d.recorded_at, str(d.decision_id)),
-        )
+        self.decisions = portfolio.decisions_in_order()
 
-    def evidence_for(self, cid: str, *, tagged: bool = False) -> list[EvidenceItem]:
-        return [i for i in self.live if cid in i.criteria or (tagged and cid in i.requirement_tags)]
-
-    def naming(self, cid: str) -> list[Decision]:
-        return [d for d in self.decisions if cid in d.criteria]
+    def evidence_for(self, cid: str) -> list[EvidenceItem]:
+        return [i for i in self.live if i.evidences(cid)]
 
     def governing(self, cid: str) -> Decision | None:
-        """The latest standing decision on `cid` that still rests on live evidence."""
-        usable = [d for d in self.naming(cid) if d.stands and self.live_ids & set(d.evidence_ids)]
-        return usable[-1] if usable else None
+        """The latest standing decision on `cid`: a later one replaces it for good."""
+        standing = [d for d in self.decisions if cid in d.criteria and d.stands]
+        return standing[-1] if standing else None
+
+    def row(self, cid: str, area: Area, text: str) -> CriterionCoverage:
+        support, name = self.support, label_of(cid, area)
+        items = self.evidence_for(cid)
+        showing = [i for i in items if support.shows(i, cid)]
+        must = cid in support.must
+        observed = any(support.observes(i, cid) for i in items)
+        gaps = self._evidence_gaps(
+            name, cid, area, text=text, items=items, showing=showing, must=must, observed=observed
+        )
+        stands_for, decision_gaps = self._decided(name, cid, has_evidence=bool(showing))
+        gaps += decision_gaps
+        statement = support.knowledge.get(cid)
+        return CriterionCoverage(
+            id=cid,
+            area=area,
+            status=_status(stands_for, items),
+            complete=not gaps,
+            evidence=tuple(_ref(i, counts=i in showing) for i in items),
+            decision_id=stands_for.decision_id if stands_for is not None else None,
+            must_observe=must,
+            observed=observed,
+            inferred=not gaps and all(support.inferred(i, cid) for i in showing),
+            inferable=statement.inferable if statement is not None else None,
+            gaps=tuple(gaps),
+        )
+
+    def _evidence_gaps(
+        self,
+        name: str,
+        cid: str,
+        area: Area,
+        *,
+        text: str,
+        items: list[EvidenceItem],
+        showing: list[EvidenceItem],
+        must: bool,
+        observed: bool,
+    ) -> list[str]:
+        if not items:
+            if area is Area.REQUIREMENT:
+                return [f"No evidence yet of requirement {cid}: {text.rstrip('.')}"]
+            note = "; it must be observed by the assessor" if must else ""
+            return [f"{name}: no evidence yet{note}"]
+        if not showing:
+            problems = sorted({p for i in items if (p := self.support.problem(i, cid))})
+            return [f"{name}: its evidence cannot show it ({'; '.join(problems)})"]
+        if must and not observed:
+            return [
+                f"{name} must be observed by the assessor; so far it has only {_methods(items)}"
+            ]
+        return []
+
+    def _decided(
+        self, name: str, cid: str, *, has_evidence: bool
+    ) -> tuple[Decision | None, list[str]]:
+        """The governing decision if it still stands for `cid` as met, and what it lacks."""
+        decision = self.governing(cid)
+        if decision is None:
+            return None, [why] if (why := self._undecided(name, cid, has_evidence)) else []
+        if decision.outcome is not Outcome.MET:
+            return None, [f"{name}: assessed as not yet met on {decision.effective_on}"]
+        showing, gaps = self._rests_on(name, decision, cid)
+        return (decision if showing else None), gaps + _referrals(name, decision)
+
+    def _undecided(self, name: str, cid: str, has_evidence: bool) -> str | None:
+        naming = [d for d in self.decisions if cid in d.criteria and not d.revoked]
+        if any(d.needs_countersignature and d.countersigned_by is None for d in naming):
+            return f"{name}: the decision by a trainee assessor awaits countersignature"
+        return f"{name}: no assessment decision yet" if has_evidence else None
+
+    def _rests_on(
+        self, name: str, decision: Decision, cid: str
+    ) -> tuple[list[EvidenceItem], list[str]]:
+        """The cited evidence the "met" decision still rests on for `cid`, and its gaps."""
+        support, day = self.support, decision.effective_on
+        evidence = self.portfolio.evidence
+        cited = [evidence[i] for i in decision.evidence_ids if i in evidence]
+        showing = [i for i in cited if support.shows(i, cid)]
+        if not showing:
+            withdrawn = [i for i in cited if i.withdrawn and i.evidences(cid)]
+            if withdrawn:
+                ids = ", ".join(str(i.evidence_id) for i in withdrawn)
+                why = f"the evidence it relied on was withdrawn ({ids})"
+                return [], [f"{name}: the decision of {day} no longer stands for it: {why}"]
+            return [], [f"{name}: the decision of {day} cites no live evidence that can show it"]
+        gaps = []
+        unobserved = not any(i.assessor_observed for i in showing)
+        if cid in support.must and unobserved:
+            gaps.append(f"{name}: the decision of {day} cites no observation of it")
+        criterion = support.spec.criterion(cid)
+        observe_first = criterion is not None and criterion.observe_unless_not_possible
+        if observe_first and unobserved and not decision.observation_not_possible:
+            gaps.append(
+                f"{name}: the decision of {day} rests on no observation and does not record "
+                "why observation was not possible"
+            )
+        return showing, gaps
 
 
-def _criterion(
-    facts: _Facts, spec: UnitSpec, c: Criterion, must_observe: bool, gaps: list[str]
-) -> CriterionCoverage:
-    label = f"AC {c.id}" if c.id[:1].isdigit() else c.id
-    items = facts.evidence_for(c.id)
-    observed = any(i.assessor_observed for i in items)
-    knowledge = c.kind is CriterionKind.KNOWLEDGE
-    method_gap, inferred = None, False
-    if knowledge:
-        method_gap, inferred = _knowledge_gap(label, items, spec.knowledge_inference_allowed)
-    elif must_observe and not observed:
-        method_gap = f"{label} must be observed by the assessor; so far it has only "
-        method_gap += _methods(items)
-    note = "; it must be observed by the assessor" if must_observe else ""
-    verdict = _judged(facts, c.id, items, label=label, method_gap=method_gap, note=note)
-    gaps += verdict.gaps
-    return verdict.row(
-        c.id,
-        Area.KNOWLEDGE if knowledge else Area.PERFORMANCE,
-        items,
-        must_observe=must_observe,
-        observed=observed,
-        inferred=inferred and not verdict.gaps,
+def _ref(item: EvidenceItem, *, counts: bool) -> EvidenceRef:
+    return EvidenceRef(
+        evidence_id=item.evidence_id,
+        method=item.method,
+        effective_on=item.effective_on,
+        counts=counts,
     )
 
 
-def _knowledge_gap(
-    label: str, items: list[EvidenceItem], inference_allowed: bool
-) -> tuple[str | None, bool]:
-    """(why the evidence cannot show this knowledge, or None; whether it is inferred)."""
-    direct = any(i.method in KNOWLEDGE_METHODS for i in items)
-    observed = any(i.assessor_observed for i in items)
-    if direct or (observed and inference_allowed):
-        return None, not direct
-    needs = "questioning, professional discussion"
-    needs += (
-        ", written evidence or observed performance"
-        if inference_allowed
-        else " or written evidence (this unit allows no inference from observation)"
-    )
-    return f"{label} needs {needs}; so far it has only {_methods(items)}", False
+def label_of(cid: str, area: Area) -> str:
+    if area is Area.RANGE:
+        return f"Range ({cid})"
+    return f"Requirement {cid}" if area is Area.REQUIREMENT else label(cid)
 
 
-def _range_rule(facts: _Facts, rule: RangeRule, gaps: list[str]) -> RangeCoverage:
+def _range_rule(judge: _Judge, rule: RangeRule, gaps: list[str]) -> RangeCoverage:
+    """ "Two from (a)-(d) by direct observation": simulated observations never count."""
     ids = tuple(item.id for item in rule.items)
-    observed = tuple(i for i in ids if any(e.assessor_observed for e in facts.evidence_for(i)))
+    observed = tuple(
+        cid for cid in ids if any(judge.support.observes(i, cid) for i in judge.evidence_for(cid))
+    )
     if len(observed) < rule.min_observed:
         verb = "has" if len(observed) == 1 else "have"
         gaps.append(
@@ -201,101 +291,12 @@ def _range_rule(facts: _Facts, rule: RangeRule, gaps: list[str]) -> RangeCoverag
     )
 
 
-def _range_item(facts: _Facts, rule: RangeRule, item: str, gaps: list[str]) -> CriterionCoverage:
-    label = f"Range ({item})"
-    items = facts.evidence_for(item)
-    allowed = [Method.OBSERVATION, *rule.other_methods]
-    method_gap = None
-    if items and not any(i.method in allowed for i in items):
-        names = _join((m.label for m in allowed), "or")
-        method_gap = f"{label} must be covered by {names}; so far it has only {_methods(items)}"
-    verdict = _judged(facts, item, items, label=label, method_gap=method_gap)
-    gaps += verdict.gaps
-    observed = any(i.assessor_observed for i in items)
-    return verdict.row(item, Area.RANGE, items, observed=observed)
-
-
-def _requirement(facts: _Facts, rid: str, text: str, gaps: list[str]) -> CriterionCoverage:
-    """Evidence tagged with the category is enough: the texts ask only that it appear."""
-    items = facts.evidence_for(rid, tagged=True)
-    decision = facts.governing(rid)
-    met = decision if items and decision and decision.outcome is Outcome.MET else None
-    own = [] if items else [f"No evidence yet of requirement {rid}: {text.rstrip('.')}"]
-    gaps += own
-    return _Verdict(met, own).row(rid, Area.REQUIREMENT, items)
-
-
-@dataclass(frozen=True)
-class _Verdict:
-    """The decision that meets a criterion (None if none does) and the criterion's gaps."""
-
-    met: Decision | None
-    gaps: list[str]
-
-    def row(
-        self, cid: str, area: Area, items: list[EvidenceItem], **flags: bool
-    ) -> CriterionCoverage:
-        return CriterionCoverage(
-            id=cid,
-            area=area,
-            status=_status(self.met, items),
-            complete=not self.gaps,
-            evidence=tuple(
-                EvidenceRef(evidence_id=i.evidence_id, method=i.method, effective_on=i.effective_on)
-                for i in items
-            ),
-            decision_id=self.met.decision_id if self.met else None,
-            **flags,
-        )
-
-
-def _judged(
-    facts: _Facts,
-    cid: str,
-    items: list[EvidenceItem],
-    *,
-    label: str,
-    method_gap: str | None,
-    note: str = "",
-) -> _Verdict:
-    """Judge a criterion that needs a decision; `method_gap` says why its evidence falls short."""
-    decision = facts.governing(cid)
-    if items and decision is not None and decision.outcome is Outcome.MET:
-        own = [f"{method_gap}, although a decision records it as met"] if method_gap else []
-        return _Verdict(decision, own + _referral(label, decision))
-    own = [method_gap] if items and method_gap else []
-    if not items:
-        own = [f"{label}: no evidence yet{note}"]
-    why = _undecided(facts, cid, label, decision)
-    if why is None and items and not method_gap:  # with a method gap, that is the point
-        why = f"{label}: no assessment decision yet"
-    return _Verdict(None, own + ([why] if why else []))
-
-
-def _undecided(facts: _Facts, cid: str, label: str, decision: Decision | None) -> str | None:
-    """Why the decisions made on an unmet criterion do not meet it; None if none was made."""
-    if decision is not None and decision.outcome is Outcome.MET:
-        return f"{label}: a decision records it as met, but no live evidence is mapped to it"
-    if decision is not None:
-        return f"{label}: assessed as not yet met on {decision.effective_on}"
-    naming = [d for d in facts.naming(cid) if not d.revoked]
-    if any(d.needs_countersignature and d.countersigned_by is None for d in naming):
-        return f"{label}: the decision by a trainee assessor awaits countersignature"
-    if stale := [d for d in naming if d.stands]:
-        return f"{label}: the decision of {stale[-1].effective_on} relied on withdrawn evidence"
-    return None
-
-
-def _referral(label: str, decision: Decision) -> list[str]:
-    """An IQA or EV who referred the decision (in their latest sample) stops it counting."""
-    samples = [("IQA", s) for s in decision.iqa_samples] + [("EV", s) for s in decision.ev_samples]
-    if not samples:
-        return []
-    who, last = max(samples, key=lambda pair: pair[1].recorded_at)
-    if last.outcome is not SampleOutcome.REFERRED:
-        return []
+def _referrals(name: str, decision: Decision) -> list[str]:
+    """An open referral stops the decision counting until the assessor acts on it."""
+    referrers = dict.fromkeys("EV" if s.role == "ev" else "IQA" for s in decision.open_referrals())
     return [
-        f"{label}: the {who} referred the decision of {decision.effective_on} back to the assessor"
+        f"{name}: the {who} referred the decision of {decision.effective_on} back to the assessor"
+        for who in referrers
     ]
 
 
@@ -304,7 +305,7 @@ def _status(met: Decision | None, items: list[EvidenceItem]) -> Status:
         return Status.EVIDENCED if items else Status.NOT_EVIDENCED
     if met.ev_samples:
         return Status.EV_SAMPLED
-    if met.iqa_samples:
+    if any(s.counts for s in met.iqa_samples):
         return Status.IQA_SAMPLED
     return Status.COUNTERSIGNED if met.needs_countersignature else Status.MET
 

@@ -221,4 +221,5 @@ def _group(
 
 
 def _sampled(chain: DecisionChainWithContext) -> bool:
-    return bool(chain.chain.iqa_samples)
+    """IQA-sampled by a sample that counts (a trainee IQA's once countersigned)."""
+    return any(s.counts for s in chain.chain.iqa_samples)

@@ -41,14 +41,13 @@ from uuid import UUID
 import msgspec
 
 from domain import events as e
-from domain.centre import CentreState, Hold, StaffMember
+from domain.centre import CentreState, Hold, RweApproval, StaffMember
 from domain.personal import redacted
 from domain.portfolio import PortfolioState
 from domain.spec import SpecCatalogue, UnitSpec
 from projections import audit
 from projections.base import Documents
-from projections.coverage import coverage
-from projections.sufficiency import sufficiency
+from projections.judgement import coverage_of, sufficiency_of
 
 CENTRE = "centre"
 PORTFOLIO = "portfolio"
@@ -106,6 +105,8 @@ class CentreSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     retention_policy: e.RetentionPolicySet | None = None
     holds: dict[UUID, Hold] = {}
     erased: dict[UUID, date] = {}
+    sufficiency_policies: dict[int, e.SufficiencyPolicySet] = {}
+    rwe_approvals: dict[UUID, RweApproval] = {}
 
     @classmethod
     def of(cls, centre: CentreState) -> CentreSnapshot:
@@ -131,6 +132,8 @@ class CentreSnapshot(msgspec.Struct, frozen=True, kw_only=True):
             retention_policy=centre.retention_policy,
             holds=dict(centre.holds),
             erased=dict(centre.erased),
+            sufficiency_policies=dict(centre.sufficiency_policies),
+            rwe_approvals=dict(centre.rwe_approvals),
         )
 
     def state(self) -> CentreState:
@@ -152,6 +155,8 @@ class CentreSnapshot(msgspec.Struct, frozen=True, kw_only=True):
             retention_policy=self.retention_policy,
             holds=dict(self.holds),
             erased=dict(self.erased),
+            sufficiency_policies=dict(self.sufficiency_policies),
+            rwe_approvals=dict(self.rwe_approvals),
         )
 
 
@@ -345,13 +350,12 @@ def standard_derivers(specs: SpecCatalogue) -> list[Deriver]:
     def coverage_doc(portfolio: PortfolioState, centre: CentreState) -> tuple[str, bytes] | None:
         if (spec := spec_of(portfolio)) is None:
             return None  # the pinned version left the catalogue: no report rather than a wrong one
-        observed = centre.observed_criteria.get(portfolio.unit_code, ())
-        return COVERAGE, encode_doc(coverage(portfolio, spec, observed))
+        return COVERAGE, encode_doc(coverage_of(portfolio, centre, spec))
 
     def sufficiency_doc(portfolio: PortfolioState, centre: CentreState) -> tuple[str, bytes] | None:
         if (spec := spec_of(portfolio)) is None:
             return None
-        return SUFFICIENCY, encode_doc(sufficiency(portfolio, spec, centre.sufficiency_policy))
+        return SUFFICIENCY, encode_doc(sufficiency_of(portfolio, centre, spec))
 
     return [coverage_doc, sufficiency_doc, chains_deriver]
 
@@ -380,6 +384,7 @@ class PortfolioStateProjection:
         e.SufficiencyPolicySet,
         e.SamplingPlanSet,
         e.SubjectErased,
+        e.RealisticEnvironmentApproved,
     )
 
     def __init__(

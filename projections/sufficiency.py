@@ -1,12 +1,14 @@
 """Sufficiency over a period of time, against the centre's standardisation decision.
 
 The units ask for evidence "over a period of time", "with different customers on different
-occasions", but set no numbers: the centre decides them (DESIGN §1.1), so every result
-names the policy version it applied.
+occasions", but set no numbers: the centre decides them at standardisation, so every
+result names the policy version it applied (or says the built-in default was used, which
+no centre set). A certified portfolio is judged by the policy it was certified under.
 
-The figures count live (not withdrawn) *performance* evidence: observation, work product and
-witness testimony (not questioning or discussion, which show knowledge, nor "other"), and
-never evidence from a simulation, which cannot be performance evidence. They use effective
+The figures count evidence an assessor has assessed: live (not withdrawn), mapped, cited by
+a "met" decision that stands, *performance* evidence (observation, work product, witness
+testimony — not questioning or discussion, which show knowledge, nor "other"), from an
+environment the unit permits for performance (never a simulation). They use effective
 dates, never recorded times: evidence typed up a month late still happened when it did.
 
 - an occasion is (effective date, occasion label), or (effective date, customer_ref) when
@@ -26,12 +28,14 @@ from uuid import UUID
 
 import msgspec
 
-from domain.events import Environment, SufficiencyPolicySet, SufficiencyThresholds, UnitThresholds
+from domain.centre import CentreState
+from domain.events import Outcome, SufficiencyPolicySet, SufficiencyThresholds, UnitThresholds
 from domain.portfolio import EvidenceItem, PortfolioState
 from domain.spec import Method, UnitSpec
+from domain.support import Support
 
 PERFORMANCE_METHODS = frozenset({Method.OBSERVATION, Method.WORK_PRODUCT, Method.WITNESS_TESTIMONY})
-NO_POLICY_NOTE = "centre default (no standardisation decision recorded)"
+NO_POLICY_NOTE = "built-in default, not set by the centre (no standardisation decision recorded)"
 #: What a policy that does not say otherwise allows (SufficiencyPolicySet's own default).
 DEFAULT_LATE_RECORDING_DAYS: int = next(
     f.default
@@ -82,6 +86,15 @@ class SufficiencyReport(msgspec.Struct, frozen=True, kw_only=True):
     figures: Figures
     criteria: tuple[CriterionSufficiency, ...] = ()
     late_evidence: tuple[LateEvidence, ...] = ()
+    #: One sentence per failed figure: which, against what, and why it matters.
+    reasons: tuple[str, ...] = ()
+
+
+def policy_for(portfolio: PortfolioState, centre: CentreState) -> SufficiencyPolicySet | None:
+    """The policy a portfolio is judged by: the one it was certified under, else the latest."""
+    if portfolio.certified_policy_version is not None:
+        return centre.policy_version(portfolio.certified_policy_version)
+    return centre.sufficiency_policy
 
 
 def sufficiency(
@@ -90,38 +103,93 @@ def sufficiency(
     policy: SufficiencyPolicySet | None,
     *,
     unit_code: str | None = None,
+    support: Support | None = None,
 ) -> SufficiencyReport:
-    """Figures against `policy` (the centre's latest; None: the defaults), for `unit_code`.
+    """Figures against `policy` (None: the built-in defaults), for `unit_code`.
 
     `unit_code` picks the policy's per-unit thresholds; it defaults to the spec's code.
+    `support` holds the centre's approved environments (none, without it).
     """
     code = spec.code if unit_code is None else unit_code
     unit = _unit_thresholds(policy, code)
     thresholds = unit.thresholds if unit else (policy.default if policy else _DEFAULTS)
     live = [i for i in portfolio.evidence.values() if not i.withdrawn]
-    performance = [i for i in live if _is_performance(i)]
-    figures = measure(performance, thresholds)
+    counted = assessed_performance(portfolio, support or Support(spec))
+    figures = measure(counted, thresholds)
     criteria = tuple(
         CriterionSufficiency(
             criterion_id=cid,
             thresholds=limits,
-            figures=measure([i for i in performance if cid in i.criteria], limits),
+            figures=measure([i for i in counted if cid in i.criteria], limits),
         )
         for cid, limits in sorted(unit.per_criterion.items() if unit else (), key=_spec_order(spec))
     )
     late_days = policy.late_recording_days if policy else DEFAULT_LATE_RECORDING_DAYS
+    version = policy.policy_version if policy else 0
+    reasons = _reasons(figures, version, None) + tuple(
+        why for c in criteria for why in _reasons(c.figures, version, c.criterion_id)
+    )
     return SufficiencyReport(
         portfolio_id=portfolio.portfolio_id,
         unit_code=code,
-        policy_version=policy.policy_version if policy else 0,
+        policy_version=version,
         policy_note=_note(policy, unit),
         thresholds=thresholds,
         late_recording_days=late_days,
-        passed=figures.passed and all(c.figures.passed for c in criteria),
+        passed=not reasons,
         figures=figures,
         criteria=criteria,
         late_evidence=late_evidence(live, late_days),
+        reasons=reasons,
     )
+
+
+def assessed_performance(portfolio: PortfolioState, support: Support) -> list[EvidenceItem]:
+    """Live, mapped performance evidence from a permitted environment that a "met" decision
+    which stands cites: what the assessor has judged, not whatever was uploaded."""
+    cited = {
+        evidence_id
+        for d in portfolio.decisions.values()
+        if d.stands and d.outcome is Outcome.MET
+        for evidence_id in d.evidence_ids
+    }
+    return [
+        item
+        for item in portfolio.evidence.values()
+        if not item.withdrawn
+        and item.evidence_id in cited
+        and item.method in PERFORMANCE_METHODS
+        and (item.criteria or item.requirement_tags)
+        and support.environment_problem(item) is None
+    ]
+
+
+_FIGURE_WORDS = {
+    "occasions": ("occasion", "different occasions"),
+    "distinct_dates": ("date", "different dates"),
+    "distinct_customers": ("customer", "different customers"),
+}
+
+
+def _reasons(figures: Figures, version: int, criterion: str | None) -> tuple[str, ...]:
+    """Each failed figure in a sentence, as the gaps of coverage are."""
+    policy = f"policy v{version}" if version else "the built-in default"
+    scope = f"{criterion}: " if criterion else ""
+    out = []
+    for name, (noun, wanted) in _FIGURE_WORDS.items():
+        figure: Figure = getattr(figures, name)
+        if not figure.passed:
+            out.append(
+                f"{scope}assessed performance evidence from {figure.value} "
+                f"{noun}{'' if figure.value == 1 else 's'}; {policy} needs {figure.minimum} "
+                f"({wanted}, so the standard is shown consistently)"
+            )
+    if not figures.span_days.passed:
+        out.append(
+            f"{scope}assessed performance evidence spans {figures.span_days.value} days; "
+            f"{policy} needs at least {figures.span_days.minimum} (over a period of time)"
+        )
+    return tuple(out)
 
 
 def measure(items: Sequence[EvidenceItem], thresholds: SufficiencyThresholds) -> Figures:
@@ -173,10 +241,6 @@ def late_evidence(items: Sequence[EvidenceItem], allowed_days: int) -> tuple[Lat
 
 
 _DEFAULTS = SufficiencyThresholds()
-
-
-def _is_performance(item: EvidenceItem) -> bool:
-    return item.method in PERFORMANCE_METHODS and item.environment is not Environment.SIMULATION
 
 
 def _figure(value: int, minimum: int) -> Figure:

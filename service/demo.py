@@ -181,7 +181,9 @@ class _Builder:
             start=start,
             complete=complete,
         )
-        steps += self._decisions(portfolio_id, assessor, steps, complete)
+        # the first learner's portfolios stay open: the README's walk-through writes to them
+        certifiable = complete and learner.id != self.learners[0].id
+        steps += self._decisions(portfolio_id, assessor, steps, complete, certifiable)
         return steps
 
     def run(self, step: Step) -> None:
@@ -254,7 +256,12 @@ class _Builder:
         return steps
 
     def _decisions(
-        self, portfolio_id: UUID, assessor: c.Actor, steps: list[Step], complete: bool
+        self,
+        portfolio_id: UUID,
+        assessor: c.Actor,
+        steps: list[Step],
+        complete: bool,
+        certifiable: bool,
     ) -> list[Step]:
         criteria: dict[str, None] = {}
         evidence: list[UUID] = []
@@ -262,6 +269,8 @@ class _Builder:
             cmd = step.command
             if isinstance(cmd, c.RecordObservation | c.RecordQuestioning | c.MapEvidence):
                 criteria.update(dict.fromkeys(cmd.criteria))
+            if isinstance(cmd, c.RecordObservation | c.SubmitEvidence):
+                criteria.update(dict.fromkeys(cmd.requirement_tags))  # the assessor confirms
             if isinstance(cmd, c.RecordObservation | c.RecordQuestioning | c.SubmitEvidence):
                 evidence.append(cmd.evidence_id)
         day = max(step.day for step in steps) + timedelta(days=1)
@@ -281,7 +290,8 @@ class _Builder:
                 decision_id=decision.decision_id, effective_on=day + timedelta(days=2)
             )
             out.append(Step(day + timedelta(days=2), self.assessor, countersign, portfolio_id))
-        if complete and self.rng.random() < 0.6:
+        sampled = complete and self.rng.random() < 0.6
+        if sampled:
             sample = c.RecordIqaSample(
                 sample_id=_uuid(self.rng),
                 stage=SampleStage.SUMMATIVE,
@@ -292,6 +302,25 @@ class _Builder:
                 effective_on=day + timedelta(days=5),
             )
             out.append(Step(day + timedelta(days=5), self.iqa, sample, portfolio_id))
+        if complete:
+            certify = certifiable and sampled
+            out += self._closing(portfolio_id, assessor, day + timedelta(days=6), certify=certify)
+        return out
+
+    def _closing(
+        self, portfolio_id: UUID, assessor: c.Actor, day: date, *, certify: bool
+    ) -> list[Step]:
+        """The assessor signs a complete unit off; the centre certifies the sampled ones."""
+        sign_off = c.SignOffUnit(
+            feedback="All criteria met over several weeks with different customers; well done.",
+            effective_on=day,
+        )
+        out = [Step(day, assessor, sign_off, portfolio_id)]
+        if certify:
+            later = day + timedelta(days=2)
+            cmd = c.CertifyUnit(certificate_ref=f"CERT-{self.rng.randint(10000, 99999)}",
+                                effective_on=later)  # fmt: skip
+            out.append(Step(later, self.centre_admin, cmd, portfolio_id))
         return out
 
 

@@ -20,6 +20,7 @@ from eventsourcing.persistence import IntegrityError
 
 from domain import assessment as a
 from domain import centre as ctr
+from domain import closing as close
 from domain import commands as c
 from domain import retention as ret
 from domain.centre import CentreState, fold_centre
@@ -27,6 +28,7 @@ from domain.errors import AlreadyExists, NotFound
 from domain.events import Event
 from domain.portfolio import PortfolioState, fold_portfolio
 from domain.spec import SpecCatalogue, UnitSpec
+from projections.judgement import judge
 from service.codec import Receipt, Recorded
 from service.errors import ConcurrencyConflict, IdempotencyKeyReused, VersionMismatch
 from service.ledger import Ledger
@@ -50,8 +52,13 @@ PORTFOLIO_RULES: dict[type[c.Command], PortfolioRule] = {
     c.RecordEvSample: a.record_ev_sample,
     c.WithdrawEvidence: a.withdraw_evidence,
     c.RevokeDecision: a.revoke_decision,
-    c.CertifyUnit: ret.certify_unit,
-    c.WithdrawLearner: ret.withdraw_learner,
+    c.CountersignIqaSample: a.countersign_iqa_sample,
+    c.RespondToSample: a.respond_to_sample,
+    c.AcceptSampleResponse: a.accept_sample_response,
+    c.SignOffUnit: close.sign_off_unit,
+    c.CertifyUnit: close.certify_unit,
+    c.WithdrawLearner: close.withdraw_learner,
+    c.OpenAppeal: close.open_appeal,
 }
 
 
@@ -87,7 +94,12 @@ class Eportfolio:
             c.RegisterLearner: ctr.register_learner,
             c.AddWitness: ctr.add_witness,
             c.AllocateEv: ctr.allocate_ev,
-            c.SetSufficiencyPolicy: ctr.set_sufficiency_policy,
+            c.SetSufficiencyPolicy: lambda centre, cmd, stamp: ctr.set_sufficiency_policy(
+                centre, self.specs, cmd, stamp
+            ),
+            c.ApproveRealisticEnvironment: lambda centre, cmd, stamp: (
+                ctr.approve_realistic_environment(centre, self.specs, cmd, stamp)
+            ),
             c.SetSamplingPlan: ctr.set_sampling_plan,
             c.SetObservedCriteria: lambda centre, cmd, stamp: ctr.set_observed_criteria(
                 centre, self.spec(cmd.unit_code), cmd, stamp
@@ -221,7 +233,8 @@ class Eportfolio:
             return target, centre.version + 1, centre_rule(centre, command, stamp)
         portfolio = self._portfolio_facts(target)
         centre = self._centre_facts(portfolio.centre_id)
-        ctx = a.Context(portfolio, centre, self.spec_of(portfolio))
+        ctx = a.Context(portfolio, centre, self.spec_of(portfolio), judge)
+        a.check_open(portfolio, command)
         rule = PORTFOLIO_RULES[type(command)]
         return target, portfolio.version + 1, rule(ctx, command, stamp)
 

@@ -23,10 +23,11 @@ from domain.portfolio import PortfolioState, fold_portfolio
 from projections import audit as audit_view
 from projections.base import effective_at as effective_filter
 from projections.base import known_at
-from projections.coverage import CoverageReport, coverage
+from projections.coverage import CoverageReport
+from projections.judgement import coverage_of, sufficiency_of
 from projections.sampling import SamplingCompliance, sampling_compliance
 from projections.state import DECISION, DecisionPlace
-from projections.sufficiency import SufficiencyReport, sufficiency
+from projections.sufficiency import SufficiencyReport
 from service.handlers import Eportfolio
 
 T = TypeVar("T")
@@ -115,8 +116,7 @@ class Queries:
         portfolio, centre = self.portfolio_at(
             portfolio_id, as_known_at=as_known_at, effective_at=effective_at
         )
-        observed = centre.observed_criteria.get(portfolio.unit_code, ())
-        return coverage(portfolio, self.app.spec_of(portfolio), observed)
+        return coverage_of(portfolio, centre, self.app.spec_of(portfolio))
 
     def sufficiency(
         self,
@@ -132,7 +132,7 @@ class Queries:
         portfolio, centre = self.portfolio_at(
             portfolio_id, as_known_at=as_known_at, effective_at=effective_at
         )
-        return sufficiency(portfolio, self.app.spec_of(portfolio), centre.sufficiency_policy)
+        return sufficiency_of(portfolio, centre, self.app.spec_of(portfolio))
 
     def history(
         self, portfolio_id: UUID, *, as_known_at: datetime | None = None

@@ -96,6 +96,8 @@ class AuditWorld(World):
             authenticity_declared=True,
         )
         self.app.execute(self.learner, cmd, target=pid)
+        mapping = c.MapEvidence(evidence_id=evidence_id, criteria=("PC1",))
+        self.app.execute(self.learner, mapping, target=pid)
         return evidence_id
 
     def plan(self, cmd: c.SetSamplingPlan) -> None:
@@ -192,8 +194,26 @@ def test_a_trainees_decision_is_pending_then_stands_when_countersigned_then_iqa_
         SampleOutcome.AGREED,
     )
 
-    world.ev_sample(pid, decision_id, ("Record time taken",))
-    assert world.chain(pid, decision_id).state is ChainState.EV_SAMPLED
+    sample = world.ev_sample(pid, decision_id, ("Record time taken",))
+    assert world.chain(pid, decision_id).state is ChainState.REFERRED
+    world.app.execute(
+        world.trainee,
+        c.RespondToSample(sample_id=sample, response="Times now on every observation record."),
+        target=pid,
+    )
+    assert world.chain(pid, decision_id).state is ChainState.REFERRED
+    world.app.execute(world.ev, c.AcceptSampleResponse(sample_id=sample), target=pid)
+    accepted = world.chain(pid, decision_id)
+    assert accepted.state is ChainState.EV_SAMPLED
+    assert (accepted.ev_samples[0].responded, accepted.ev_samples[0].accepted) == (True, True)
+    summaries = [entry.summary for entry in world.trail()]
+    assert "The assessor responded to a sample: Times now on every observation record." in (
+        summaries
+    )
+    assert (
+        "The EV accepted the response: the referral and actions of the sample are closed"
+        in summaries
+    )
 
 
 def test_a_revoked_decision_shows_revoked_with_the_reason_in_the_trail(world: AuditWorld) -> None:
@@ -304,8 +324,12 @@ def test_every_kind_of_event_reads_as_a_sentence(world: AuditWorld) -> None:
     )
     pid = world.enrol()
     evidence = world.submit(pid)
-    mapping = c.MapEvidence(evidence_id=evidence, criteria=("K1",))
+    mapping = c.MapEvidence(evidence_id=evidence, criteria=("PC1",))
     world.app.execute(world.learner, mapping, target=pid)
+    approval = c.ApproveRealisticEnvironment(
+        approval_id=uuid4(), location="Training restaurant", approval_ref="EV visit 12"
+    )
+    world.centre_cmd(approval, by=world.admin)
     testimony = c.RecordWitnessTestimony(
         evidence_id=uuid4(),
         witness_id=world.witness_id,
@@ -327,10 +351,17 @@ def test_every_kind_of_event_reads_as_a_sentence(world: AuditWorld) -> None:
         c.PlaceLegalHold(hold_id=hold, learner_id=world.learner.id, reason=HoldReason.APPEAL)
     )
     world.centre_cmd(c.LiftLegalHold(hold_id=hold, note="Appeal dismissed"))
-    world.app.execute(world.centre_admin, c.CertifyUnit(certificate_ref="C-1"), target=pid)
-    second = world.enrol()
-    world.app.execute(world.centre_admin, c.WithdrawLearner(reason="Moved away"), target=second)
-    summaries = {entry.event_type: entry.summary for entry in world.trail()}
+    certified = world.certified()
+    world.app.execute(
+        world.centre_admin,
+        c.OpenAppeal(appeal_id=uuid4(), reason="Learner appeals the K2 decision"),
+        target=certified,
+    )
+    world.app.execute(world.centre_admin, c.CertifyUnit(certificate_ref="C-1"), target=certified)
+    world.app.execute(world.centre_admin, c.WithdrawLearner(reason="Moved away"), target=pid)
+    summaries: dict[str, str] = {}
+    for entry in world.trail():  # the first of each kind
+        summaries.setdefault(entry.event_type, entry.summary)
     world.centre_cmd(c.EraseLearner(learner_id=world.learner.id, reason="Art. 17 request"))
     erased = world.trail()[-1]
     summaries[erased.event_type] = erased.summary
@@ -346,6 +377,10 @@ def test_every_kind_of_event_reads_as_a_sentence(world: AuditWorld) -> None:
             "eportfolio.portfolio.iqa_sample_recorded",
             "eportfolio.portfolio.ev_sample_recorded",
             "eportfolio.portfolio.decision_revoked",
+            # the QA events' sentences are checked with the chain they move on
+            "eportfolio.portfolio.iqa_sample_countersigned",
+            "eportfolio.portfolio.sample_responded",
+            "eportfolio.portfolio.sample_response_accepted",
         }
     )
     assert covered <= set(summaries)
@@ -367,7 +402,19 @@ def test_every_kind_of_event_reads_as_a_sentence(world: AuditWorld) -> None:
     assert summaries["eportfolio.centre.legal_hold_placed"] == (
         "Legal hold (appeal) placed on the records of Lee Learner"
     )
-    assert summaries["eportfolio.portfolio.unit_certified"] == "Unit certified (ref C-1)"
+    assert summaries["eportfolio.portfolio.unit_certified"] == (
+        "Unit certified (ref C-1), judged by sufficiency policy v1"
+    )
+    assert summaries["eportfolio.portfolio.unit_completion_signed"] == (
+        "Unit completion signed off by the assessor: Consistently good; well done."
+    )
+    assert summaries["eportfolio.portfolio.appeal_opened"] == (
+        "Appeal opened; the portfolio is open again: Learner appeals the K2 decision"
+    )
+    assert summaries["eportfolio.centre.realistic_environment_approved"] == (
+        "Realistic working environment approved: Training restaurant for every unit "
+        "(ref EV visit 12)"
+    )
     assert summaries["eportfolio.portfolio.learner_withdrawn"] == (
         "Learner withdrawn from the unit (Moved away)"
     )

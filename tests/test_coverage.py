@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from adapters.specs import default_specs_dir, load_catalogue
 from domain import commands as c
+from domain import errors
 from domain import events as e
 from domain.portfolio import Decision, EvidenceItem, PortfolioState
 from domain.spec import Method, UnitSpec
@@ -99,21 +100,43 @@ def test_witness_testimony_does_not_meet_a_criterion_the_assessor_must_observe(
     assert "PC5 must be observed by the assessor; so far it has only witness testimony" in (
         world.report(pid).gaps
     )
-    world.decide(pid, ("PC1", "PC5"), (testimony,))
+    with pytest.raises(errors.ObservationRequired, match="PC5 must be observed"):
+        world.decide(pid, ("PC1", "PC5"), (testimony,))
+    world.decide(pid, ("PC1",), (testimony,))
+    observation = world.observe(pid, ("PC5",))
+    world.decide(pid, ("PC5",), (observation,))
 
     report = world.report(pid)
-    pc1, pc5 = row(report, "PC1"), row(report, "PC5")
-    assert (pc1.status, pc1.complete, pc1.must_observe) == (Status.MET, True, False)
-    assert (pc5.status, pc5.complete, pc5.observed) == (Status.MET, False, False)
-    assert [r.method for r in pc5.evidence] == [Method.WITNESS_TESTIMONY]
-    assert (
-        "PC5 must be observed by the assessor; so far it has only witness testimony, "
-        "although a decision records it as met"
-    ) in report.gaps
-    assert not any(re.match(r"PC1\b", g) for g in report.gaps)
+    pc5 = row(report, "PC5")
+    assert (pc5.status, pc5.complete, pc5.observed) == (Status.MET, True, True)
+    assert {r.method for r in pc5.evidence} == {Method.WITNESS_TESTIMONY, Method.OBSERVATION}
 
-    world.observe(pid, ("PC5",))
-    assert row(world.report(pid), "PC5").complete
+
+def test_pcs_observed_unless_not_possible_need_the_reason_when_decided_on_testimony(
+    world: CoverageWorld,
+) -> None:
+    """Seed 000: "PCs 1, 2 and 8-16 may be assessed by alternative methods if observation
+    is not possible" -- so a decision on testimony alone says why observation was not."""
+    pid = world.enrol("000")
+    testimony = world.testimony(pid, ("PC1",))
+    world.decide(pid, ("PC1",), (testimony,))
+    today = datetime.now(UTC).date()
+    gap = (
+        f"PC1: the decision of {today} rests on no observation and does not record why "
+        "observation was not possible"
+    )
+    assert row(world.report(pid), "PC1").gaps == (gap,)
+    world.act(
+        pid,
+        c.RecordDecision(
+            decision_id=uuid4(),
+            outcome=e.Outcome.MET,
+            criteria=("PC1",),
+            evidence_ids=(testimony,),
+            observation_not_possible="Night-shift complaints line: no assessor on site.",
+        ),
+    )
+    assert row(world.report(pid), "PC1").complete
 
 
 def test_two_observed_range_items_meet_two_from_a_to_d_and_one_does_not(
@@ -144,12 +167,8 @@ def test_range_items_not_observed_may_be_covered_only_by_the_methods_the_unit_al
     """ "the remaining points ... may be assessed through questioning or witness testimony"."""
     pid = world.enrol("000")
     work = world.submit(pid)
-    world.act(pid, c.MapEvidence(evidence_id=work, criteria=("c",)), by=world.learner)
-    world.decide(pid, ("c",), (work,))
-    assert (
-        "Range (c) must be covered by observation, questioning or witness testimony; so far "
-        "it has only work product, although a decision records it as met"
-    ) in world.report(pid).gaps
+    with pytest.raises(errors.MethodCannotShow, match=r"range item \(c\) is covered by"):
+        world.act(pid, c.MapEvidence(evidence_id=work, criteria=("c",)), by=world.learner)
     testimony = world.testimony(pid, ("c",))
     world.decide(pid, ("c",), (testimony,))
     assert row(world.report(pid), "c").complete
@@ -166,34 +185,24 @@ def test_knowledge_of_seed_001_is_met_by_questioning(world: CoverageWorld) -> No
     assert "AC 1.1: no evidence yet" in report.gaps
 
 
-def test_seed_000_knowledge_is_inferred_from_observed_performance_only(
+def test_seed_000_infers_how_to_knowledge_from_observation_and_nothing_else(
     world: CoverageWorld,
 ) -> None:
+    """K4 "How to defuse potentially stressful situations" may be inferred from observed
+    performance; K1 "Organisational procedures and systems ..." may not."""
     pid = world.enrol("000")
-    world.decide(pid, ("K4",), (world.testimony(pid, ("K4",)),))
-    k4 = row(world.report(pid), "K4")
-    assert not k4.complete
-    assert (
-        "K4 needs questioning, professional discussion, written evidence or observed "
-        "performance; so far it has only witness testimony, although a decision records it as met"
-    ) in world.report(pid).gaps
-
+    with pytest.raises(errors.MethodCannotShow, match="witness testimony never shows knowledge"):
+        world.testimony(pid, ("K4",))
     world.decide(pid, ("K4",), (world.observe(pid, ("PC4", "K4")),))
     k4 = row(world.report(pid), "K4")
-    assert (k4.complete, k4.inferred) == (True, True)
+    assert (k4.complete, k4.inferred, k4.inferable) == (True, True, True)
 
-    no_inference = msgspec.structs.replace(
-        world.app.spec_of(world.app.portfolio(pid)), knowledge_inference_allowed=False
-    )
-    assert not row(world.report(pid, no_inference), "K4").complete
-    assert (
-        "K4 needs questioning, professional discussion or written evidence (this unit allows "
-        "no inference from observation); so far it has only observation and witness testimony, "
-        "although a decision records it as met"
-    ) in world.report(pid, no_inference).gaps
-    world.decide(pid, ("K4",), (world.question(pid, ("K4",)),))
-    k4 = row(world.report(pid, no_inference), "K4")
-    assert (k4.complete, k4.inferred) == (True, False)
+    with pytest.raises(errors.KnowledgeNotInferable, match="K1 cannot be inferred"):
+        world.observe(pid, ("PC5", "K1"))
+    assert row(world.report(pid), "K1").inferable is False
+    world.decide(pid, ("K1",), (world.question(pid, ("K1",)),))
+    k1 = row(world.report(pid), "K1")
+    assert (k1.complete, k1.inferred) == (True, False)
 
 
 def test_a_trainees_decision_counts_only_once_countersigned(world: CoverageWorld) -> None:
@@ -255,7 +264,10 @@ def test_a_revoked_decision_and_withdrawn_evidence_drop_out(world: CoverageWorld
     )
     assert "PC3: no evidence yet; it must be observed by the assessor" in report.gaps
     today = datetime.now(UTC).date()
-    assert f"PC3: the decision of {today} relied on withdrawn evidence" in report.gaps
+    assert (
+        f"PC3: the decision of {today} no longer stands for it: the evidence it relied on was "
+        f"withdrawn ({evidence})"
+    ) in report.gaps
 
 
 def test_the_latest_standing_decision_governs(world: CoverageWorld) -> None:
@@ -274,19 +286,13 @@ def test_the_latest_standing_decision_governs(world: CoverageWorld) -> None:
     assert f"PC3: assessed as not yet met on {datetime.now(UTC).date()}" in report.gaps
 
 
-def test_a_decision_counts_only_for_criteria_its_evidence_is_mapped_to(
+def test_a_met_decision_must_cite_evidence_mapped_to_each_criterion(
     world: CoverageWorld,
 ) -> None:
     pid = world.enrol("000")
-    world.decide(pid, ("PC1",), (world.submit(pid),))
-    report = world.report(pid)
-    assert (row(report, "PC1").status, row(report, "PC1").complete) == (
-        Status.NOT_EVIDENCED,
-        False,
-    )
-    assert "PC1: a decision records it as met, but no live evidence is mapped to it" in (
-        report.gaps
-    )
+    with pytest.raises(errors.DecisionUnsupported, match="PC1: no cited evidence is mapped"):
+        world.decide(pid, ("PC1",), (world.submit(pid),))
+    assert world.report(pid).criteria[0].status is Status.NOT_EVIDENCED
 
 
 def test_seed_002s_centre_set_observed_criteria_are_enforced(world: CoverageWorld) -> None:
@@ -303,23 +309,30 @@ def test_seed_002s_centre_set_observed_criteria_are_enforced(world: CoverageWorl
     report = world.report(pid)
     assert (row(report, "PC2").must_observe, row(report, "PC2").complete) == (True, False)
     assert row(report, "PC1").must_observe is False
-    assert (
-        "PC2 must be observed by the assessor; so far it has only witness testimony, "
-        "although a decision records it as met"
-    ) in report.gaps
+    assert "PC2 must be observed by the assessor; so far it has only witness testimony" in (
+        report.gaps
+    )
+    assert f"PC2: the decision of {datetime.now(UTC).date()} cites no observation of it" in (
+        report.gaps
+    )
     assert not any(g.startswith("The centre") for g in report.gaps)
 
 
-def test_each_requirement_category_of_seed_002_needs_tagged_evidence(
+def test_each_requirement_category_of_seed_002_needs_evidence_the_assessor_confirms(
     world: CoverageWorld,
 ) -> None:
+    """A learner's tag proposes; the category counts once a decision confirms it."""
     pid = world.enrol("002")
     gap = "No evidence yet of requirement RP4: a problem caused by a system or procedure failure"
     assert gap in world.report(pid).gaps
-    world.tagged(pid, ("RP4", "IP3"))
+    tagged = world.tagged(pid, ("RP4", "IP3"))
     report = world.report(pid)
     assert gap not in report.gaps
-    assert (row(report, "RP4").status, row(report, "RP4").complete) == (Status.EVIDENCED, True)
+    assert (row(report, "RP4").status, row(report, "RP4").complete) == (Status.EVIDENCED, False)
+    assert "Requirement RP4: no assessment decision yet" in report.gaps
+    world.decide(pid, ("RP4", "IP3"), (tagged,))
+    report = world.report(pid)
+    assert (row(report, "RP4").status, row(report, "RP4").complete) == (Status.MET, True)
     assert "No evidence yet of requirement RP5: a problem caused by a lack of resources or " in (
         "".join(report.gaps)
     )
@@ -328,7 +341,8 @@ def test_each_requirement_category_of_seed_002_needs_tagged_evidence(
 def test_a_complete_seed_000_portfolio_reports_complete_with_no_gaps(
     world: CoverageWorld,
 ) -> None:
-    """PCs 3-7 observed; "PCs 1, 2 and 8-16 may be assessed by alternative methods"."""
+    """PCs 3-7 observed; "PCs 1, 2 and 8-16 may be assessed by alternative methods if
+    observation is not possible", and the decision says why it was not."""
     pid = world.enrol("000")
     spec = seed_spec(world.app, "000")
     observed = (*observed_pcs_of_seed_000(), "a", "b")
@@ -340,7 +354,16 @@ def test_a_complete_seed_000_portfolio_reports_complete_with_no_gaps(
         world.testimony(pid, (*others, "c")),
         world.question(pid, (*knowledge, "d")),
     )
-    world.decide(pid, (*performance, *knowledge, "a", "b", "c", "d"), evidence)
+    world.act(
+        pid,
+        c.RecordDecision(
+            decision_id=uuid4(),
+            outcome=e.Outcome.MET,
+            criteria=(*performance, *knowledge, "a", "b", "c", "d"),
+            evidence_ids=evidence,
+            observation_not_possible="Complaints handled by phone from home: not observable.",
+        ),
+    )
 
     report = world.report(pid)
     assert (report.complete, report.gaps) == (True, ())

@@ -20,10 +20,10 @@ from tests.world import World
 def test_the_clock_starts_at_the_last_closure_and_holds_trump_it(tmp_path: Path) -> None:
     app = build(Config(data_dir=tmp_path))
     world = World(app)
-    first, second = world.enrol(), world.enrol()
     today = date.today()
     status = retention_of(app.centre(world.centre_id), world.learner.id, [], today)
     assert status.status is Status.DUE  # registered, never assessed: nothing to keep
+    first, second = world.complete(), world.enrol()
     world.app.execute(world.centre_admin, c.CertifyUnit(), target=first)
     portfolios = [app.portfolio(first), app.portfolio(second)]
     status = retention_of(app.centre(world.centre_id), world.learner.id, portfolios, today)
@@ -62,8 +62,7 @@ def test_the_report_lists_who_is_due_and_why(
 ) -> None:
     app = build(Config(data_dir=tmp_path))
     world = World(app)
-    pid = world.enrol()
-    world.app.execute(world.centre_admin, c.CertifyUnit(), target=pid)
+    world.certified()
     app.ledger.close()
     monkeypatch.setenv("EPORTFOLIO_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("COLUMNS", "200")

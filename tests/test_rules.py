@@ -81,13 +81,24 @@ def test_a_countersignature_must_come_from_a_qualified_assessor(world: World) ->
 
 def test_qualification_counts_as_it_stood_on_the_day_of_signing(world: World) -> None:
     """A trainee who qualifies later still needed a countersignature for earlier work."""
-    pid = world.enrol(assessor=world.trainee)
-    evidence = world.observe(pid, ("PC3",), by=world.trainee)
-    decision_id = world.decide(pid, ("PC3",), (evidence,), by=world.trainee)
     today = datetime.now(UTC).date()
+    trainee = world.staff(
+        Role.ASSESSOR, "Tam Early", Qualification.TRAINEE, on=today - timedelta(5)
+    )
+    pid = world.enrol(assessor=trainee)
+    evidence = world.observe(pid, ("PC3",), by=trainee, on=today - timedelta(days=2))
+    decision = c.RecordDecision(
+        decision_id=uuid4(),
+        outcome=Outcome.MET,
+        criteria=("PC3",),
+        evidence_ids=(evidence,),
+        effective_on=today - timedelta(days=2),
+    )
+    world.app.execute(trainee, decision, target=pid)
+    decision_id = decision.decision_id
     world.centre_cmd(
         c.ChangeQualification(
-            staff_id=world.trainee.id, role=Role.ASSESSOR, qualification=Qualification.QUALIFIED
+            staff_id=trainee.id, role=Role.ASSESSOR, qualification=Qualification.QUALIFIED
         )
     )
     assert world.app.portfolio(pid).decisions[decision_id].needs_countersignature
@@ -169,9 +180,28 @@ def test_simulated_evidence_cannot_support_performance_criteria(world: World) ->
             evidence_id=uuid4(), environment=Environment.SIMULATION, criteria=("PC3",)
         ),
     )
-    # Knowledge may still be evidenced from it.
+    # Knowledge is not performance: written answers done in a simulation may still show it,
+    # but nothing is inferred from simulated performance.
+    answers = c.SubmitEvidence(
+        evidence_id=uuid4(),
+        method=Method.WORK_PRODUCT,
+        title="Written answers, role-play debrief",
+        environment=Environment.SIMULATION,
+        written_answers=True,
+        authenticity_declared=True,
+    )
+    world.app.execute(world.learner, answers, target=pid)
     world.app.execute(
-        world.learner, c.MapEvidence(evidence_id=evidence, criteria=("K1",)), target=pid
+        world.learner, c.MapEvidence(evidence_id=answers.evidence_id, criteria=("K1",)), target=pid
+    )
+    _refused(
+        world,
+        pid,
+        errors.SimulationNotAllowed,
+        world.assessor,
+        c.RecordObservation(
+            evidence_id=uuid4(), environment=Environment.SIMULATION, criteria=("K2",)
+        ),
     )
 
 
@@ -187,7 +217,7 @@ def test_a_unit_that_forbids_realistic_working_environments_refuses_rwe_performa
         world.learner,
         c.MapEvidence(evidence_id=evidence, criteria=("1.1",)),
     )
-    rwe_allowed = world.enrol("000")
+    rwe_allowed = world.enrol("002")  # "a realistic working environment ... is permissible"
     allowed = world.submit(rwe_allowed, environment=Environment.REALISTIC_WORKING_ENVIRONMENT)
     world.app.execute(
         world.learner, c.MapEvidence(evidence_id=allowed, criteria=("PC1",)), target=rwe_allowed

@@ -21,6 +21,7 @@ from domain.spec import (
     CriterionKind,
     Method,
     ObservationRule,
+    RweRule,
     SpecCatalogue,
     SpecInvalid,
     UnitSpec,
@@ -90,9 +91,17 @@ def test_every_seed_text_has_exactly_one_spec_and_every_spec_names_a_seed_text(
     assert sorted(s.seed for s in catalogue.specs) == seeds
 
 
-def test_every_spec_is_version_1_with_a_readable_code(catalogue: SpecCatalogue) -> None:
+def test_every_spec_is_version_2_correcting_version_1_with_a_readable_code(
+    catalogue: SpecCatalogue,
+) -> None:
+    """Version 1 read knowledge inference per unit; each version 2 says it corrects it."""
     assert catalogue.codes() == ("CS-MSCSP-H", "CS-RCSP-C", "CS-RCSP-H", "CS-RCSP-W", "OCR-354")
-    assert {s.version for s in catalogue.specs} == {1}
+    assert {s.version for s in catalogue.specs} == {2}
+    for spec in catalogue.specs:
+        (correction,) = spec.corrects
+        assert correction.version == 1
+        assert "per statement" in correction.reason or "describe" in correction.reason
+        assert catalogue.by_hash(spec.code, correction.content_hash) == spec
 
 
 def test_every_text_in_a_spec_starts_and_ends_as_in_its_seed_text(
@@ -120,10 +129,63 @@ def test_no_spec_allows_simulation_for_performance_evidence(catalogue: SpecCatal
     assert not any(s.environment.simulation_allowed_for_performance for s in catalogue.specs)
 
 
-def test_every_customer_service_spec_allows_knowledge_to_be_inferred(
+INFERENCE_SENTENCE = (
+    "For those knowledge statements that relate to how the candidate should do something, "
+    "the assessor may be able to infer"
+)
+ASKS_TO_STATE = ("Describe", "Explain", "Identify")
+
+
+def knowledge_of(spec: UnitSpec) -> list[Criterion]:
+    return [c for c in spec.criteria if c.kind is CriterionKind.KNOWLEDGE]
+
+
+def test_knowledge_inference_is_read_per_statement_with_the_sentence_behind_it(
     catalogue: SpecCatalogue,
 ) -> None:
-    assert all(s.knowledge_inference_allowed for s in catalogue.specs)
+    """Seeds 000 and 003: only "how to ..." statements may be inferred; the others need
+    questioning or written work. Statements asking to describe, explain or identify (seed
+    001's LO4, seed 002's K1-K5, seed 004's 4.1-4.5) are never inferred."""
+    for spec in catalogue.specs:
+        text = normalise(source(spec))
+        for statement in knowledge_of(spec):
+            assert statement.inference_basis, (spec.code, statement.id)
+            if INFERENCE_SENTENCE in text:
+                quoted = statement.inference_basis.split(" (")[0]
+                assert quoted in text, (spec.code, statement.id)
+                how_to = statement.text.startswith("How ") and " contributes " not in statement.text
+                assert statement.inferable == how_to, (spec.code, statement.id)
+            else:
+                assert statement.text.startswith(ASKS_TO_STATE), (spec.code, statement.id)
+                assert not statement.inferable, (spec.code, statement.id)
+                assert statement.text.split()[0].lower() in statement.inference_basis
+
+
+def test_seed_000_infers_k2_to_k5_only_and_seed_003_k4_only(catalogue: SpecCatalogue) -> None:
+    def inferable(seed: str) -> list[str]:
+        return [c.id for c in knowledge_of(spec_for(catalogue, seed)) if c.inferable]
+
+    assert inferable("000") == ["K2", "K3", "K4", "K5"]
+    assert inferable("003") == ["K4"]
+    assert inferable("001") == inferable("002") == inferable("004") == []
+
+
+def test_seed_000_pcs_1_2_and_8_to_16_are_observed_unless_observation_is_not_possible(
+    catalogue: SpecCatalogue,
+) -> None:
+    spec = spec_for(catalogue, "000")
+    found = re.search(
+        r"PCs (\d+), (\d+) and (\d+)\u2013(\d+) may be assessed by alternative methods if "
+        r"observation is not possible",
+        source(spec),
+    )
+    assert found is not None
+    a, b, first, last = (int(n) for n in found.groups())
+    expected = {f"PC{n}" for n in (a, b, *range(first, last + 1))}
+    assert {c.id for c in spec.criteria if c.observe_unless_not_possible} == expected
+    assert not expected & must_observe(spec)
+    others = [s for s in catalogue.specs if s is not spec]
+    assert not any(c.observe_unless_not_possible for s in others for c in s.criteria)
 
 
 def test_only_seed_001_states_level_credit_and_guided_learning_hours(
@@ -187,17 +249,15 @@ def test_seed_000_range_needs_two_of_a_to_d_observed_and_the_rest_by_questioning
     assert spec.range.other_methods == (Method.QUESTIONING, Method.WITNESS_TESTIMONY)
 
 
-def test_seed_000_allows_an_approved_realistic_working_environment_and_inference(
+def test_seed_000_allows_only_an_approved_realistic_working_environment(
     catalogue: SpecCatalogue,
 ) -> None:
     spec = spec_for(catalogue, "000")
     text = normalise(source(spec))
     assert "in the workplace or approved realistic working environment" in text
-    assert (
-        "the assessor may be able to infer that the candidate has the necessary knowledge" in text
-    )
-    assert spec.environment.realistic_working_environment_allowed
-    assert spec.knowledge_inference_allowed
+    assert spec.environment.realistic_working_environment is RweRule.APPROVED_ONLY
+    assert spec.environment.work_placement_allowed  # a placement is work in the workplace
+    assert not spec.environment.simulation_allowed_for_performance
     assert spec.title == "Resolve customer service problems"
 
 
@@ -273,7 +333,8 @@ def test_seed_001_forbids_a_realistic_working_environment_and_simulation(
     text = normalise(source(spec))
     assert "realistic working environment or a work placement is not permissible" in text
     assert "Simulation is not allowed for any performance evidence" in text
-    assert not spec.environment.realistic_working_environment_allowed
+    assert spec.environment.realistic_working_environment is RweRule.FORBIDDEN
+    assert not spec.environment.work_placement_allowed
     assert not spec.environment.simulation_allowed_for_performance
 
 
@@ -353,7 +414,8 @@ def test_seed_002_allows_a_realistic_working_environment_but_not_simulation(
     text = normalise(source(spec))
     assert "realistic working environment or a work placement is permissible" in text
     assert "Simulation is not allowed for any performance evidence" in text
-    assert spec.environment.realistic_working_environment_allowed
+    assert spec.environment.realistic_working_environment is RweRule.ALLOWED
+    assert spec.environment.work_placement_allowed
     assert not spec.environment.simulation_allowed_for_performance
 
 
@@ -383,7 +445,7 @@ def test_seed_003_names_no_criterion_for_direct_observation(catalogue: SpecCatal
     assert must_observe(spec) == set()
 
 
-def test_seed_003_allows_a_realistic_working_environment_and_inference_like_seed_000(
+def test_seed_003_reads_environment_and_inference_as_seed_000_does(
     catalogue: SpecCatalogue,
 ) -> None:
     spec, seed_000 = spec_for(catalogue, "003"), spec_for(catalogue, "000")
@@ -391,7 +453,6 @@ def test_seed_003_allows_a_realistic_working_environment_and_inference_like_seed
     assert inference.findall(source(spec)) == inference.findall(source(seed_000))
     assert "approved realistic working environment" in normalise(source(spec))
     assert spec.environment == seed_000.environment
-    assert spec.knowledge_inference_allowed
     assert spec.title == "Monitor and solve customer service problems"
 
 
@@ -418,14 +479,16 @@ def test_seed_004_criteria_of_the_know_outcome_are_knowledge_and_sit_under_their
         assert (criterion.kind is CriterionKind.KNOWLEDGE) == heading.startswith("Know ")
 
 
-def test_seed_004_is_silent_on_observation_and_environment_so_it_follows_seed_002(
+def test_seed_004_says_nothing_of_observation_so_nothing_must_be_observed(
     catalogue: SpecCatalogue,
 ) -> None:
+    """It asks for no centre list either (seed 002's workbook does: "Circled numbers")."""
     spec, workbook = spec_for(catalogue, "004"), spec_for(catalogue, "002")
     text = source(spec).lower()
     assert not [word for word in ("observ", "environment", "simulat", "circled") if word in text]
     assert [o.title for o in spec.outcomes] == [o.title for o in workbook.outcomes]
-    assert spec.observation_rule is workbook.observation_rule is ObservationRule.CENTRE_SETS
+    assert spec.observation_rule is ObservationRule.NOT_STATED
+    assert workbook.observation_rule is ObservationRule.CENTRE_SETS
     assert must_observe(spec) == set()
     assert spec.environment == workbook.environment
 
@@ -447,11 +510,11 @@ def edited_copy(tmp_path: Path, old: str, new: str, name: str = "edited.toml") -
 @pytest.mark.parametrize(
     ("old", "new", "field"),
     [
-        ("version = 1\n", "version = 1\ncolour = 1\n", "$.colour"),
+        ("version = 2\n", "version = 2\ncolour = 1\n", "$.colour"),
         ('id = "PC1"\n', 'id = "PC1"\ncolour = 1\n', "$.criteria[0].colour"),
         ("min_observed = 2", 'min_observed = "two"', "$.range.min_observed"),
         ('kind = "knowledge"', 'kind = "know"', "$.criteria[16].kind"),
-        ("version = 1\n", "", "$.version"),
+        ("version = 2\n", "", "$.version"),
         ('id = "PC2"', 'id = "PC1"', "$.criteria[1].id"),
         ('id = "a"', 'id = "K1"', "$.range.items[0].id"),
         (
@@ -468,7 +531,19 @@ def edited_copy(tmp_path: Path, old: str, new: str, name: str = "edited.toml") -
             "$.criteria[16].must_observe",
         ),
         ('code = "CS-RCSP-H"', 'code = "CS RCSP H"', "$.code"),
-        ("version = 1\n", "version = [\n", "$"),
+        ("version = 2\n", "version = [\n", "$"),
+        ('id = "PC1"\n', 'id = "PC1"\ninferable = true\n', "$.criteria[0].inferable"),
+        (
+            'inference_basis = "In all other',
+            'inference_basis = " "\n# "In all other',
+            "$.criteria[16].inference_basis",
+        ),
+        (
+            'id = "PC3"\n',
+            'id = "PC3"\nobserve_unless_not_possible = true\n',
+            "$.criteria[2].observe_unless_not_possible",
+        ),
+        ("[[corrects]]\nversion = 1", "[[corrects]]\nversion = 2", "$.corrects[0].version"),
     ],
 )
 def test_a_bad_spec_file_is_refused_naming_the_file_and_the_field(
@@ -575,23 +650,23 @@ def test_catalogue_rejects_two_files_with_the_same_code_and_version(tmp_path: Pa
         load_catalogue(tmp_path)
     assert caught.value.path == tmp_path / "b.toml"
     assert caught.value.field == "$.version"
-    assert "CS-RCSP-H version 1 is also defined in a.toml" in str(caught.value)
+    assert "CS-RCSP-H version 2 is also defined in a.toml" in str(caught.value)
 
 
 def test_catalogue_gives_the_latest_version_unless_asked_and_finds_a_pinned_hash(
     tmp_path: Path,
 ) -> None:
-    shutil.copy(SEED_000_FILE, tmp_path / "v1.toml")
-    edited_copy(tmp_path, "version = 1\n", "version = 2\n", name="v2.toml")
+    shutil.copy(SEED_000_FILE, tmp_path / "v2.toml")
+    edited_copy(tmp_path, "version = 2\n", "version = 3\n", name="v3.toml")
     catalogue = load_catalogue(tmp_path)
-    v1, v2 = catalogue.get("CS-RCSP-H", 1), catalogue.get("CS-RCSP-H")
-    assert v1 is not None
+    v2, v3 = catalogue.get("CS-RCSP-H", 2), catalogue.get("CS-RCSP-H")
     assert v2 is not None
-    assert (v1.version, v2.version) == (1, 2)
-    assert catalogue.versions("CS-RCSP-H") == (1, 2)
-    assert catalogue.by_hash("CS-RCSP-H", v1.content_hash) == v1
-    assert catalogue.by_hash("OCR-354", v1.content_hash) is None
-    assert catalogue.get("CS-RCSP-H", 3) is None
+    assert v3 is not None
+    assert (v2.version, v3.version) == (2, 3)
+    assert catalogue.versions("CS-RCSP-H") == (2, 3)
+    assert catalogue.by_hash("CS-RCSP-H", v2.content_hash) == v2
+    assert catalogue.by_hash("OCR-354", v2.content_hash) is None
+    assert catalogue.get("CS-RCSP-H", 4) is None
     assert catalogue.get("OCR-354") is None
     assert catalogue.codes() == ("CS-RCSP-H",)
 

@@ -22,7 +22,7 @@ from adapters.specs import default_specs_dir, load_catalogue
 from domain import commands as c
 from domain import events as e
 from domain.events import SufficiencyThresholds, UnitThresholds
-from domain.portfolio import EvidenceItem, PortfolioState
+from domain.portfolio import Decision, EvidenceItem, PortfolioState
 from domain.spec import Method
 from projections.sufficiency import NO_POLICY_NOTE, SufficiencyReport, occasion, sufficiency
 from service.handlers import Eportfolio
@@ -58,25 +58,53 @@ class SufficiencyWorld(World):
         on: date,
         customer: str | None = None,
         occasion: str = "",
-        method: Method = Method.WORK_PRODUCT,
         environment: e.Environment = e.Environment.WORKPLACE,
+        assessed: bool = True,
     ) -> UUID:
-        """Evidence the learner submits and maps to PC1 (K1 if simulated: never performance)."""
+        """Evidence the learner submits and maps to PC1 (written answers for K1 if simulated:
+        never performance); the assessor then decides on it unless `assessed` is False."""
+        simulated = environment is e.Environment.SIMULATION
         cmd = c.SubmitEvidence(
             evidence_id=uuid4(),
-            method=method,
+            method=Method.WORK_PRODUCT,
             title="Complaint log",
             occasion=occasion,
             customer_ref=customer,
             environment=environment,
             authenticity_declared=True,
+            written_answers=simulated,
             effective_on=on,
         )
         self.app.execute(self.learner, cmd, target=pid)
-        mapped = "K1" if environment is e.Environment.SIMULATION else "PC1"
-        mapping = c.MapEvidence(evidence_id=cmd.evidence_id, criteria=(mapped,))
+        mapped = ("K1",) if simulated else ("PC1",)
+        mapping = c.MapEvidence(evidence_id=cmd.evidence_id, criteria=mapped)
         self.app.execute(self.learner, mapping, target=pid)
+        if assessed:
+            self.assess(pid, mapped, cmd.evidence_id)
         return cmd.evidence_id
+
+    def observe(
+        self,
+        portfolio_id: UUID,
+        criteria: tuple[str, ...],
+        *,
+        by: c.Actor | None = None,
+        on: date | None = None,
+    ) -> UUID:
+        """An observation the assessor then decides on (only assessed evidence counts)."""
+        evidence = super().observe(portfolio_id, criteria, by=by, on=on)
+        self.assess(portfolio_id, criteria, evidence)
+        return evidence
+
+    def assess(self, pid: UUID, criteria: tuple[str, ...], evidence_id: UUID) -> None:
+        decision = c.RecordDecision(
+            decision_id=uuid4(),
+            outcome=e.Outcome.MET,
+            criteria=criteria,
+            evidence_ids=(evidence_id,),
+            observation_not_possible="Handled by phone at the weekend.",
+        )
+        self.app.execute(self.assessor, decision, target=pid)
 
     def report(self, pid: UUID) -> SufficiencyReport:
         portfolio = self.app.portfolio(pid)
@@ -153,7 +181,9 @@ def test_without_a_standardisation_decision_the_defaults_apply_as_policy_version
     report = world.report(pid)
     assert (report.policy_version, report.policy_note) == (0, NO_POLICY_NOTE)
     assert report.thresholds == SufficiencyThresholds()
-    assert report.policy_note == "centre default (no standardisation decision recorded)"
+    assert report.policy_note == (
+        "built-in default, not set by the centre (no standardisation decision recorded)"
+    )
 
 
 def test_the_policy_version_applied_is_reported(world: SufficiencyWorld) -> None:
@@ -200,12 +230,18 @@ def test_per_unit_and_per_criterion_thresholds_are_applied(world: SufficiencyWor
     assert world.report(pid).passed
 
 
-def test_only_live_performance_evidence_counts(world: SufficiencyWorld) -> None:
-    """Questioning shows knowledge, a simulation is never performance, withdrawn is gone."""
+def test_only_live_assessed_performance_evidence_counts(world: SufficiencyWorld) -> None:
+    """Questioning shows knowledge, a simulation is never performance, withdrawn is gone,
+    and evidence no assessor has decided on is not yet evidence of competence."""
     pid = world.enrol("000")
     world.work(pid, on=day(1), customer="c1")
-    world.work(pid, on=day(40), customer="c2", method=Method.PROFESSIONAL_DISCUSSION)
+    questioning = c.RecordQuestioning(
+        evidence_id=uuid4(), method=Method.QUESTIONING, criteria=("PC1",), effective_on=day(40)
+    )
+    world.app.execute(world.assessor, questioning, target=pid)
+    world.assess(pid, ("PC1",), questioning.evidence_id)
     world.work(pid, on=day(41), customer="c3", environment=e.Environment.SIMULATION)
+    world.work(pid, on=day(43), customer="c5", assessed=False)
     withdrawn = world.work(pid, on=day(42), customer="c4")
     world.app.execute(
         world.learner,
@@ -270,6 +306,17 @@ def _portfolio(items: list[EvidenceItem]) -> PortfolioState:
         enrolled_on=date(2024, 1, 1),
     )
     state.evidence = {i.evidence_id: i for i in items}
+    state.decisions[UUID(int=999)] = Decision(
+        decision_id=UUID(int=999),
+        event_id=UUID(int=999),
+        outcome=e.Outcome.MET,
+        criteria=("PC3",),
+        evidence_ids=tuple(state.evidence),
+        author_id=UUID(int=0),
+        author_qualification=e.Qualification.QUALIFIED,
+        effective_on=date(2025, 1, 1),
+        recorded_at=datetime(2025, 1, 1, tzinfo=UTC),
+    )
     return state
 
 

@@ -45,9 +45,12 @@ class World:
         name: str,
         qualification: Qualification = Qualification.QUALIFIED,
         by: c.Actor | None = None,
+        on: date | None = None,
     ) -> c.Actor:
         actor = c.Actor(id=uuid4(), role=role)
-        cmd = c.RegisterStaff(staff_id=actor.id, name=name, role=role, qualification=qualification)
+        cmd = c.RegisterStaff(
+            staff_id=actor.id, name=name, role=role, qualification=qualification, effective_on=on
+        )
         self.centre_cmd(cmd, by=by)
         return actor
 
@@ -135,6 +138,51 @@ class World:
             target=portfolio_id,
         )
         return decision_id
+
+    def complete(self, assessor: c.Actor | None = None) -> UUID:
+        """A seed 003 portfolio with every criterion met over time, and signed off: ready for
+        certification. Seed 003 asks for no observation of named criteria and infers only
+        K4, so two observed occasions of every PC and questioning on K1-K3 cover it."""
+        by = assessor or self.assessor
+        pid = self.enrol("003", assessor=by)
+        spec = seed_spec(self.app, "003")
+        pcs = tuple(x.id for x in spec.criteria if x.kind == "performance")
+        today = self.app.clock().date()
+        evidence = [
+            self._observation(pid, (*pcs, "K4"), by, on=today - timedelta(days=20), customer="a"),
+            self._observation(pid, pcs, by, on=today - timedelta(days=2), customer="b"),
+        ]
+        questioning = c.RecordQuestioning(
+            evidence_id=uuid4(), method=Method.QUESTIONING, criteria=("K1", "K2", "K3")
+        )
+        self.app.execute(by, questioning, target=pid)
+        evidence.append(questioning.evidence_id)
+        criteria = (*pcs, "K1", "K2", "K3", "K4")
+        decision = c.RecordDecision(
+            decision_id=uuid4(), outcome=Outcome.MET, criteria=criteria, evidence_ids=(*evidence,)
+        )
+        self.app.execute(by, decision, target=pid)
+        self.app.execute(by, c.SignOffUnit(feedback="Consistently good; well done."), target=pid)
+        return pid
+
+    def certified(self) -> UUID:
+        pid = self.complete()
+        self.app.execute(self.centre_admin, c.CertifyUnit(certificate_ref="C-1"), target=pid)
+        return pid
+
+    def _observation(
+        self, pid: UUID, criteria: tuple[str, ...], by: c.Actor, *, on: date, customer: str
+    ) -> UUID:
+        cmd = c.RecordObservation(
+            evidence_id=uuid4(),
+            environment=Environment.WORKPLACE,
+            criteria=criteria,
+            customer_ref=f"cust-{customer}",
+            occasion=f"shift {customer}",
+            effective_on=on,
+        )
+        self.app.execute(by, cmd, target=pid)
+        return cmd.evidence_id
 
 
 def days_ago(n: int) -> date:

@@ -14,6 +14,7 @@ from litestar.params import FromPath, JSONBody
 from adapters.http.policy import Grant
 from adapters.http.problems import PORTFOLIO_WRITE, problem, responses
 from adapters.http.requests import (
+    Appeal,
     AttachmentRef,
     Countersignature,
     DecisionRevocation,
@@ -26,6 +27,10 @@ from adapters.http.requests import (
     NewObservation,
     NewQuestioning,
     NewTestimony,
+    ResponseAcceptance,
+    SampleCountersignature,
+    SampleResponse,
+    SignOff,
     to_command,
 )
 from adapters.http.schemas import Written
@@ -151,6 +156,59 @@ class PortfolioWritesController(Controller):
         sample_id = portfolio_writer.new_id(data.sample_id, "ev-sample")
         command = to_command(data, c.RecordEvSample, sample_id=sample_id)
         return portfolio_writer.portfolio(portfolio_id, command, created=sample_id)
+
+    @_write("/iqa-samples/{sample_id:uuid}/countersignatures", "countersign_iqa_sample")
+    def countersign_iqa_sample(
+        self,
+        portfolio_id: FromPath[UUID],
+        sample_id: FromPath[UUID],
+        data: JSONBody[SampleCountersignature],
+        portfolio_writer: WriterDep,
+    ) -> Response[Written]:
+        """A qualified IQA countersigns a trainee IQA's sample: only then does it count."""
+        command = to_command(data, c.CountersignIqaSample, sample_id=sample_id)
+        return portfolio_writer.portfolio(portfolio_id, command)
+
+    @_write("/samples/{sample_id:uuid}/responses", "respond_to_sample")
+    def respond_to_sample(
+        self,
+        portfolio_id: FromPath[UUID],
+        sample_id: FromPath[UUID],
+        data: JSONBody[SampleResponse],
+        portfolio_writer: WriterDep,
+    ) -> Response[Written]:
+        """The assessor acts on a sample that referred decisions back or set actions."""
+        command = to_command(data, c.RespondToSample, sample_id=sample_id)
+        return portfolio_writer.portfolio(portfolio_id, command)
+
+    @_write("/samples/{sample_id:uuid}/acceptance", "accept_sample_response")
+    def accept_sample_response(
+        self,
+        portfolio_id: FromPath[UUID],
+        sample_id: FromPath[UUID],
+        data: JSONBody[ResponseAcceptance],
+        portfolio_writer: WriterDep,
+    ) -> Response[Written]:
+        """The EV (an EV sample) or an IQA (an IQA sample) accepts the response: it closes."""
+        command = to_command(data, c.AcceptSampleResponse, sample_id=sample_id)
+        return portfolio_writer.portfolio(portfolio_id, command)
+
+    @_write("/sign-off", "sign_off_unit")
+    def sign_off_unit(
+        self, portfolio_id: FromPath[UUID], data: JSONBody[SignOff], portfolio_writer: WriterDep
+    ) -> Response[Written]:
+        """The assessor signs off unit completion, with feedback (refused, listing why, while
+        coverage has gaps or sufficiency fails)."""
+        return portfolio_writer.portfolio(portfolio_id, to_command(data, c.SignOffUnit))
+
+    @_write("/appeals", "open_appeal")
+    def open_appeal(
+        self, portfolio_id: FromPath[UUID], data: JSONBody[Appeal], portfolio_writer: WriterDep
+    ) -> Response[Written]:
+        """The centre opens an appeal: a certified or withdrawn portfolio is open again."""
+        appeal_id = portfolio_writer.new_id(data.appeal_id, "appeal")
+        command = to_command(data, c.OpenAppeal, appeal_id=appeal_id)
+        return portfolio_writer.portfolio(portfolio_id, command, created=appeal_id)
 
 
 class DecisionsController(Controller):

@@ -20,6 +20,7 @@ from adapters.http.requests import (
     NewWitness,
     ObservedCriteria,
     QualificationChange,
+    RweApproval,
     SamplingPlan,
     SufficiencyPolicy,
     UnitCode,
@@ -162,6 +163,21 @@ class CentresController(Controller):
         self, centre_id: FromPath[UUID], data: JSONBody[SufficiencyPolicy], writer: WriterDep
     ) -> Written:
         return writer.run(to_command(data, c.SetSufficiencyPolicy), target=centre_id)
+
+    @post(
+        "/{centre_id:uuid}/rwe-approvals",
+        operation_id="approve_realistic_environment",
+        responses=responses(*WRITE),
+        sync_to_thread=True,
+    )
+    def approve_realistic_environment(
+        self, centre_id: FromPath[UUID], data: JSONBody[RweApproval], writer: WriterDep
+    ) -> Written:
+        """The awarding body (its administrator, or the centre's EV) approves a realistic
+        working environment, for units that accept only an approved one."""
+        approval_id = writer.new_id(data.approval_id, "rwe-approval")
+        command = to_command(data, c.ApproveRealisticEnvironment, approval_id=approval_id)
+        return writer.run(command, target=centre_id, created=approval_id)
 
     @put(
         "/{centre_id:uuid}/sampling-plan",

@@ -128,7 +128,10 @@ class PersonalDataController(Controller):
         data: JSONBody[Certification],
         portfolio_writer: WriterDep,
     ) -> Response[Written]:
-        """The awarding body certified the unit: the retention clock starts."""
+        """Certify the unit: refused (422 `certification_refused`, every reason listed) unless
+        coverage is complete, sufficiency passes, the assessor has signed off, any IQA
+        summative sample the plan requires is agreed and no EV referral or action is open.
+        Afterwards the portfolio is closed to assessment; the retention clock starts."""
         return portfolio_writer.portfolio(portfolio_id, to_command(data, c.CertifyUnit))
 
     @post(

@@ -71,6 +71,8 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True):
     instance: str | None = None
     field: str | None = None
     errors: tuple[FieldError, ...] = ()
+    #: Every reason, where a refusal has several (certification, a unit's sign-off).
+    reasons: tuple[str, ...] = ()
 
 
 def problem(
@@ -80,6 +82,7 @@ def problem(
     rule: str | None = None,
     field: str | None = None,
     errors: tuple[FieldError, ...] = (),
+    reasons: tuple[str, ...] = (),
     headers: dict[str, str] | None = None,
 ) -> ProblemDetailsException:
     rule = rule or _HTTP_RULES.get(status, "error")
@@ -88,6 +91,8 @@ def problem(
         extra["field"] = field
     if errors:
         extra["errors"] = [msgspec.to_builtins(e) for e in errors]
+    if reasons:
+        extra["reasons"] = list(reasons)
     return ProblemDetailsException(
         status_code=status,
         detail=detail,
@@ -117,7 +122,7 @@ def _domain(exc: DomainError) -> ProblemDetailsException:
         status = 409
     elif isinstance(exc, NotPermitted):
         status = 403
-    return problem(status, exc.message, rule=exc.rule, field=exc.field)
+    return problem(status, exc.message, rule=exc.rule, field=exc.field, reasons=exc.reasons)
 
 
 def _service(exc: ServiceError) -> ProblemDetailsException:

@@ -23,6 +23,7 @@ from domain.events import (
     SampleOutcome,
     SampleStage,
     Sha256Hex,
+    SummativeRule,
     Text,
 )
 from domain.spec import CriterionId, Method
@@ -120,6 +121,18 @@ class SamplingPlan(Dated, frozen=True, kw_only=True):
     every_unit: bool = True
     every_location: bool = True
     decision_ref: Short = ""
+    #: Which portfolios need an agreed IQA summative sample before certification.
+    summative_before_certification: SummativeRule = SummativeRule.TRAINEE_ASSESSED
+
+
+class RweApproval(Dated, frozen=True, kw_only=True):
+    """The awarding body approves a realistic working environment for performance evidence."""
+
+    approval_id: UUID | None = None
+    location: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    #: The units it is approved for; empty: every unit.
+    unit_codes: Annotated[tuple[UnitCode, ...], msgspec.Meta(max_length=50)] = ()
+    approval_ref: Short = ""
 
 
 class ObservedCriteria(Dated, frozen=True, kw_only=True):
@@ -158,6 +171,12 @@ class NewEvidence(Dated, frozen=True, kw_only=True):
     location: Short = ""
     attachments: Annotated[tuple[AttachmentRef, ...], msgspec.Meta(max_length=50)] = ()
     authenticity_declared: bool
+    #: A work product that is the learner's written answers to knowledge questions.
+    written_answers: bool = False
+    #: Required for method "Oth": what the evidence is and why it counts.
+    other_reason: Text = ""
+    #: The approval of the realistic working environment it comes from, where needed.
+    rwe_approval_id: UUID | None = None
 
 
 class EvidenceMapping(Dated, frozen=True, kw_only=True):
@@ -177,6 +196,7 @@ class NewObservation(Dated, frozen=True, kw_only=True):
     requirement_tags: Tags = ()
     location: Short = ""
     notes: Text = ""
+    rwe_approval_id: UUID | None = None
 
 
 class NewTestimony(Dated, frozen=True, kw_only=True):
@@ -187,6 +207,7 @@ class NewTestimony(Dated, frozen=True, kw_only=True):
     environment: Environment
     criteria: Criteria
     statement: Text
+    rwe_approval_id: UUID | None = None
 
 
 class NewQuestioning(Dated, frozen=True, kw_only=True):
@@ -202,6 +223,8 @@ class NewDecision(Dated, frozen=True, kw_only=True):
     criteria: Criteria
     evidence_ids: Ids
     feedback: Text = ""
+    #: Why criteria observed "unless observation is not possible" were assessed otherwise.
+    observation_not_possible: Text = ""
 
 
 class Countersignature(Dated, frozen=True, kw_only=True):
@@ -209,6 +232,31 @@ class Countersignature(Dated, frozen=True, kw_only=True):
 
 
 class DecisionRevocation(Dated, frozen=True, kw_only=True):
+    reason: Reason
+
+
+class SampleCountersignature(Dated, frozen=True, kw_only=True):
+    comment: Text = ""
+
+
+class SampleResponse(Dated, frozen=True, kw_only=True):
+    """The assessor acts on a referral, or on the actions an EV set."""
+
+    response: Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
+
+
+class ResponseAcceptance(Dated, frozen=True, kw_only=True):
+    comment: Text = ""
+
+
+class SignOff(Dated, frozen=True, kw_only=True):
+    """The assessor's "feedback on completion of the unit"."""
+
+    feedback: Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
+
+
+class Appeal(Dated, frozen=True, kw_only=True):
+    appeal_id: UUID | None = None
     reason: Reason
 
 

@@ -88,7 +88,14 @@ def build_complete_portfolio(
     questions = {"method": "Q", "criteria": [*KNOWLEDGE, "d"], "summary": "Oral questions."}
     evidence.append(trainee.ok("POST", f"{base}/questioning", questions)["created_id"])
 
-    decision = {"outcome": "met", "criteria": list(EVERYTHING), "evidence_ids": evidence}
+    decision = {
+        "outcome": "met",
+        "criteria": list(EVERYTHING),
+        "evidence_ids": evidence,
+        # "PCs 1, 2 and 8-16 may be assessed by alternative methods if observation is not
+        # possible": the decision rests on testimony for them, so it says why
+        "observation_not_possible": "Billing complaints come in by phone after hours.",
+    }
     decision_id = trainee.ok("POST", f"{base}/decisions", decision)["created_id"]
     signed = centre.as_("assessor").ok("POST", f"/decisions/{decision_id}/countersignatures", {})
     assert signed["stream_id"] == pid

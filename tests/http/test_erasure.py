@@ -284,7 +284,7 @@ def test_a_legal_hold_blocks_erasure_until_it_is_lifted(centre: HttpCentre) -> N
 def test_the_retention_period_blocks_erasure_until_it_has_run(centre: HttpCentre) -> None:
     admin, learner = centre.as_("centre_admin"), centre.people["learner"]
     pid = centre.enrol()
-    admin.ok("POST", f"/portfolios/{pid}/certification", {})
+    admin.ok("POST", f"/portfolios/{pid}/withdrawal", {"reason": "Left the employer"})
 
     retained = admin.post(f"/learners/{learner.id}/erasure", ERASE)
     assert retained.status_code == 409

@@ -70,6 +70,12 @@ TABLE: dict[str, tuple[set[str], set[str]]] = {
     "revoke_decision": ({"trainee", "iqa"}, {"b_assessor", "b_iqa"}),
     "record_iqa_sample": ({"iqa"}, set()),
     "record_ev_sample": ({"ev"}, set()),
+    "countersign_iqa_sample": ({"iqa"}, set()),
+    "respond_to_sample": ({"assessor"}, set()),
+    "accept_sample_response": ({"iqa", "ev"}, set()),
+    "sign_off_unit": ({"assessor"}, set()),
+    "open_appeal": (CENTRE_ADMINS, set()),
+    "approve_realistic_environment": ({"admin", "ev"}, set()),
     "put_blob": (A_PEOPLE | B_PEOPLE, set()),
     "get_blob": (A_PEOPLE | {"ev"}, set()),
     "issue_token": ({"admin"}, set()),
@@ -110,6 +116,7 @@ class World:
     portfolio: UUID
     evidence: UUID
     decision: UUID  # by the portfolio's (qualified) assessor
+    sample: UUID  # the IQA's sample of it, agreed: nothing to countersign or respond to
     pending: UUID  # by the trainee, on their own portfolio: awaits a countersignature
     blob: bytes
     token_id: UUID  # an integrator token to revoke
@@ -131,6 +138,8 @@ def build_world(client: TestClient[Litestar]) -> World:
     observed = a.as_("assessor").ok("POST", f"{p}/observations", seen)["created_id"]
     decided = {"outcome": "met", "criteria": ["PC3"], "evidence_ids": [observed]}
     decision = a.as_("assessor").ok("POST", f"{p}/decisions", decided)
+    agreed = {"stage": "interim", "decision_ids": [decision["created_id"]], "outcome": "agreed"}
+    sample = a.as_("iqa").ok("POST", f"{p}/iqa-samples", agreed)
     trainees = a.enrol(assessor="trainee")
     t = f"/portfolios/{trainees}"
     observed = a.as_("trainee").ok("POST", f"{t}/observations", seen)["created_id"]
@@ -145,6 +154,7 @@ def build_world(client: TestClient[Litestar]) -> World:
         portfolio=pid,
         evidence=UUID(evidence["created_id"]),
         decision=UUID(decision["created_id"]),
+        sample=UUID(sample["created_id"]),
         pending=UUID(pending["created_id"]),
         blob=blob,
         token_id=UUID(token["token_id"]),
@@ -244,6 +254,19 @@ def calls(w: World) -> dict[str, Callable[[], Call]]:
         ),
         "record_ev_sample": lambda: Call(
             "POST", f"{p}/ev-samples", {"decision_ids": [str(w.decision)], "outcome": "agreed"}
+        ),
+        # allowed, then refused by the domain: a qualified IQA's agreed sample
+        "countersign_iqa_sample": lambda: Call(
+            "POST", f"{p}/iqa-samples/{w.sample}/countersignatures"
+        ),
+        "respond_to_sample": lambda: Call(
+            "POST", f"{p}/samples/{w.sample}/responses", {"response": "Done"}
+        ),
+        "accept_sample_response": lambda: Call("POST", f"{p}/samples/{w.sample}/acceptance"),
+        "sign_off_unit": lambda: Call("POST", f"{p}/sign-off", {"feedback": "Well done"}),
+        "open_appeal": lambda: Call("POST", f"{p}/appeals", {"reason": "The learner appeals"}),
+        "approve_realistic_environment": lambda: Call(
+            "POST", f"{a}/rwe-approvals", {"location": "Training kitchen"}
         ),
         "put_blob": lambda: Call("PUT", f"/blobs/{sha256(w.blob)}", content=w.blob),
         "get_blob": lambda: Call(

@@ -36,6 +36,9 @@ PUBLISHED = {
     "eportfolio.centre.legal_hold_lifted": "uk.eportfolio.legal_hold.lifted.v1",
     "eportfolio.centre.legal_hold_placed": "uk.eportfolio.legal_hold.placed.v1",
     "eportfolio.centre.observed_criteria_set": "uk.eportfolio.observed_criteria.set.v1",
+    "eportfolio.centre.realistic_environment_approved": (
+        "uk.eportfolio.realistic_environment.approved.v1"
+    ),
     "eportfolio.centre.registered": "uk.eportfolio.centre.registered.v1",
     "eportfolio.centre.retention_policy_set": "uk.eportfolio.retention_policy.set.v1",
     "eportfolio.centre.sampling_plan_set": "uk.eportfolio.sampling_plan.set.v1",
@@ -44,6 +47,7 @@ PUBLISHED = {
     "eportfolio.centre.subject_erased": "uk.eportfolio.subject.erased.v1",
     "eportfolio.centre.sufficiency_policy_set": "uk.eportfolio.sufficiency_policy.set.v1",
     "eportfolio.centre.witness_added": "uk.eportfolio.witness.added.v1",
+    "eportfolio.portfolio.appeal_opened": "uk.eportfolio.appeal.opened.v1",
     "eportfolio.portfolio.decision_countersigned": "uk.eportfolio.decision.countersigned.v1",
     "eportfolio.portfolio.decision_recorded": "uk.eportfolio.decision.recorded.v1",
     "eportfolio.portfolio.decision_revoked": "uk.eportfolio.decision.revoked.v1",
@@ -51,12 +55,16 @@ PUBLISHED = {
     "eportfolio.portfolio.evidence_mapped": "uk.eportfolio.evidence.mapped.v1",
     "eportfolio.portfolio.evidence_submitted": "uk.eportfolio.evidence.submitted.v1",
     "eportfolio.portfolio.evidence_withdrawn": "uk.eportfolio.evidence.withdrawn.v1",
+    "eportfolio.portfolio.iqa_sample_countersigned": "uk.eportfolio.iqa_sample.countersigned.v1",
     "eportfolio.portfolio.iqa_sample_recorded": "uk.eportfolio.iqa_sample.recorded.v1",
     "eportfolio.portfolio.learner_enrolled": "uk.eportfolio.learner.enrolled.v1",
     "eportfolio.portfolio.learner_withdrawn": "uk.eportfolio.learner.withdrawn.v1",
     "eportfolio.portfolio.observation_recorded": "uk.eportfolio.observation.recorded.v1",
     "eportfolio.portfolio.questioning_recorded": "uk.eportfolio.questioning.recorded.v1",
+    "eportfolio.portfolio.sample_responded": "uk.eportfolio.sample.responded.v1",
+    "eportfolio.portfolio.sample_response_accepted": "uk.eportfolio.sample_response.accepted.v1",
     "eportfolio.portfolio.unit_certified": "uk.eportfolio.unit.certified.v1",
+    "eportfolio.portfolio.unit_completion_signed": "uk.eportfolio.unit_completion.signed.v1",
     "eportfolio.portfolio.witness_testimony_recorded": (
         "uk.eportfolio.witness_testimony.recorded.v1"
     ),
