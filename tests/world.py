@@ -139,10 +139,11 @@ class World:
         )
         return decision_id
 
-    def complete(self, assessor: c.Actor | None = None) -> UUID:
-        """A seed 003 portfolio with every criterion met over time, and signed off: ready for
-        certification. Seed 003 asks for no observation of named criteria and infers only
-        K4, so two observed occasions of every PC and questioning on K1-K3 cover it."""
+    def complete(self, assessor: c.Actor | None = None, *, sign_off: bool = True) -> UUID:
+        """A seed 003 portfolio with every criterion met over time (a trainee's decision
+        countersigned) and, unless told not to, signed off: ready for certification. Seed 003
+        names no must-observe criteria and infers only K4, so two observed occasions of
+        every PC and questioning on K1-K3 cover it."""
         by = assessor or self.assessor
         pid = self.enrol("003", assessor=by)
         spec = seed_spec(self.app, "003")
@@ -162,7 +163,12 @@ class World:
             decision_id=uuid4(), outcome=Outcome.MET, criteria=criteria, evidence_ids=(*evidence,)
         )
         self.app.execute(by, decision, target=pid)
-        self.app.execute(by, c.SignOffUnit(feedback="Consistently good; well done."), target=pid)
+        if self.app.portfolio(pid).decisions[decision.decision_id].needs_countersignature:
+            countersign = c.Countersign(decision_id=decision.decision_id)
+            self.app.execute(self.assessor, countersign, target=pid)
+        if sign_off:
+            sign = c.SignOffUnit(feedback="Consistently good; well done.")
+            self.app.execute(by, sign, target=pid)
         return pid
 
     def certified(self) -> UUID:
