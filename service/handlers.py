@@ -22,6 +22,7 @@ from domain import assessment as a
 from domain import centre as ctr
 from domain import closing as close
 from domain import commands as c
+from domain import quality as qa
 from domain import retention as ret
 from domain.centre import CentreState, fold_centre
 from domain.errors import AlreadyExists, NotFound
@@ -48,13 +49,13 @@ PORTFOLIO_RULES: dict[type[c.Command], PortfolioRule] = {
     c.RecordQuestioning: a.record_questioning,
     c.RecordDecision: a.record_decision,
     c.Countersign: a.countersign,
-    c.RecordIqaSample: a.record_iqa_sample,
-    c.RecordEvSample: a.record_ev_sample,
+    c.RecordIqaSample: qa.record_iqa_sample,
+    c.RecordEvSample: qa.record_ev_sample,
     c.WithdrawEvidence: a.withdraw_evidence,
     c.RevokeDecision: a.revoke_decision,
-    c.CountersignIqaSample: a.countersign_iqa_sample,
-    c.RespondToSample: a.respond_to_sample,
-    c.AcceptSampleResponse: a.accept_sample_response,
+    c.CountersignIqaSample: qa.countersign_iqa_sample,
+    c.RespondToSample: qa.respond_to_sample,
+    c.AcceptSampleResponse: qa.accept_sample_response,
     c.SignOffUnit: close.sign_off_unit,
     c.CertifyUnit: close.certify_unit,
     c.WithdrawLearner: close.withdraw_learner,
