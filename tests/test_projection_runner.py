@@ -201,7 +201,7 @@ class Scenario:
         if kind == "enrol":
             self.portfolios.append(w.enrol(assessor=(w.trainee, w.assessor)[pick % 2]))
         elif kind == "complete":  # a portfolio ready to certify, for the closing steps
-            pid = w.complete()
+            pid = w.complete(sign_off=False)  # a "sign_off" step may follow
             self.portfolios.append(pid)
             self.decisions += list(w.app.portfolio(pid).decisions)
         elif kind == "policy":
