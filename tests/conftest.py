@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from uuid import uuid4
 
 import psycopg
@@ -50,9 +51,9 @@ def require_postgres() -> None:
     require_service("PostgreSQL", "127.0.0.1", 5432)
 
 
-@pytest.fixture
-def postgres_schema() -> Iterator[str]:
-    """A fresh, empty schema in the test database; its URL carries ?schema=."""
+@contextmanager
+def fresh_schema() -> Iterator[str]:
+    """A fresh, empty schema in the test database, dropped on exit; its URL carries ?schema=."""
     require_postgres()
     schema = f"t_{uuid4().hex[:16]}"
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
@@ -62,6 +63,12 @@ def postgres_schema() -> Iterator[str]:
     finally:
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def postgres_schema() -> Iterator[str]:
+    with fresh_schema() as schema:
+        yield schema
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
