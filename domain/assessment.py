@@ -147,6 +147,17 @@ class Context:
                 f"{', '.join(unknown)} not in unit {self.spec.code}", field=field
             )
 
+    def check_tags(self, tags: Iterable[str]) -> None:
+        """A tag proposes an evidence requirement; criteria are mapped, not tagged."""
+        requirements = {r.id for r in self.spec.requirements}
+        others = sorted(set(tags) - requirements)
+        if others:
+            raise UnknownCriterion(
+                f"{', '.join(others)} not an evidence requirement of unit {self.spec.code}"
+                " (criteria are mapped, not tagged)",
+                field="requirement_tags",
+            )
+
     def check_can_show(self, item: EvidenceItem, ids: Iterable[str], field: str) -> None:
         """Refuse mapping (or tagging) `item` to an id it can never count for."""
         support = self.support
@@ -271,6 +282,7 @@ def submit_evidence(ctx: Context, cmd: c.SubmitEvidence, stamp: c.Stamp) -> e.Ev
             field="authenticity_declared",
         )
     event = e.EvidenceSubmitted(**cmd.event_fields(stamp), portfolio_id=ctx.portfolio.portfolio_id)
+    ctx.check_tags(cmd.requirement_tags)
     _check_new_item(ctx, event, cmd.method, event.requirement_tags, "requirement_tags")
     return event
 
@@ -323,6 +335,7 @@ def record_observation(
         **cmd.event_fields(stamp), portfolio_id=ctx.portfolio.portfolio_id
     )
     _check_new_item(ctx, event, Method.OBSERVATION, cmd.criteria, "criteria")
+    ctx.check_tags(cmd.requirement_tags)
     _check_new_item(ctx, event, Method.OBSERVATION, cmd.requirement_tags, "requirement_tags")
     return event
 

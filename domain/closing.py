@@ -46,8 +46,14 @@ def sign_off_unit(ctx: Context, cmd: c.SignOffUnit, stamp: c.Stamp) -> e.UnitCom
     )
 
 
-def certify_unit(ctx: Context, cmd: c.CertifyUnit, stamp: c.Stamp) -> e.UnitCertified:
+def _centre_acts(ctx: Context, stamp: c.Stamp, what: str) -> None:
+    """The centre's administrator acts, and never on their own portfolio."""
     require_centre_admin(ctx.centre, stamp.actor)
+    ctx.not_the_learner(stamp.actor.id, f"the one who {what}")
+
+
+def certify_unit(ctx: Context, cmd: c.CertifyUnit, stamp: c.Stamp) -> e.UnitCertified:
+    _centre_acts(ctx, stamp, "certifies it")
     reasons = certification_blockers(ctx)
     if reasons:
         raise CertificationRefused(
@@ -125,13 +131,13 @@ def _open_words(sample: Sample) -> str:
 
 
 def withdraw_learner(ctx: Context, cmd: c.WithdrawLearner, stamp: c.Stamp) -> e.LearnerWithdrawn:
-    require_centre_admin(ctx.centre, stamp.actor)
+    _centre_acts(ctx, stamp, "withdraws them")
     return e.LearnerWithdrawn(**cmd.event_fields(stamp), portfolio_id=ctx.portfolio.portfolio_id)
 
 
 def open_appeal(ctx: Context, cmd: c.OpenAppeal, stamp: c.Stamp) -> e.AppealOpened:
     """The centre reopens a certified or withdrawn portfolio, with the appeal's reason."""
-    require_centre_admin(ctx.centre, stamp.actor)
+    _centre_acts(ctx, stamp, "opens an appeal")
     if not ctx.portfolio.closed:
         raise PortfolioNotClosed("the portfolio is open: an appeal reopens a closed one")
     if cmd.appeal_id in ctx.portfolio.appeal_ids:

@@ -44,6 +44,10 @@ class CountersignerNotQualified(NotPermitted):
     rule = "countersigner_must_be_qualified_assessor"
 
 
+class IqaCountersignerNotQualified(NotPermitted):
+    rule = "countersigner_must_be_qualified_iqa"
+
+
 class OwnDecision(NotPermitted):
     """Nobody countersigns or samples their own decision."""
 

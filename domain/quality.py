@@ -19,8 +19,8 @@ from domain.errors import (
     AlreadyCorrected,
     AlreadyExists,
     CountersignatureNotRequired,
-    CountersignerNotQualified,
     EvNotAllocated,
+    IqaCountersignerNotQualified,
     NoOpenReferral,
     NotCentreStaff,
     NotPermitted,
@@ -88,8 +88,8 @@ def countersign_iqa_sample(
         or iqa is None
         or iqa.qualification_on(fields["effective_on"]) is not e.Qualification.QUALIFIED
     ):
-        raise CountersignerNotQualified(
-            "a trainee IQA's sample is countersigned by a qualified IQA"
+        raise IqaCountersignerNotQualified(
+            "a trainee IQA's sample is countersigned by a qualified IQA of this centre"
         )
     ctx.not_the_learner(stamp.actor.id, "the countersigner")
     return e.IqaSampleCountersigned(**fields, portfolio_id=ctx.portfolio.portfolio_id)
@@ -119,6 +119,10 @@ def accept_sample_response(
         raise NoOpenReferral("the sample referred nothing back and set no actions, or is closed")
     if not sample.responded:
         raise NoOpenReferral("the assessor has not responded to this sample yet")
+    ctx.not_the_learner(actor.id, "the one who accepts a response")
+    sampled = [d for d in ctx.portfolio.decisions.values() if sample in d.samples()]
+    if any(actor.id in d.signers() for d in sampled):
+        raise OwnDecision("nobody accepts a response about a decision they signed")
     return e.SampleResponseAccepted(
         **cmd.event_fields(stamp), portfolio_id=ctx.portfolio.portfolio_id
     )

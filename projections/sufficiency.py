@@ -145,23 +145,24 @@ def sufficiency(
 
 
 def assessed_performance(portfolio: PortfolioState, support: Support) -> list[EvidenceItem]:
-    """Live, mapped performance evidence from a permitted environment that a "met" decision
-    which stands cites: what the assessor has judged, not whatever was uploaded."""
-    cited = {
-        evidence_id
-        for d in portfolio.decisions.values()
-        if d.stands and d.outcome is Outcome.MET
-        for evidence_id in d.evidence_ids
-    }
-    return [
-        item
-        for item in portfolio.evidence.values()
-        if not item.withdrawn
-        and item.evidence_id in cited
-        and item.method in PERFORMANCE_METHODS
-        and (item.criteria or item.requirement_tags)
-        and support.environment_problem(item) is None
-    ]
+    """What the assessor has judged, not whatever was uploaded: live performance evidence
+    (never written answers to knowledge questions) that a "met" decision which stands and
+    is not referred back cites for a performance criterion, range item or requirement it
+    can show, from an environment the unit permits."""
+    counted: dict[UUID, EvidenceItem] = {}
+    for decision in portfolio.decisions.values():
+        if not decision.stands or decision.outcome is not Outcome.MET:
+            continue
+        if decision.open_referrals():
+            continue
+        shown = [cid for cid in decision.criteria if cid in support.performance]
+        for evidence_id in decision.evidence_ids:
+            item = portfolio.evidence.get(evidence_id)
+            if item is None or item.method not in PERFORMANCE_METHODS or item.written_answers:
+                continue
+            if any(support.shows(item, cid) for cid in shown):
+                counted[evidence_id] = item
+    return list(counted.values())
 
 
 _FIGURE_WORDS = {

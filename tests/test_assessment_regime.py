@@ -515,7 +515,7 @@ def test_a_trainee_iqas_sample_counts_only_once_a_qualified_iqa_countersigns_it(
     assert (chain.chain.state, chain.chain.iqa_samples[0].counts) == (ChainState.STANDS, False)
     countersign = c.CountersignIqaSample(sample_id=sample)
     world.refused(pid, errors.OwnDecision, trainee_iqa, countersign)
-    world.refused(pid, errors.CountersignerNotQualified, world.assessor, countersign)
+    world.refused(pid, errors.IqaCountersignerNotQualified, world.assessor, countersign)
     world.act(pid, countersign, world.iqa)
     [chain] = chains_with_context(
         world.app.portfolio(pid), names(world.app.centre(world.centre_id))
@@ -840,3 +840,33 @@ def test_an_old_decision_on_testimony_for_a_must_observe_criterion_shows_its_gap
         f"PC5: the decision of {AT.date()} cites no observation of it",
     )
     assert rows["K4"].gaps[0].startswith("K4: its evidence cannot show it (witness testimony")
+
+
+def test_a_tag_proposes_an_evidence_requirement_and_nothing_else(world: RegimeWorld) -> None:
+    """Criteria are mapped, by whoever may map them; a tag only proposes a requirement."""
+    pid = world.enrol("002")
+    refusal = world.refused(
+        pid, errors.UnknownCriterion, world.learner, _evidence(requirement_tags=("PC5",))
+    )
+    assert refusal.field == "requirement_tags"
+    world.work(pid, tags=("RP1",))
+
+
+def test_a_centre_administrator_who_is_the_learner_never_closes_their_own_portfolio(
+    world: RegimeWorld,
+) -> None:
+    pid = world.complete()
+    as_admin = c.Actor(id=world.learner.id, role=Role.CENTRE_ADMIN)
+    world.centre_cmd(
+        c.RegisterStaff(
+            staff_id=world.learner.id,
+            name="Lee Learner",
+            role=Role.CENTRE_ADMIN,
+            qualification=Qualification.QUALIFIED,
+        )
+    )
+    for cmd in (c.CertifyUnit(), c.WithdrawLearner(reason="Leaving")):
+        world.refused(pid, errors.ConflictOfInterest, as_admin, cmd)
+    world.act(pid, c.CertifyUnit(), world.centre_admin)
+    appeal = c.OpenAppeal(appeal_id=uuid4(), reason="My own appeal")
+    world.refused(pid, errors.ConflictOfInterest, as_admin, appeal)
