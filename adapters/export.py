@@ -26,7 +26,7 @@ from adapters.summary import render_summary
 from domain.errors import NotFound
 from domain.events import CheckpointIssued, Event, LearnerEnrolled
 from service.checkpoints import checkpoints, decoded, recorded_text
-from service.codec import Receipt
+from service.codec import Stored
 from service.ledger import Ledger
 from service.merkle import Tree
 
@@ -166,13 +166,11 @@ def _rows(ledger: Ledger, leaves: list[IndexedLeaf], streams: set[UUID] | None) 
     return found
 
 
-def _enrolled_at(event: Event | Receipt | None, centres: set[UUID]) -> bool:
+def _enrolled_at(event: Stored | None, centres: set[UUID]) -> bool:
     return isinstance(event, LearnerEnrolled) and event.centre_id in centres
 
 
-def _stored(
-    n: Notification, event: Event | Receipt | None, stream: UUID, leaf_index: int
-) -> b.StoredRow:
+def _stored(n: Notification, event: Stored | None, stream: UUID, leaf_index: int) -> b.StoredRow:
     return b.StoredRow(
         position=n.id,
         leaf_index=leaf_index,

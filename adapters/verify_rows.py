@@ -20,7 +20,7 @@ from eventsourcing.persistence import MapperDeserialisationError
 from adapters import bundle as b
 from adapters.report import Report
 from domain.events import Event
-from service.codec import Receipt, decode
+from service.codec import Stored, decode
 from service.merkle import event_leaf, recorded_time
 from service.personal_data import SEALED
 
@@ -29,7 +29,7 @@ class Row(NamedTuple):
     stored: b.StoredRow
     state: bytes
     leaf: bytes
-    event: Event | Receipt | None  # decoded from the stored bytes, when they decode
+    event: Stored | None  # decoded from the stored bytes, when they decode
     view: b.DecodedRow | None  # the decoded view's row for the same position
 
     @property
@@ -77,7 +77,7 @@ def load_rows(files: Mapping[str, bytes], report: Report) -> Loaded | None:
             report.fail("its stored bytes are not valid base64", item.position)
             state = b""
         try:
-            event: Event | Receipt | None = decode(item.topic, state)
+            event: Stored | None = decode(item.topic, state)
         except MapperDeserialisationError:
             event = None
         leaf = event_leaf(

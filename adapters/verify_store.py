@@ -24,7 +24,7 @@ from service.checkpoints import (
     notification_leaf,
     parse_checkpoint_text,
 )
-from service.codec import Receipt
+from service.codec import Stored
 from service.ledger import Ledger
 from service.merkle import Tree
 
@@ -68,7 +68,7 @@ def verify_store(ledger: Ledger, index: MerkleIndex, key: VerifierKey) -> Report
     return report
 
 
-def _leaf(notification: Notification, event: Event | Receipt | None) -> LiveLeaf:
+def _leaf(notification: Notification, event: Stored | None) -> LiveLeaf:
     event_id = event.event_id if isinstance(event, Event) else None
     return LiveLeaf(
         notification.id,

@@ -135,20 +135,28 @@ def erase_learner(
     portfolios: Sequence[PortfolioState],
     cmd: c.EraseLearner,
     stamp: c.Stamp,
+    *,
+    elsewhere: Sequence[CentreState] = (),
 ) -> e.SubjectErased:
-    """Refused while the records must be kept; `portfolios` are all the learner's."""
+    """Refused while the records must be kept; `portfolios` are all the learner's.
+
+    Every centre holding the learner decides: `elsewhere` are the other centres that
+    registered them, whose holds and retention periods refuse it just the same.
+    """
     if stamp.actor.role is not e.Role.CENTRE_ADMIN:
         raise NotPermitted("only the learner's centre administrators erase their data")
     require_centre_admin(centre, stamp.actor)
     if cmd.learner_id not in centre.learners:
         raise NotFound(f"no learner {cmd.learner_id} at this centre", field="learner_id")
-    retention = retention_of(centre, cmd.learner_id, portfolios, stamp.recorded_at.date())
+    today = stamp.recorded_at.date()
+    retention = retention_of(centre, cmd.learner_id, portfolios, today)
     if retention.status is Status.ERASED:
         raise AlreadyErased(f"learner {cmd.learner_id} was {retention.why}", field="learner_id")
-    if retention.status is Status.HELD:
-        raise LegalHoldApplies(f"cannot erase: {retention.why}", field="learner_id")
-    if retention.status is not Status.DUE:
-        raise RetentionApplies(f"cannot erase: {retention.why}", field="learner_id")
+    _refuse_unless_due(retention, "")
+    for other in elsewhere:
+        held = retention_of(other, cmd.learner_id, portfolios, today)
+        if held.status is not Status.ERASED:
+            _refuse_unless_due(held, " at another centre holding this learner")
     return e.SubjectErased(
         **stamp.fields(cmd.effective_on),
         centre_id=centre.centre_id,
@@ -156,6 +164,13 @@ def erase_learner(
         subject_role=e.Role.LEARNER,
         reason=cmd.reason,
     )
+
+
+def _refuse_unless_due(retention: Retention, where: str) -> None:
+    if retention.status is Status.HELD:
+        raise LegalHoldApplies(f"cannot erase{where}: {retention.why}", field="learner_id")
+    if retention.status is not Status.DUE:
+        raise RetentionApplies(f"cannot erase{where}: {retention.why}", field="learner_id")
 
 
 def _registered(centre: CentreState, learner_id: UUID) -> None:

@@ -21,9 +21,9 @@ import msgspec
 from eventsourcing.persistence import IntegrityError, MapperDeserialisationError, Notification
 
 from domain import commands as c
-from domain.events import CheckpointIssued, Event, Role
+from domain.events import CheckpointIssued, Role
 from domain.spec import SpecCatalogue
-from service.codec import Receipt, Recorded
+from service.codec import Recorded, Stored
 from service.errors import ConcurrencyConflict
 from service.handlers import Eportfolio, WriteResult
 from service.ledger import Ledger
@@ -100,7 +100,7 @@ def parse_checkpoint_text(text: str) -> CheckpointBody:
     return CheckpointBody(origin=origin, tree_size=int(size), root=root_hash)
 
 
-def decoded(ledger: Ledger, notification: Notification) -> Event | Receipt | None:
+def decoded(ledger: Ledger, notification: Notification) -> Stored | None:
     """The stored event decoded, or None if its bytes no longer decode."""
     try:
         return ledger.decode(notification).event
@@ -108,7 +108,7 @@ def decoded(ledger: Ledger, notification: Notification) -> Event | Receipt | Non
         return None
 
 
-def recorded_text(event: Event | Receipt | None) -> str:
+def recorded_text(event: Stored | None) -> str:
     """The leaf's recorded time: the event's `recorded_at`, else '' (receipts, undecodable).
 
     An undecodable payload still gets a leaf: it binds the stored bytes all the same.
@@ -117,7 +117,7 @@ def recorded_text(event: Event | Receipt | None) -> str:
     return recorded_time(value if isinstance(value, datetime) else None)
 
 
-def notification_leaf(notification: Notification, event: Event | Receipt | None) -> bytes:
+def notification_leaf(notification: Notification, event: Stored | None) -> bytes:
     """The leaf hash of a stored event, from its columns, stored bytes and recorded time."""
     originator_id = notification.originator_id
     return event_leaf(

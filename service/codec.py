@@ -33,27 +33,46 @@ class Receipt(msgspec.Struct, frozen=True, kw_only=True):
     streams: tuple[tuple[UUID, int], ...]
 
 
+class Claim(msgspec.Struct, frozen=True, kw_only=True):
+    """A client-chosen id, taken: what kind of record it names, at which centre, since when.
+
+    Saved with the event that first uses the id (`service.claims`), so an id can name only
+    one record in the whole store; an EV's id names the same person at every centre.
+    """
+
+    TOPIC = "eportfolio.service.id_claim"
+    class_version = 1
+    id: UUID
+    kind: str
+    centre_id: UUID | None  # None: an EV, the awarding body's person
+    stream_id: UUID  # where the first use is recorded
+    event_id: UUID
+
+
+Stored = Event | Receipt | Claim  # everything the ledger stores
+
+
 class Recorded:
     """An event placed in a stream: what eventsourcing stores and returns."""
 
     __slots__ = ("event", "originator_id", "originator_version")
 
-    def __init__(self, originator_id: UUID, originator_version: int, event: Event | Receipt):
+    def __init__(self, originator_id: UUID, originator_version: int, event: Stored):
         self.originator_id = originator_id
         self.originator_version = originator_version
         self.event = event
 
 
-TYPES: dict[str, type[Event | Receipt]] = {**EVENT_TYPES, Receipt.TOPIC: Receipt}
+TYPES: dict[str, type[Stored]] = {**EVENT_TYPES, Receipt.TOPIC: Receipt, Claim.TOPIC: Claim}
 _encoder = msgspec.json.Encoder()
 
 
 @cache
-def _decoder(cls: type[Event | Receipt]) -> Callable[[bytes], Event | Receipt]:
+def _decoder(cls: type[Stored]) -> Callable[[bytes], Stored]:
     return msgspec.json.Decoder(cls).decode
 
 
-def encode(event: Event | Receipt) -> bytes:
+def encode(event: Stored) -> bytes:
     version = type(event).class_version
     if version == 1:
         return _encoder.encode(event)
@@ -78,7 +97,7 @@ def decode(
     *,
     keys: SubjectKeys | None = None,
     stream_id: UUID | None = None,
-) -> Event | Receipt:
+) -> Stored:
     """Decode stored bytes, opening sealed fields with `keys` (see `open_fields`).
 
     Raises MapperDeserialisationError naming the topic, also when a sealed field does not
@@ -98,7 +117,7 @@ def decode(
         raise MapperDeserialisationError(msg) from error
 
 
-def _upcast(cls: type[Event | Receipt], state: dict[str, Any]) -> Event | Receipt:
+def _upcast(cls: type[Stored], state: dict[str, Any]) -> Stored:
     version = state.pop("class_version", 1)
     while version < cls.class_version:
         getattr(cls, f"upcast_v{version}_v{version + 1}")(state)

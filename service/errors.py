@@ -34,3 +34,9 @@ class IdempotencyKeyReused(ServiceError):
 
 class UnknownStream(ServiceError):
     rule = "not_found"
+
+
+class IdAlreadyUsed(ServiceError):
+    """A client-chosen id already names another record, here or at another centre."""
+
+    rule = "id_already_used"

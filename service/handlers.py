@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from domain.events import Event
 from domain.portfolio import PortfolioState, fold_portfolio
 from domain.spec import SpecCatalogue, UnitSpec
 from projections.judgement import judge
+from service import claims
 from service.codec import Receipt, Recorded
 from service.errors import ConcurrencyConflict, IdempotencyKeyReused, VersionMismatch
 from service.ledger import Ledger
@@ -89,6 +91,8 @@ class Eportfolio:
         self.specs = specs
         self.clock = clock
         self.new_id = new_id
+        self._claims_settled = False
+        self._claims_lock = threading.Lock()
         self.centre_rules: dict[type[c.Command], CentreRule] = {
             c.RegisterStaff: ctr.register_staff,
             c.ChangeQualification: ctr.change_qualification,
@@ -109,7 +113,11 @@ class Eportfolio:
             c.PlaceLegalHold: ret.place_legal_hold,
             c.LiftLegalHold: ret.lift_legal_hold,
             c.EraseLearner: lambda centre, cmd, stamp: ret.erase_learner(
-                centre, self.ledger.learner_portfolios(cmd.learner_id), cmd, stamp
+                centre,
+                self.ledger.learner_portfolios(cmd.learner_id),
+                cmd,
+                stamp,
+                elsewhere=self._centres_holding(cmd.learner_id, besides=centre.centre_id),
             ),
         }
 
@@ -172,6 +180,7 @@ class Eportfolio:
         `target` is the centre (centre commands) or portfolio (portfolio commands);
         RegisterCentre and Enrol name their new stream in the command itself.
         """
+        self.settle_claims()
         receipt_id = fingerprint = None
         if idempotency_key is not None:
             receipt_id = uuid5(RECEIPTS, f"{actor.id}/{idempotency_key}")
@@ -188,7 +197,13 @@ class Eportfolio:
                     f"stream is at version {version - 1}, not {expected_version}",
                     field="If-Match",
                 )
-            records = [Recorded(stream_id, version, event)]
+            # The ids it takes first: the event stays the last record of its save
+            # but for the receipt, so a checkpoint covering it covers its claims too.
+            records = [
+                *claims.claims_for(self.ledger, stream_id, event),
+                Recorded(stream_id, version, event),
+            ]
+            at = len(records) - 1
             if receipt_id is not None and fingerprint is not None:
                 receipt = Receipt(
                     fingerprint=fingerprint,
@@ -198,18 +213,14 @@ class Eportfolio:
                 records.append(Recorded(receipt_id, 1, receipt))
             try:
                 recordings = self.ledger.save(*records)
-            except IntegrityError:
-                if expected_version is not None:
-                    raise VersionMismatch(
-                        f"stream moved past version {expected_version}", field="If-Match"
-                    ) from None
-                _backoff(attempt)
+            except IntegrityError:  # decided again: If-Match then fails if the stream moved,
+                _backoff(attempt)  # and a claim or receipt someone else saved is found
                 continue
             return WriteResult(
                 event_id=event.event_id,
                 stream_id=stream_id,
                 version=version,
-                position=recordings[0].notification.id,
+                position=recordings[at].notification.id,
                 event=event,
             )
         raise ConcurrencyConflict(f"gave up after {RETRIES} conflicting attempts; retry")
@@ -238,6 +249,23 @@ class Eportfolio:
         a.check_open(portfolio, command)
         rule = PORTFOLIO_RULES[type(command)]
         return target, portfolio.version + 1, rule(ctx, command, stamp)
+
+    def settle_claims(self) -> None:
+        """Claim the ids of a store written before claims existed, once per process."""
+        if self._claims_settled:
+            return
+        with self._claims_lock:
+            if not self._claims_settled and not claims.settled(self.ledger):
+                claims.backfill(self.ledger)
+            self._claims_settled = True
+
+    def _centres_holding(self, learner_id: UUID, *, besides: UUID) -> list[CentreState]:
+        """Every other centre that registered this learner (stores from before claims)."""
+        return [
+            self._centre_facts(c_id)
+            for c_id in self.ledger.learner_centres(learner_id)
+            if c_id != besides
+        ]
 
     def _require_new(self, stream_id: UUID, field: str) -> None:
         if self.ledger.recorded(stream_id):

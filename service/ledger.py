@@ -16,7 +16,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.persistence import JSONTranscoder, Mapper, Notification
 
-from domain.events import CentreEvent, Event, LearnerEnrolled, PortfolioEvent
+from domain.events import CentreEvent, Event, LearnerEnrolled, LearnerRegistered, PortfolioEvent
 from domain.portfolio import PortfolioState, fold_portfolio
 from service.codec import EventMapper, Receipt, Recorded
 from service.personal_data import Sealer, SubjectKeys
@@ -95,6 +95,23 @@ class Ledger(Application[UUID]):
                 return
             after = page[-1].id
 
+    def learner_centres(self, learner_id: UUID) -> list[UUID]:
+        """Every centre that registered a learner, in log order: one, since ids are claimed
+        (`service.claims`); more only in a store written before claims existed."""
+        centres: list[UUID] = []
+        after = 0
+        while True:
+            page = self.recorder.select_notifications(
+                start=after + 1, limit=1_000, topics=[LearnerRegistered.TOPIC]
+            )
+            for notification in page:
+                event = self._mapper().to_facts(notification).event
+                if isinstance(event, LearnerRegistered) and event.learner_id == learner_id:
+                    centres.append(event.centre_id)
+            if len(page) < 1_000:
+                return list(dict.fromkeys(centres))
+            after = page[-1].id
+
     def enrolments(self) -> Iterator[LearnerEnrolled]:
         """Every enrolment in the log: one per portfolio."""
         return self.of_topic(LearnerEnrolled)
@@ -131,13 +148,21 @@ class Ledger(Application[UUID]):
         newer = self.recorder.select_events(stream_id, gt=after)
         if not newer:
             return held
+        mapper = self._mapper()
+        events = held + tuple(mapper.to_facts(stored) for stored in newer)
+        self._hold(stream_id, events)
+        return events
+
+    def fact(self, notification: Notification) -> Recorded:
+        """A notification as its record, personal fields left sealed (no key is used)."""
+        return self._mapper().to_facts(notification)
+
+    def _mapper(self) -> EventMapper:
         mapper = self.mapper
         if not isinstance(mapper, EventMapper):  # pragma: no cover - construct_mapper's own
             msg = f"expected the EventMapper, got {type(mapper).__name__}"
             raise TypeError(msg)
-        events = held + tuple(mapper.to_facts(stored) for stored in newer)
-        self._hold(stream_id, events)
-        return events
+        return mapper
 
     def centre_facts(self, centre_id: UUID) -> list[CentreEvent]:
         return [r.event for r in self.facts(centre_id) if isinstance(r.event, CentreEvent)]

@@ -31,6 +31,7 @@ from adapters.blobs import BlobHashMismatch, BlobTooLarge
 from domain.errors import AlreadyExists, DomainError, ErasureRefused, NotFound, NotPermitted
 from service.errors import (
     ConcurrencyConflict,
+    IdAlreadyUsed,
     IdempotencyKeyReused,
     ServiceError,
     UnknownStream,
@@ -129,6 +130,7 @@ def _service(exc: ServiceError) -> ProblemDetailsException:
     statuses = {
         VersionMismatch: 412,
         ConcurrencyConflict: 409,
+        IdAlreadyUsed: 409,
         IdempotencyKeyReused: 422,
         UnknownStream: 404,
     }
