@@ -68,11 +68,31 @@ class Stamp(msgspec.Struct, frozen=True, kw_only=True):
 class Command(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     effective_on: date | None = None
 
+    def __post_init__(self) -> None:
+        """No text may hold a NUL character: it is no part of any name, reason or note.
+
+        (Stored events stay as they were recorded; only what is asked for now is refused.)
+        """
+        for name in self.__struct_fields__:
+            if _holds_nul(getattr(self, name)):
+                msg = f"{name}: text may not contain NUL characters"
+                raise ValueError(msg)
+
     def event_fields(self, stamp: Stamp) -> dict[str, Any]:
         """The command's own fields plus the stamp: what its event records."""
         values = msgspec.structs.asdict(self)
         values.update(stamp.fields(values.pop("effective_on")))
         return values
+
+
+def _holds_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, tuple):
+        return any(_holds_nul(item) for item in value)
+    if isinstance(value, msgspec.Struct):
+        return any(_holds_nul(getattr(value, f)) for f in value.__struct_fields__)
+    return False
 
 
 # ---- centre --------------------------------------------------------------------------

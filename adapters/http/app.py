@@ -21,6 +21,7 @@ from adapters.config import Config
 from adapters.http.access import MeController, TokensController, UnitsController
 from adapters.http.assessment import DecisionsController, PortfolioWritesController
 from adapters.http.attachments import AttachmentsController
+from adapters.http.bodies import CheckedRequest
 from adapters.http.centres import CentresController
 from adapters.http.checkpoints import AuditLogController
 from adapters.http.openapi import use_msgspec_schemas
@@ -116,6 +117,7 @@ def create_app(
             use_handler_docstrings=True,
         ),
         request_max_body_size=JSON_BODY_LIMIT,
+        request_class=CheckedRequest,
     )
     use_msgspec_schemas(app, extra=[Problem])
     return app

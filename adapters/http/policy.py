@@ -21,6 +21,7 @@ from litestar.connection import ASGIConnection, Request
 from litestar.handlers.base import BaseRouteHandler
 
 from adapters.http.auth import Principal
+from adapters.http.bodies import check_body
 from adapters.http.problems import problem
 from adapters.http.services import Services
 from domain.centre import CentreState
@@ -201,8 +202,10 @@ async def authorize(
         raise problem(403, f"a {principal.role} may not call {operation}", rule="role_not_allowed")
     centre_ref: UUID | None = None
     if rule.target is T.CENTRE_IN_BODY and isinstance(connection, Request):
+        body = await connection.body()
+        await check_body(body)
         try:
-            centre_ref = msgspec.json.decode(await connection.body(), type=_CentreRef).centre_id
+            centre_ref = msgspec.json.decode(body, type=_CentreRef).centre_id
         except msgspec.DecodeError as error:
             raise problem(400, f"centre_id: {error}", field="centre_id") from error
     query = {k: connection.query_params.get(k) for k in ("centre_id", "portfolio_id")}
