@@ -35,25 +35,49 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
 
 
 def check_resolved(url: str, *, allow_private: bool = False) -> None:
-    """Refuse (BadEndpoint) a host that resolves to a private address, just before calling.
+    """Refuse (BadEndpoint) a host that does not resolve to public addresses only.
 
-    Registration checks the URL's text; this catches a public name pointing inward. A name
-    re-pointed between this look-up and the connection (DNS rebinding) is not caught.
+    Called at registration and again just before every delivery, so a name re-pointed
+    inward since is caught then. A name re-pointed between this look-up and the connection
+    (DNS rebinding) is not caught.
     """
     if allow_private:
         return
-    host, port = urlsplit(url).hostname or "", urlsplit(url).port or 443
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".")
     try:
+        port = parts.port or 443
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError) as error:
+    except (OSError, UnicodeError, ValueError) as error:
         raise BadEndpoint(f"cannot resolve {host!r}: {error}") from None
     for info in infos:
-        if not ipaddress.ip_address(info[4][0]).is_global:
-            raise BadEndpoint(f"{host!r} resolves to a non-public address")
+        address = str(info[4][0])
+        if not is_public(address):
+            raise BadEndpoint(f"{host!r} resolves to a non-public address ({address})")
+
+
+def is_public(text: str) -> bool:
+    """A globally routable address, looking through IPv6 forms that carry an IPv4 one."""
+    address = ipaddress.ip_address(text.split("%", 1)[0])  # drop an IPv6 zone (fe80::1%eth0)
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
+        if address in NAT64:
+            embedded.append(ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF))
+        if any(inner is not None and not inner.is_global for inner in embedded):
+            return False
+    return address.is_global
+
+
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 def check_endpoint(url: str, *, allow_private: bool = False) -> str:
-    """The URL if deliveries may go there; raises BadEndpoint saying why not."""
+    """The URL if deliveries may go there; raises BadEndpoint saying why not.
+
+    The host is resolved as the delivery will resolve it, so every spelling of a private
+    address (`0x7f000001`, `2130706433`, `0177.0.0.1`, `127.1`, `[::ffff:127.0.0.1]`) and
+    every name pointing at one is refused, unless EPORTFOLIO_WEBHOOKS_ALLOW_PRIVATE=1.
+    """
     if len(url) > 2_000:
         raise BadEndpoint("the URL is longer than 2000 characters")
     parts = urlsplit(url)
@@ -68,10 +92,5 @@ def check_endpoint(url: str, *, allow_private: bool = False) -> str:
     host = parts.hostname.rstrip(".").lower()
     if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
         raise BadEndpoint("the URL must name a public host")
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return url
-    if not address.is_global:
-        raise BadEndpoint("the URL must name a public address")
+    check_resolved(url)
     return url
