@@ -6,7 +6,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
-from adapters.config import Config
+import psycopg
+
+from adapters.config import Config, SettingError, StoreUnreachable, postgres_env, without_password
 from adapters.projection_runner import ProjectionRunner, Projections
 from adapters.specs import default_specs_dir, load_catalogue
 from adapters.subject_keys import open_subject_keys
@@ -25,11 +27,44 @@ def build(
     new_id: Callable[[], UUID] = uuid4,
 ) -> Eportfolio:
     """The application service on the configured store."""
-    if not config.uses_postgres:
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+    check_store(config)
     ledger = Ledger(env=config.eventsourcing_env(), subject_keys=open_subject_keys(config))
     catalogue = specs if specs is not None else load_catalogue(default_specs_dir())
     return Eportfolio(ledger, catalogue, clock=clock, new_id=new_id)
+
+
+CONNECT_SECONDS = 5
+
+
+def check_store(config: Config) -> None:
+    """Fail in seconds, in words, when the store cannot be opened (not a 30 s pool timeout).
+
+    SQLite: the data directory is created if need be and must be writable. PostgreSQL: one
+    connection is tried, with a connect timeout.
+    """
+    if config.database_url is None:
+        directory = config.data_dir
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            msg = f"EPORTFOLIO_DATA_DIR={str(directory)!r} cannot be created ({error.strerror})"
+            raise SettingError(f"{msg}: point it at a writable directory") from None
+        return
+    env = postgres_env(config.database_url)
+    try:
+        psycopg.connect(
+            dbname=env["POSTGRES_DBNAME"],
+            host=env["POSTGRES_HOST"],
+            port=env["POSTGRES_PORT"],
+            user=env["POSTGRES_USER"],
+            password=env["POSTGRES_PASSWORD"],
+            connect_timeout=CONNECT_SECONDS,
+        ).close()
+    except psycopg.Error as error:
+        reason = " ".join(line.strip() for line in str(error).splitlines()) or repr(error)
+        where = without_password(config.database_url)
+        msg = f"cannot reach PostgreSQL at EPORTFOLIO_DATABASE_URL={where!r}: {reason}"
+        raise StoreUnreachable(f"{msg}; start the server or fix the URL") from None
 
 
 def build_projections(config: Config, app: Eportfolio) -> Projections:

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from adapters import cli_audit, cli_retention, cli_serve
 from adapters.bootstrap import build, build_projections
-from adapters.config import Config
+from adapters.config import Config, SettingError, StoreUnreachable
 from adapters.projection_runner import ProjectionRunner
 from service.demo import load_demo
 
@@ -21,6 +21,15 @@ console = Console()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; a setting or store that cannot be used is one line and exit code 2."""
+    try:
+        return _main(argv)
+    except (SettingError, StoreUnreachable) as error:
+        sys.stderr.write(f"eportfolio: {error}\n")
+        return 2
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="eportfolio", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="load the seeded demo centre (if not there)")

@@ -12,11 +12,12 @@ import uvicorn
 from rich.console import Console
 
 from adapters.audit import open_audit
-from adapters.bootstrap import build
+from adapters.bootstrap import build, check_store
 from adapters.config import Config
 from adapters.http.app import create_app
 from adapters.http.settings import HttpSettings
 from adapters.signing import SigningKey, write_signing_key
+from adapters.streams.settings import StreamSettings
 from adapters.tokens import TokenStore, open_token_store
 from domain.events import LearnerEnrolled, Qualification, Role
 from service.checkpoints import Reason
@@ -38,6 +39,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def serve(config: Config, args: argparse.Namespace) -> int:
     settings = HttpSettings.from_env()
+    StreamSettings.from_env()  # read again when the streams start: refuse a bad one now
+    check_store(config)  # here, in words, rather than as a traceback from the lifespan
     if args.demo:
         _ensure_signing_key(config)
         if settings.admin_token is None:

@@ -2,12 +2,51 @@
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import msgspec
+
+N = TypeVar("N", int, float)
+
+
+class SettingError(ValueError):
+    """A setting that cannot be used; the message names it and says what to do."""
+
+
+class StoreUnreachable(RuntimeError):
+    """The configured database does not answer; the message says where and what to do."""
+
+
+def number(env: Mapping[str, str], name: str, default: N, *, minimum: N, unit: str = "") -> N:
+    """`env[name]` as a number of `type(default)` no smaller than `minimum`, else `default`."""
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    parse: Callable[[str], N] = type(default)
+    kind = "a whole number" if isinstance(default, int) else "a number"
+    try:
+        value = parse(raw.strip())
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value) or value < minimum:
+        what = f"{kind}{' of ' + unit if unit else ''} (at least {minimum})"
+        msg = f"{name}={raw!r} is not {what}: set e.g. {name}={default} (the default), or unset it"
+        raise SettingError(msg)
+    return value
+
+
+def without_password(url: str) -> str:
+    """A database URL fit to print: the password, if any, left out."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
 
 
 class Config(msgspec.Struct, frozen=True, kw_only=True):
@@ -17,12 +56,16 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        """The store's settings; raises SettingError for a database URL that is not usable."""
         env = os.environ if env is None else env
-        return cls(
+        config = cls(
             data_dir=Path(env.get("EPORTFOLIO_DATA_DIR", "data")),
             database_url=env.get("EPORTFOLIO_DATABASE_URL") or None,
             signing_key_file=Path(key) if (key := env.get("EPORTFOLIO_SIGNING_KEY_FILE")) else None,
         )
+        if config.database_url is not None:
+            postgres_env(config.database_url)
+        return config
 
     @property
     def uses_postgres(self) -> bool:
@@ -47,13 +90,22 @@ def postgres_env(url: str) -> dict[str, str]:
     """`postgresql://user:pw@host:port/db?schema=s` as eventsourcing settings."""
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres"):
-        msg = f"EPORTFOLIO_DATABASE_URL must be a postgresql:// URL, not {parts.scheme}://"
-        raise ValueError(msg)
+        msg = (
+            f"EPORTFOLIO_DATABASE_URL={without_password(url)!r} is not a PostgreSQL URL: "
+            "use postgresql://user@host:5432/db, or unset it to keep the log in SQLite "
+            "under EPORTFOLIO_DATA_DIR"
+        )
+        raise SettingError(msg)
+    try:
+        port = parts.port
+    except ValueError:
+        msg = f"EPORTFOLIO_DATABASE_URL={without_password(url)!r} has no valid port: use :5432"
+        raise SettingError(msg) from None
     env = {
         "PERSISTENCE_MODULE": "adapters.postgres_store",
         "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
         "POSTGRES_HOST": parts.hostname or "127.0.0.1",
-        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_PORT": str(port or 5432),
         "POSTGRES_USER": unquote(parts.username or "postgres"),
         "POSTGRES_PASSWORD": unquote(parts.password or ""),
     }

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import msgspec
 
+from adapters.config import number
+
 MIB = 1024 * 1024
 
 
@@ -26,12 +28,17 @@ class HttpSettings(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> HttpSettings:
+        """The settings; raises SettingError naming any that is not usable."""
         env = os.environ if env is None else env
         blob_dir = env.get("EPORTFOLIO_BLOB_DIR")
         return cls(
             admin_token=env.get("EPORTFOLIO_ADMIN_TOKEN") or None,
-            max_blob_bytes=int(env.get("EPORTFOLIO_MAX_BLOB_BYTES", 25 * MIB)),
-            wait_seconds=float(env.get("EPORTFOLIO_WAIT_SECONDS", 5.0)),
+            max_blob_bytes=number(
+                env, "EPORTFOLIO_MAX_BLOB_BYTES", 25 * MIB, minimum=1, unit="bytes"
+            ),
+            wait_seconds=number(env, "EPORTFOLIO_WAIT_SECONDS", 5.0, minimum=0.0, unit="seconds"),
             blob_dir=Path(blob_dir) if blob_dir else None,
-            checkpoint_seconds=float(env.get("EPORTFOLIO_CHECKPOINT_SECONDS", 3600.0)),
+            checkpoint_seconds=number(
+                env, "EPORTFOLIO_CHECKPOINT_SECONDS", 3600.0, minimum=0.0, unit="seconds"
+            ),
         )

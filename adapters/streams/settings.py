@@ -7,6 +7,8 @@ from collections.abc import Mapping
 
 import msgspec
 
+from adapters.config import number
+
 
 class StreamSettings(msgspec.Struct, frozen=True, kw_only=True):
     #: Where this service is reached (EPORTFOLIO_PUBLIC_URL): the base of `dataschema` URLs.
@@ -32,6 +34,8 @@ class StreamSettings(msgspec.Struct, frozen=True, kw_only=True):
             nats_stream=env.get("EPORTFOLIO_NATS_STREAM", "EPORTFOLIO"),
             nats_subject_prefix=env.get("EPORTFOLIO_NATS_SUBJECT_PREFIX", "eportfolio"),
             webhooks_allow_private=env.get("EPORTFOLIO_WEBHOOKS_ALLOW_PRIVATE") == "1",
-            sse_heartbeat=float(env.get("EPORTFOLIO_SSE_HEARTBEAT", 15.0)),
-            sse_queue=int(env.get("EPORTFOLIO_SSE_QUEUE", 1_000)),
+            sse_heartbeat=number(
+                env, "EPORTFOLIO_SSE_HEARTBEAT", 15.0, minimum=0.1, unit="seconds"
+            ),
+            sse_queue=number(env, "EPORTFOLIO_SSE_QUEUE", 1_000, minimum=1, unit="events"),
         )
