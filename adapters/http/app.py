@@ -24,6 +24,7 @@ from adapters.http.attachments import AttachmentsController
 from adapters.http.bodies import CheckedRequest
 from adapters.http.centres import CentresController
 from adapters.http.checkpoints import AuditLogController
+from adapters.http.limits import rate_limits
 from adapters.http.openapi import use_msgspec_schemas
 from adapters.http.personal_data import PersonalDataController
 from adapters.http.policy import authorize
@@ -118,6 +119,11 @@ def create_app(
         ),
         request_max_body_size=JSON_BODY_LIMIT,
         request_class=CheckedRequest,
+        middleware=rate_limits(
+            writes=settings.rate_limit_writes,
+            uploads=settings.rate_limit_uploads,
+            failed_lookups=settings.rate_limit_failed_lookups,
+        ),
     )
     use_msgspec_schemas(app, extra=[Problem])
     return app

@@ -28,6 +28,7 @@ from litestar.plugins.problem_details import (
 from litestar.types import ExceptionHandler
 
 from adapters.blobs import BlobHashMismatch, BlobTooLarge
+from adapters.http.limits import retry_after
 from domain.errors import AlreadyExists, DomainError, ErasureRefused, NotFound, NotPermitted
 from service.errors import (
     ConcurrencyConflict,
@@ -52,6 +53,7 @@ _HTTP_RULES = {
     409: "conflict",
     412: "version_mismatch",
     413: "too_large",
+    429: "too_many_requests",
 }
 
 
@@ -177,7 +179,10 @@ def _http(exc: HTTPException) -> ProblemDetailsException:
     if isinstance(exc, ProblemDetailsException):
         return exc
     status = exc.status_code
-    return problem(status, str(exc.detail), headers=exc.headers)
+    headers = exc.headers
+    if status == 429:
+        headers = retry_after(dict(headers or {}))
+    return problem(status, str(exc.detail), headers=headers)
 
 
 def _unexpected(exc: Exception) -> ProblemDetailsException:
@@ -243,6 +248,6 @@ def responses(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
-READ = (400, 401, 403, 404)
-WRITE = (400, 401, 403, 404, 409, 413, 422)
+READ = (400, 401, 403, 404, 429)
+WRITE = (400, 401, 403, 404, 409, 413, 422, 429)
 PORTFOLIO_WRITE = (*WRITE, 412)

@@ -25,6 +25,12 @@ class HttpSettings(msgspec.Struct, frozen=True, kw_only=True):
     #: A checkpoint every so many seconds if the log moved (EPORTFOLIO_CHECKPOINT_SECONDS);
     #: 0: none on a schedule (EV samples and POST /audit/checkpoints still issue them).
     checkpoint_seconds: float = 3600.0
+    #: Requests per minute per client address (0: no limit): writes other than uploads
+    #: (EPORTFOLIO_RATE_LIMIT_WRITES), attachment uploads (EPORTFOLIO_RATE_LIMIT_UPLOADS),
+    #: and requests whose token is refused (EPORTFOLIO_RATE_LIMIT_FAILED_LOOKUPS).
+    rate_limit_writes: int = 600
+    rate_limit_uploads: int = 120
+    rate_limit_failed_lookups: int = 30
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> HttpSettings:
@@ -40,5 +46,14 @@ class HttpSettings(msgspec.Struct, frozen=True, kw_only=True):
             blob_dir=Path(blob_dir) if blob_dir else None,
             checkpoint_seconds=number(
                 env, "EPORTFOLIO_CHECKPOINT_SECONDS", 3600.0, minimum=0.0, unit="seconds"
+            ),
+            rate_limit_writes=number(
+                env, "EPORTFOLIO_RATE_LIMIT_WRITES", 600, minimum=0, unit="requests a minute"
+            ),
+            rate_limit_uploads=number(
+                env, "EPORTFOLIO_RATE_LIMIT_UPLOADS", 120, minimum=0, unit="requests a minute"
+            ),
+            rate_limit_failed_lookups=number(
+                env, "EPORTFOLIO_RATE_LIMIT_FAILED_LOOKUPS", 30, minimum=0, unit="requests a minute"
             ),
         )

@@ -32,7 +32,13 @@ MAX_BLOB = 64 * 1024
 
 def settings(tmp_path: Path) -> HttpSettings:
     return HttpSettings(
-        admin_token=ADMIN_TOKEN, max_blob_bytes=MAX_BLOB, wait_seconds=10, blob_dir=tmp_path
+        admin_token=ADMIN_TOKEN,
+        max_blob_bytes=MAX_BLOB,
+        wait_seconds=10,
+        blob_dir=tmp_path,
+        rate_limit_writes=0,  # the limits have their own tests (test_rate_limits.py)
+        rate_limit_uploads=0,
+        rate_limit_failed_lookups=0,
     )
 
 

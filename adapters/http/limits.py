@@ -1,0 +1,108 @@
+"""Rate limits, per client address and minute: writes, attachment uploads, failed token look-ups.
+
+litestar's own `RateLimitMiddleware` (a fixed one-minute window in the app's `rate_limit`
+store, in this process's memory) counts writes and uploads as they arrive. Failed look-ups
+are counted after the answer: a request whose bearer token was refused (401) counts, and
+once an address has used its allowance every request from it that carries a token is
+refused before the token is looked up, until the window ends. A refusal is a 429 problem
+with `Retry-After` (seconds); the `RateLimit-*` headers say where a client stands.
+Each limit is off at 0. Behind a reverse proxy the address is the proxy's unless uvicorn
+trusts its `X-Forwarded-For` (it does from 127.0.0.1 by default).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.exceptions import TooManyRequestsException
+from litestar.middleware.base import DefineMiddleware
+from litestar.middleware.rate_limit import (
+    RateLimitConfig,
+    RateLimitMiddleware,
+    get_remote_address,
+)
+from litestar.types import Message, Receive, Scope, Send
+
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def is_upload(request: Request[Any, Any, Any]) -> bool:
+    return request.method == "PUT" and request.url.path.startswith("/blobs/")
+
+
+def is_write(request: Request[Any, Any, Any]) -> bool:
+    return request.method in WRITES and not is_upload(request)
+
+
+class FailedLookupLimit(RateLimitMiddleware):
+    """Counts only requests whose token was looked up and refused; then refuses them all."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = scope["litestar_app"]
+        request: Request[Any, Any, Any] = app.request_class(scope)
+        if "authorization" not in request.headers:  # nothing to look up: the guard's 401
+            await self.app(scope, receive, send)
+            return
+        store = self.config.get_store_from_app(app)
+        key = self.cache_key_from_request(request)
+        async with self._lock:
+            seen = await self.retrieve_cached_history(key, store)
+        if len(seen.history) >= self.max_requests:
+            raise TooManyRequestsException(
+                "too many requests with unknown tokens from this address",
+                headers=self.create_response_headers(cache_object=seen),
+            )
+        status = 0
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, watch)
+        if status == 401:
+            async with self._lock:
+                seen = await self.retrieve_cached_history(key, store)
+                await self.set_cached_history(key=key, cache_object=seen, store=store)
+
+
+def _per_address(kind: str) -> Any:
+    return lambda request: f"{kind}:{get_remote_address(request)}"
+
+
+def rate_limits(*, writes: int, uploads: int, failed_lookups: int) -> list[DefineMiddleware]:
+    """The middleware for each limit that is on (requests per minute per address)."""
+    configs = [
+        RateLimitConfig(
+            rate_limit=("minute", writes),
+            check_throttle_handler=is_write,
+            identifier_for_request=_per_address("writes"),
+        )
+        if writes
+        else None,
+        RateLimitConfig(
+            rate_limit=("minute", uploads),
+            check_throttle_handler=is_upload,
+            identifier_for_request=_per_address("uploads"),
+        )
+        if uploads
+        else None,
+        RateLimitConfig(
+            rate_limit=("minute", failed_lookups),
+            identifier_for_request=_per_address("failed-lookups"),
+            middleware_class=FailedLookupLimit,
+            set_rate_limit_headers=False,
+        )
+        if failed_lookups
+        else None,
+    ]
+    return [config.middleware for config in configs if config is not None]
+
+
+def retry_after(headers: dict[str, str]) -> dict[str, str]:
+    """A 429's headers with `Retry-After`: the seconds until the window resets, at least 1."""
+    reset = headers.get("RateLimit-Reset", "")
+    seconds = max(1, int(reset)) if reset.lstrip("-").isdigit() else 60
+    return {**headers, "Retry-After": str(seconds)}
