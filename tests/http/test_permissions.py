@@ -1,10 +1,13 @@
 """Every endpoint by every role, from one table: who may call what, and on whose data.
 
-Two centres. At centre A: the admin, its centre admin, the portfolio's assessor, another
-assessor, a trainee (assessor of a second portfolio whose decision awaits countersigning),
-the IQA, an allocated EV, the portfolio's learner, another learner, an integrator. At centre
-B the same roles, who must reach nothing of A's. The table below is written out by hand,
-independently of `adapters.http.policy.POLICY`, so a slip in either shows up here.
+Two centres holding the same kinds of records. At each: its centre admin, the portfolio's
+assessor, another assessor, a trainee (assessor of a second portfolio whose decision awaits
+countersigning), the IQA, an allocated EV, the portfolio's learner, another learner, an
+integrator; and the administrator over both. The table below is written out by hand for
+centre A's records, independently of `adapters.http.policy.POLICY`, so a slip in either
+shows up here; centre B's records are called by everyone too, expecting the mirror image
+(A's people where B's were). And no answer to anyone of one centre carries an id of the
+other's people or records that the request did not itself name: 0 leaks.
 
 An allowed call must not be refused by the policy (it may still break a domain rule: a
 trainee countersigning their own decision is the domain's 403, not the policy's). A denied
@@ -13,11 +16,14 @@ call is the policy's 403; a decision looked up from another centre is not found 
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
+import httpx
 from litestar import Litestar
 from litestar.testing import TestClient
 
@@ -26,7 +32,8 @@ from tests.http.conftest import SEED_000, Api, HttpCentre, sha256
 
 A_STAFF = {"centre_admin", "assessor", "other_assessor", "trainee", "iqa"}
 A_PEOPLE = A_STAFF | {"learner", "other_learner"}
-B_PEOPLE = {"b_centre_admin", "b_assessor", "b_iqa", "b_learner"}
+B_PEOPLE = {f"b_{who}" for who in A_PEOPLE}
+B_ASSESSORS = {"b_assessor", "b_other_assessor", "b_trainee"}
 EVERYONE = {"admin", *A_PEOPLE, "ev", "integrator", *B_PEOPLE, "b_ev", "b_integrator"}
 READERS = {"learner", *A_STAFF, "ev", "integrator"}
 CENTRE_ADMINS = {"admin", "centre_admin"}
@@ -66,8 +73,8 @@ TABLE: dict[str, tuple[set[str], set[str]]] = {
     "record_observation": ({"assessor"}, set()),
     "record_questioning": ({"assessor"}, set()),
     "record_decision": ({"assessor"}, set()),
-    "countersign_decision": ({"assessor", "other_assessor", "trainee"}, {"b_assessor"}),
-    "revoke_decision": ({"trainee", "iqa"}, {"b_assessor", "b_iqa"}),
+    "countersign_decision": ({"assessor", "other_assessor", "trainee"}, B_ASSESSORS),
+    "revoke_decision": ({"trainee", "iqa"}, {*B_ASSESSORS, "b_iqa"}),
     "record_iqa_sample": ({"iqa"}, set()),
     "record_ev_sample": ({"ev"}, set()),
     "countersign_iqa_sample": ({"iqa"}, set()),
@@ -111,9 +118,10 @@ class Call:
 
 
 @dataclass
-class World:
-    a: HttpCentre
-    b: HttpCentre
+class Records:
+    """One centre's records of every kind the calls below act on."""
+
+    centre: HttpCentre
     portfolio: UUID
     evidence: UUID
     decision: UUID  # by the portfolio's (qualified) assessor
@@ -123,35 +131,58 @@ class World:
     token_id: UUID  # an integrator token to revoke
     webhook: UUID  # the integrator's; it matches no event, so nothing is ever sent
 
+    def ids(self) -> set[str]:
+        """Every id of the centre's people and records, as text."""
+        people = {str(person.id) for person in self.centre.people.values()}
+        records = (
+            self.centre.id,
+            self.portfolio,
+            self.evidence,
+            self.decision,
+            self.sample,
+            self.pending,
+        )
+        return {*people, *(str(i) for i in records), str(self.token_id), str(self.webhook)}
+
+
+@dataclass
+class World:
+    a: HttpCentre
+    b: HttpCentre
+    of_a: Records
+    of_b: Records
+
     def api(self, who: str) -> Api:
         if who.startswith("b_"):
             return self.b.as_(who.removeprefix("b_"))
         return self.a.as_(who)
 
 
-def build_world(client: TestClient[Litestar]) -> World:
-    a, b = HttpCentre.create(client, "Centre A"), HttpCentre.create(client, "Centre B")
-    pid = a.enrol()
+def records(centre: HttpCentre) -> Records:
+    pid = centre.enrol()
     p = f"/portfolios/{pid}"
     work = {"method": "WP", "title": "Log", "environment": "workplace"}
-    evidence = a.as_("learner").ok("POST", f"{p}/evidence", work | {"authenticity_declared": True})
+    evidence = centre.as_("learner").ok(
+        "POST", f"{p}/evidence", work | {"authenticity_declared": True}
+    )
     seen = {"environment": "workplace", "criteria": ["PC3"]}
-    observed = a.as_("assessor").ok("POST", f"{p}/observations", seen)["created_id"]
+    observed = centre.as_("assessor").ok("POST", f"{p}/observations", seen)["created_id"]
     decided = {"outcome": "met", "criteria": ["PC3"], "evidence_ids": [observed]}
-    decision = a.as_("assessor").ok("POST", f"{p}/decisions", decided)
+    decision = centre.as_("assessor").ok("POST", f"{p}/decisions", decided)
     agreed = {"stage": "interim", "decision_ids": [decision["created_id"]], "outcome": "agreed"}
-    sample = a.as_("iqa").ok("POST", f"{p}/iqa-samples", agreed)
-    trainees = a.enrol(assessor="trainee")
+    sample = centre.as_("iqa").ok("POST", f"{p}/iqa-samples", agreed)
+    trainees = centre.enrol(assessor="trainee")
     t = f"/portfolios/{trainees}"
-    observed = a.as_("trainee").ok("POST", f"{t}/observations", seen)["created_id"]
+    observed = centre.as_("trainee").ok("POST", f"{t}/observations", seen)["created_id"]
     decided = {"outcome": "met", "criteria": ["PC3"], "evidence_ids": [observed]}
-    pending = a.as_("trainee").ok("POST", f"{t}/decisions", decided, params={"wait": "true"})
-    blob = b"a photo of the complaint form"
-    a.as_("learner").request("PUT", f"/blobs/{sha256(blob)}", content=blob)
-    token = a.as_("admin").ok("POST", "/tokens", {"role": "integrator", "centre_id": str(a.id)})
-    return World(
-        a=a,
-        b=b,
+    pending = centre.as_("trainee").ok("POST", f"{t}/decisions", decided, params={"wait": "true"})
+    blob = f"a photo of the complaint form at {centre.id}".encode()
+    centre.as_("learner").request("PUT", f"/blobs/{sha256(blob)}", content=blob)
+    token = centre.as_("admin").ok(
+        "POST", "/tokens", {"role": "integrator", "centre_id": str(centre.id)}
+    )
+    return Records(
+        centre=centre,
         portfolio=pid,
         evidence=UUID(evidence["created_id"]),
         decision=UUID(decision["created_id"]),
@@ -159,21 +190,30 @@ def build_world(client: TestClient[Litestar]) -> World:
         pending=UUID(pending["created_id"]),
         blob=blob,
         token_id=UUID(token["token_id"]),
-        webhook=UUID(a.as_("integrator").ok("POST", "/webhooks", QUIET_WEBHOOK)["id"]),
+        webhook=UUID(centre.as_("integrator").ok("POST", "/webhooks", QUIET_WEBHOOK)["id"]),
     )
 
 
-def calls(w: World) -> dict[str, Callable[[], Call]]:
-    """A fresh, well-formed request per operation (new ids each time)."""
-    a, p = f"/centres/{w.a.id}", f"/portfolios/{w.portfolio}"
-    people = {k: str(v.id) for k, v in w.a.people.items()}
+def build_world(client: TestClient[Litestar]) -> World:
+    a, b = HttpCentre.create(client, "Centre A"), HttpCentre.create(client, "Centre B")
+    return World(a=a, b=b, of_a=records(a), of_b=records(b))
+
+
+def calls(w: Records) -> dict[str, Callable[[], Call]]:
+    """A fresh, well-formed request per operation on one centre's records (new ids each time)."""
+    a, p = f"/centres/{w.centre.id}", f"/portfolios/{w.portfolio}"
+    people = {k: str(v.id) for k, v in w.centre.people.items()}
     evidence = {"method": "WP", "title": "Rota", "environment": "workplace"}
-    statement = {"witness_id": str(w.a.witness_id), "environment": "workplace", "statement": "Saw"}
+    statement = {
+        "witness_id": str(w.centre.witness_id),
+        "environment": "workplace",
+        "statement": "Saw",
+    }
     hook = f"/webhooks/{w.webhook}"
     hold = {"learner_id": people["learner"], "reason": "appeal"}
 
     def new_hold() -> str:
-        return str(w.a.as_("centre_admin").ok("POST", f"{a}/legal-holds", hold)["created_id"])
+        return str(w.centre.as_("centre_admin").ok("POST", f"{a}/legal-holds", hold)["created_id"])
 
     return {
         "whoami": lambda: Call("GET", "/me"),
@@ -210,7 +250,7 @@ def calls(w: World) -> dict[str, Callable[[], Call]]:
             "POST",
             "/portfolios",
             {
-                "centre_id": str(w.a.id),
+                "centre_id": str(w.centre.id),
                 "learner_id": people["other_learner"],
                 "unit_code": SEED_000,
                 "assessor_id": people["assessor"],
@@ -271,10 +311,10 @@ def calls(w: World) -> dict[str, Callable[[], Call]]:
         ),
         "put_blob": lambda: Call("PUT", f"/blobs/{sha256(w.blob)}", content=w.blob),
         "get_blob": lambda: Call(
-            "GET", f"/blobs/{sha256(w.blob)}", params={"centre_id": str(w.a.id)}
+            "GET", f"/blobs/{sha256(w.blob)}", params={"centre_id": str(w.centre.id)}
         ),
         "issue_token": lambda: Call(
-            "POST", "/tokens", {"role": "integrator", "centre_id": str(w.a.id)}
+            "POST", "/tokens", {"role": "integrator", "centre_id": str(w.centre.id)}
         ),
         "revoke_token": lambda: Call("DELETE", f"/tokens/{w.token_id}"),
         "list_events": lambda: Call("GET", "/events"),
@@ -294,21 +334,44 @@ def calls(w: World) -> dict[str, Callable[[], Call]]:
         "list_checkpoints": lambda: Call("GET", "/audit/checkpoints"),
         "latest_checkpoint": lambda: Call("GET", "/audit/checkpoints/latest"),
         "get_public_key": lambda: Call("GET", "/audit/public-key"),
-        "export_bundle": lambda: Call("GET", "/audit/export", params={"centre_id": str(w.a.id)}),
+        "export_bundle": lambda: Call(
+            "GET", "/audit/export", params={"centre_id": str(w.centre.id)}
+        ),
     }
 
 
-def send(api: Api, call: Call) -> tuple[int, str | None]:
+def send(api: Api, call: Call) -> httpx.Response:
     json = {} if call.json is None and call.method in ("POST", "PUT") else call.json
     if call.content is not None:
         json = None
-    response = api.request(
-        call.method, call.path, json=json, content=call.content, params=call.params
-    )
-    rule = None
+    return api.request(call.method, call.path, json=json, content=call.content, params=call.params)
+
+
+def rule_of(response: httpx.Response) -> str | None:
     if response.headers.get("content-type", "").startswith("application/problem+json"):
         rule = response.json().get("rule")
-    return response.status_code, rule
+        return str(rule) if rule is not None else None
+    return None
+
+
+def readable(response: httpx.Response) -> str:
+    """The answer as text; an export bundle's files, unpacked."""
+    if response.headers.get("content-type", "").startswith("application/zip"):
+        with zipfile.ZipFile(io.BytesIO(response.content)) as bundle:
+            return "\n".join(bundle.read(name).decode() for name in bundle.namelist())
+    return response.content.decode(errors="replace")
+
+
+def named(call: Call) -> str:
+    """Everything the request itself said: an answer may echo it (\"no decision X here\")."""
+    return f"{call.path} {call.params} {call.json}"
+
+
+def mirror(who: str) -> str:
+    """The same person at the other centre: B's learner for A's, A's for B's."""
+    if who == "admin":
+        return who
+    return who.removeprefix("b_") if who.startswith("b_") else f"b_{who}"
 
 
 def outcome(status: int, rule: str | None) -> str:
@@ -333,17 +396,32 @@ def test_every_route_has_one_row_here_and_in_the_policy(app: Litestar) -> None:
     assert routes == set(POLICY) == set(TABLE)
 
 
-def test_each_role_reaches_exactly_what_the_table_says(client: TestClient[Litestar]) -> None:
+def test_each_role_reaches_exactly_what_the_table_says_and_nothing_leaks(
+    client: TestClient[Litestar],
+) -> None:
     world = build_world(client)
     wrong: list[str] = []
-    for operation, make in calls(world).items():
-        allowed, hidden = TABLE[operation]
-        status, rule = send(world.api("admin").as_(None), make())
-        if status != 401:
-            wrong.append(f"{operation} without a token: {status} {rule}")
-        for who in sorted(EVERYONE):
-            status, rule = send(world.api(who), make())
-            expected = "allowed" if who in allowed else "hidden" if who in hidden else "denied"
-            if outcome(status, rule) != expected:
-                wrong.append(f"{operation} as {who}: {status} {rule}, expected {expected}")
+    for side, name, seen_as in ((world.of_a, "A", str), (world.of_b, "B", mirror)):
+        for operation, make in calls(side).items():
+            allowed, hidden = TABLE[operation]
+            response = send(world.api("admin").as_(None), make())
+            if response.status_code != 401:
+                wrong.append(f"{operation} without a token: {response.status_code}")
+            for who in sorted(EVERYONE):
+                call = make()
+                response = send(world.api(who), call)
+                status, rule, role = response.status_code, rule_of(response), seen_as(who)
+                expected = (
+                    "allowed" if role in allowed else "hidden" if role in hidden else "denied"
+                )
+                if outcome(status, rule) != expected:
+                    problem = f"{status} {rule}, expected {expected}"
+                    wrong.append(f"{operation} on {name}'s records as {who}: {problem}")
+                if who == "admin":  # the awarding body's operator: over every centre
+                    continue
+                foreign = world.of_a if who.startswith("b_") else world.of_b
+                text, asked = readable(response), named(call)
+                leaked = sorted(i for i in foreign.ids() if i in text and i not in asked)
+                if leaked:
+                    wrong.append(f"{operation} on {name}'s records as {who} leaked {leaked}")
     assert wrong == []

@@ -77,9 +77,9 @@ def test_the_document_is_served_and_every_operation_is_typed(
 def _ids(world: World) -> dict[str, str]:
     return {
         "centre_id": str(world.a.id),
-        "portfolio_id": str(world.portfolio),
-        "decision_id": str(world.pending),
-        "evidence_id": str(world.evidence),
+        "portfolio_id": str(world.of_a.portfolio),
+        "decision_id": str(world.of_a.pending),
+        "evidence_id": str(world.of_a.evidence),
     }
 
 
