@@ -68,37 +68,32 @@ class FailedLookupLimit(RateLimitMiddleware):
                 await self.set_cached_history(key=key, cache_object=seen, store=store)
 
 
-def _per_address(kind: str) -> Any:
-    return lambda request: f"{kind}:{get_remote_address(request)}"
+def _limit(kind: str, per_minute: int, **options: Any) -> DefineMiddleware:
+    config = RateLimitConfig(
+        rate_limit=("minute", per_minute),
+        identifier_for_request=lambda request: f"{kind}:{get_remote_address(request)}",
+        **options,
+    )
+    return config.middleware
 
 
 def rate_limits(*, writes: int, uploads: int, failed_lookups: int) -> list[DefineMiddleware]:
     """The middleware for each limit that is on (requests per minute per address)."""
-    configs = [
-        RateLimitConfig(
-            rate_limit=("minute", writes),
-            check_throttle_handler=is_write,
-            identifier_for_request=_per_address("writes"),
+    limits = []
+    if writes:
+        limits.append(_limit("writes", writes, check_throttle_handler=is_write))
+    if uploads:
+        limits.append(_limit("uploads", uploads, check_throttle_handler=is_upload))
+    if failed_lookups:
+        limits.append(
+            _limit(
+                "failed-lookups",
+                failed_lookups,
+                middleware_class=FailedLookupLimit,
+                set_rate_limit_headers=False,
+            )
         )
-        if writes
-        else None,
-        RateLimitConfig(
-            rate_limit=("minute", uploads),
-            check_throttle_handler=is_upload,
-            identifier_for_request=_per_address("uploads"),
-        )
-        if uploads
-        else None,
-        RateLimitConfig(
-            rate_limit=("minute", failed_lookups),
-            identifier_for_request=_per_address("failed-lookups"),
-            middleware_class=FailedLookupLimit,
-            set_rate_limit_headers=False,
-        )
-        if failed_lookups
-        else None,
-    ]
-    return [config.middleware for config in configs if config is not None]
+    return limits
 
 
 def retry_after(headers: dict[str, str]) -> dict[str, str]:
