@@ -105,7 +105,7 @@ class Ledger(Application[UUID]):
                 start=after + 1, limit=1_000, topics=[LearnerRegistered.TOPIC]
             )
             for notification in page:
-                event = self._mapper().to_facts(notification).event
+                event = self.fact(notification).event
                 if isinstance(event, LearnerRegistered) and event.learner_id == learner_id:
                     centres.append(event.centre_id)
             if len(page) < 1_000:
