@@ -80,15 +80,17 @@ class Ledger(Application[UUID]):
                 self._learners.popitem(last=False)
         return learner
 
-    def of_topic(self, cls: type[T]) -> Iterator[T]:
-        """Every event of one class in log order, read by topic (not the whole log)."""
+    def of_topic(self, cls: type[T], *, sealed: bool = False) -> Iterator[T]:
+        """Every event of one class in log order, read by topic (not the whole log);
+        `sealed`: with personal fields left sealed, as the rules read them."""
+        decode = self.fact if sealed else self.decode
         after = 0
         while True:
             page = self.recorder.select_notifications(
                 start=after + 1, limit=1_000, topics=[cls.TOPIC]
             )
             for notification in page:
-                event = self.decode(notification).event
+                event = decode(notification).event
                 if isinstance(event, cls):
                     yield event
             if len(page) < 1_000:
@@ -98,19 +100,8 @@ class Ledger(Application[UUID]):
     def learner_centres(self, learner_id: UUID) -> list[UUID]:
         """Every centre that registered a learner, in log order: one, since ids are claimed
         (`service.claims`); more only in a store written before claims existed."""
-        centres: list[UUID] = []
-        after = 0
-        while True:
-            page = self.recorder.select_notifications(
-                start=after + 1, limit=1_000, topics=[LearnerRegistered.TOPIC]
-            )
-            for notification in page:
-                event = self.fact(notification).event
-                if isinstance(event, LearnerRegistered) and event.learner_id == learner_id:
-                    centres.append(event.centre_id)
-            if len(page) < 1_000:
-                return list(dict.fromkeys(centres))
-            after = page[-1].id
+        registered = self.of_topic(LearnerRegistered, sealed=True)
+        return list(dict.fromkeys(e.centre_id for e in registered if e.learner_id == learner_id))
 
     def enrolments(self) -> Iterator[LearnerEnrolled]:
         """Every enrolment in the log: one per portfolio."""
