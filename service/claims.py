@@ -12,7 +12,8 @@ share an id:
   other roles too (an assessor who is also the IQA, a witness, or a learner there), so
   conflict-of-interest rules can see it is one person;
 - an EV is the awarding body's person: allocated to many centres, never a centre's person;
-- everything else (centre, portfolio, evidence, decision, sample, legal hold) is single-use.
+- everything else (centre, portfolio, evidence, decision, sample, legal hold, appeal, RWE
+  approval) is single-use.
 
 Stores written before claims existed are claimed once, in log order, by `backfill`
 (the first use of an id keeps it; later uses are reported, not rewritten).
@@ -48,6 +49,8 @@ class Kind(StrEnum):
     EVIDENCE = "evidence"
     DECISION = "decision"
     SAMPLE = "sample"
+    APPEAL = "appeal"
+    RWE_APPROVAL = "rwe_approval"
 
 
 PEOPLE = frozenset({Kind.STAFF, Kind.LEARNER, Kind.WITNESS})
@@ -69,6 +72,8 @@ NEW_IDS: Mapping[type[e.Event], tuple[tuple[str, Kind], ...]] = {
     e.DecisionRecorded: (("decision_id", Kind.DECISION),),
     e.IqaSampleRecorded: (("sample_id", Kind.SAMPLE),),
     e.EvSampleRecorded: (("sample_id", Kind.SAMPLE),),
+    e.AppealOpened: (("appeal_id", Kind.APPEAL),),
+    e.RealisticEnvironmentApproved: (("approval_id", Kind.RWE_APPROVAL),),
 }
 #: Events that only name ids already in the store (or ids the server makes: event ids).
 REFERENCES_ONLY: frozenset[type[e.Event]] = frozenset(
@@ -87,6 +92,10 @@ REFERENCES_ONLY: frozenset[type[e.Event]] = frozenset(
         e.UnitCertified,
         e.LearnerWithdrawn,
         e.CheckpointIssued,
+        e.IqaSampleCountersigned,
+        e.SampleResponded,
+        e.SampleResponseAccepted,
+        e.UnitCompletionSignedOff,
     }
 )
 TOPICS = sorted(cls.TOPIC for cls in NEW_IDS)
