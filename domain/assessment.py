@@ -473,12 +473,8 @@ def countersign(ctx: Context, cmd: c.Countersign, stamp: c.Stamp) -> e.DecisionC
             f"of {decision.effective_on}",
             field="effective_on",
         )
-    signer = ctx.centre.staff_with_role(stamp.actor.id, e.Role.ASSESSOR)
-    if (
-        stamp.actor.role is not e.Role.ASSESSOR
-        or signer is None
-        or signer.qualification_on(fields["effective_on"]) is not e.Qualification.QUALIFIED
-    ):
+    actor, day = stamp.actor, fields["effective_on"]
+    if not ctx.centre.qualified_as(actor.id, actor.role, e.Role.ASSESSOR, day):
         raise CountersignerNotQualified(
             "a countersignature must come from a qualified assessor of this centre"
         )

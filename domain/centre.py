@@ -140,6 +140,15 @@ class CentreState:
     def staff_with_role(self, staff_id: UUID, role: e.Role) -> StaffMember | None:
         return self.staff.get((staff_id, role))
 
+    def qualified_as(self, actor_id: UUID, actor_role: e.Role, role: e.Role, day: date) -> bool:
+        """Whether the actor acts as a qualified `role` of this centre on `day`."""
+        member = self.staff_with_role(actor_id, role)
+        return (
+            actor_role is role
+            and member is not None
+            and member.qualification_on(day) is e.Qualification.QUALIFIED
+        )
+
     def is_staff(self, person_id: UUID) -> bool:
         return any(member.staff_id == person_id for member in self.staff.values())
 

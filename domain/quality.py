@@ -82,12 +82,8 @@ def countersign_iqa_sample(
     if stamp.actor.id == sample.actor_id:
         raise OwnDecision("nobody countersigns their own sample")
     fields = cmd.event_fields(stamp)
-    iqa = ctx.centre.staff_with_role(stamp.actor.id, e.Role.IQA)
-    if (
-        stamp.actor.role is not e.Role.IQA
-        or iqa is None
-        or iqa.qualification_on(fields["effective_on"]) is not e.Qualification.QUALIFIED
-    ):
+    actor, day = stamp.actor, fields["effective_on"]
+    if not ctx.centre.qualified_as(actor.id, actor.role, e.Role.IQA, day):
         raise IqaCountersignerNotQualified(
             "a trainee IQA's sample is countersigned by a qualified IQA of this centre"
         )
