@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from uuid import UUID
 
+from adapters.files import private_dir, private_file
+
 
 class BlobTooLarge(Exception):
     rule = "blob_too_large"
@@ -66,7 +68,8 @@ class BlobStore:
         self.root = root
         self.max_bytes = max_bytes
         for sub in ("objects", "centres", "tmp"):
-            (root / sub).mkdir(parents=True, exist_ok=True)
+            private_dir(root / sub)
+        private_dir(root)
 
     def begin(self) -> Upload:
         return Upload(self.root / "tmp", self.max_bytes)
@@ -81,15 +84,14 @@ class BlobStore:
             if upload.sha256 != expected:
                 raise BlobHashMismatch(expected, upload.sha256)
             target = self._object(expected)
-            target.parent.mkdir(exist_ok=True)
+            target.parent.mkdir(exist_ok=True, mode=0o700)
             os.replace(upload.path, target)  # same bytes if already there: harmless
         finally:
             upload.discard()
         claim = self.root / "centres" / str(centre_id) / expected
         if claim.exists():
             return False
-        claim.parent.mkdir(exist_ok=True)
-        claim.touch()
+        private_file(claim)
         return True
 
     def size(self, sha256: str, centre_id: UUID) -> int | None:

@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 import psycopg
 
 from adapters.config import Config, SettingError, StoreUnreachable, postgres_env, without_password
+from adapters.files import private_file, secure_data_dir
 from adapters.projection_runner import ProjectionRunner, Projections
 from adapters.specs import default_specs_dir, load_catalogue
 from adapters.subject_keys import open_subject_keys
@@ -28,6 +29,9 @@ def build(
 ) -> Eportfolio:
     """The application service on the configured store."""
     check_store(config)
+    if not config.uses_postgres:
+        secure_data_dir(config.data_dir)
+        private_file(config.data_dir / "eportfolio.sqlite")  # the WAL and shm files follow
     ledger = Ledger(env=config.eventsourcing_env(), subject_keys=open_subject_keys(config))
     catalogue = specs if specs is not None else load_catalogue(default_specs_dir())
     return Eportfolio(ledger, catalogue, clock=clock, new_id=new_id)

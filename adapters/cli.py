@@ -14,6 +14,7 @@ from rich.table import Table
 from adapters import cli_audit, cli_retention, cli_serve
 from adapters.bootstrap import build, build_projections
 from adapters.config import Config, SettingError, StoreUnreachable
+from adapters.kek import KekError
 from adapters.projection_runner import ProjectionRunner
 from service.demo import load_demo
 
@@ -24,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run a command; a setting or store that cannot be used is one line and exit code 2."""
     try:
         return _main(argv)
-    except (SettingError, StoreUnreachable) as error:
+    except (SettingError, StoreUnreachable, KekError) as error:
         sys.stderr.write(f"eportfolio: {error}\n")
         return 2
 
@@ -53,7 +54,10 @@ def _main(argv: Sequence[str] | None) -> int:
     cli_audit.register(commands)
     cli_retention.register(commands)
     args = parser.parse_args(argv)
-    config = Config.from_env()
+    return _run(Config.from_env(), args)
+
+
+def _run(config: Config, args: argparse.Namespace) -> int:
     if args.command == "serve":
         return cli_serve.serve(config, args)
     if args.command in cli_audit.COMMANDS:
@@ -68,6 +72,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def _demo(config: Config, seed: int) -> int:
+    cli_serve.ensure_demo_kek(config)
     app = build(config)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("Loading the demo centre", total=None)

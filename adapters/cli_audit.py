@@ -2,7 +2,8 @@
 
 `verify BUNDLE` runs offline: it opens no store and needs no configuration. The rest
 work on the configured store and signing key (EPORTFOLIO_SIGNING_KEY_FILE, by default
-EPORTFOLIO_DATA_DIR/signing.key).
+EPORTFOLIO_DATA_DIR/signing.key). `keys generate-kek` and `keys rotate-kek` look after the
+key-encryption key (EPORTFOLIO_KEK_FILE or EPORTFOLIO_KEK; docs/adr/0009).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from adapters.audit import open_audit
 from adapters.bootstrap import build
 from adapters.config import Config
 from adapters.export import ExportError
+from adapters.files import write_private
+from adapters.kek import KekError, encode_ring, generate, write_kek_file
+from adapters.kek_rotation import rotate_kek
 from adapters.report import Report
 from adapters.signing import (
     SigningKey,
@@ -37,13 +41,20 @@ console = Console(highlight=False)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    keys = commands.add_parser("keys", help="the log's signing key").add_subparsers(
-        dest="action", required=True
-    )
+    keys = commands.add_parser(
+        "keys", help="the log's signing key and the key-encryption key"
+    ).add_subparsers(dest="action", required=True)
     generate = keys.add_parser("generate", help="write a new Ed25519 signing key")
     generate.add_argument("--origin", default=None, help="the log's name (key name)")
     generate.add_argument("--force", action="store_true", help="replace an existing key")
     keys.add_parser("public", help="print the verifier (public) key")
+    kek = keys.add_parser("generate-kek", help="write a new key-encryption key (KEK) file")
+    kek.add_argument(
+        "--print", action="store_true", help="print it for EPORTFOLIO_KEK instead of a file"
+    )
+    keys.add_parser(
+        "rotate-kek", help="rewrap every subject key and webhook secret under a new KEK"
+    )
     checkpoint = commands.add_parser("checkpoint", help="sign the log's current Merkle root")
     checkpoint.add_argument(
         "--every", type=float, default=None, help="keep issuing, every SECONDS, when changed"
@@ -66,7 +77,7 @@ def run(config: Config, args: argparse.Namespace) -> int:
     """Run an audit subcommand; a refusal (no key, no checkpoint, unknown scope) exits 2."""
     try:
         return _run(config, args)
-    except (SigningKeyError, ExportError, DomainError, OSError) as error:
+    except (SigningKeyError, KekError, ExportError, DomainError, OSError) as error:
         console.print(f"[red]{escape(str(error))}[/red]")
         return 2
 
@@ -74,6 +85,8 @@ def run(config: Config, args: argparse.Namespace) -> int:
 def _run(config: Config, args: argparse.Namespace) -> int:
     if args.command == "verify" and not args.store:
         return _verify_bundle(args)
+    if args.command == "keys" and args.action in ("generate-kek", "rotate-kek"):
+        return _kek(config, args.action, printed=getattr(args, "print", False))
     if args.command == "keys":
         origin = args.origin if args.action == "generate" else None
         return _keys(config, args.action, origin, force=getattr(args, "force", False))
@@ -86,7 +99,7 @@ def _run(config: Config, args: argparse.Namespace) -> int:
                 result = audit.export(
                     centre=args.centre, portfolio=args.portfolio, checkpoint=not args.no_checkpoint
                 )
-                args.out.write_bytes(result.data)
+                write_private(args.out, result.data)  # it holds personal data
                 manifest = result.manifest
                 console.print(
                     f"Wrote {args.out}: {result.events} events ({manifest.scope}), cut at the "
@@ -107,6 +120,38 @@ def _keys(config: Config, action: str, origin: str | None, *, force: bool) -> in
     else:
         key = load_signing_key(config)
     sys.stdout.write(key.verifier.to_text() + "\n")
+    return 0
+
+
+def _kek(config: Config, action: str, *, printed: bool) -> int:
+    if action == "generate-kek" and printed:
+        sys.stdout.write(encode_ring([generate()]).splitlines()[-1] + "\n")
+        return 0
+    if action == "generate-kek":
+        write_kek_file(config.kek_path, [generate()])
+        console.print(
+            f"Wrote {config.kek_path}. Keep it apart from the data directory, and back it up "
+            "apart too: without it no personal field can be read"
+        )
+        return 0
+    rotation = rotate_kek(config)
+    console.print(
+        f"Rewrapped {rotation.keys} subject keys and {rotation.secrets} webhook secrets "
+        f"under KEK {rotation.kek_id}; the log was not touched."
+    )
+    if not rotation.retired:
+        console.print(
+            "To rotate, put a new KEK first in EPORTFOLIO_KEK (`eportfolio keys generate-kek "
+            "--print`), the current one after it, and run this again."
+        )
+    elif config.kek is not None:
+        retired = ", ".join(rotation.retired)
+        console.print(f"Nothing uses {retired} any more: remove it from EPORTFOLIO_KEK.")
+    else:
+        console.print(
+            f"{config.kek_path} now holds only the new KEK. Backups made before now need "
+            f"the old one ({', '.join(rotation.retired)}): keep it only as long as them."
+        )
     return 0
 
 

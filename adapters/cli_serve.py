@@ -16,6 +16,7 @@ from adapters.bootstrap import build, check_store
 from adapters.config import Config
 from adapters.http.app import create_app
 from adapters.http.settings import HttpSettings
+from adapters.kek import ensure_kek, load_ring
 from adapters.signing import SigningKey, write_signing_key
 from adapters.streams.settings import StreamSettings
 from adapters.tokens import TokenStore, open_token_store
@@ -43,11 +44,13 @@ def serve(config: Config, args: argparse.Namespace) -> int:
     check_store(config)  # here, in words, rather than as a traceback from the lifespan
     if args.demo:
         _ensure_signing_key(config)
+        ensure_demo_kek(config)
         if settings.admin_token is None:
             settings = _with_admin(settings, "ep_admin_" + secrets.token_urlsafe(24))
         _print_demo(config, settings.admin_token or "", args.port)
     elif settings.admin_token is None:
         console.print("[yellow]EPORTFOLIO_ADMIN_TOKEN is not set: no admin access.[/yellow]")
+    load_ring(config)  # no KEK: say so in one line now, not in a traceback from the server
     uvicorn.run(
         create_app(config, settings),
         host=args.host,
@@ -69,6 +72,16 @@ def _ensure_signing_key(config: Config) -> None:
     if not path.exists():
         write_signing_key(path, SigningKey.generate())
         console.print(f"Wrote a signing key for checkpoints to {path}")
+
+
+def ensure_demo_kek(config: Config) -> None:
+    """The demo wraps keys too; a real centre generates its KEK and keeps it apart."""
+    made = ensure_kek(config)
+    if made is not None:
+        console.print(
+            f"Wrote a key-encryption key to {made} (beside the data directory, not in it; "
+            "a real deployment keeps it apart and backs it up apart)"
+        )
 
 
 @dataclass(frozen=True)

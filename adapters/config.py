@@ -49,10 +49,24 @@ def without_password(url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
+class Secret:
+    """A setting that must not show up in a repr, a log line or a traceback."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "Secret('…')"
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True):
     data_dir: Path = Path("data")
     database_url: str | None = None
     signing_key_file: Path | None = None  # the log's Ed25519 key; default data_dir/signing.key
+    kek_file: Path | None = None  # the key-encryption key; default <data_dir>.kek beside it
+    kek: Secret | None = None  # the key-encryption key itself (EPORTFOLIO_KEK), over the file
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -62,6 +76,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
             data_dir=Path(env.get("EPORTFOLIO_DATA_DIR", "data")),
             database_url=env.get("EPORTFOLIO_DATABASE_URL") or None,
             signing_key_file=Path(key) if (key := env.get("EPORTFOLIO_SIGNING_KEY_FILE")) else None,
+            kek_file=Path(kek) if (kek := env.get("EPORTFOLIO_KEK_FILE")) else None,
+            kek=Secret(ring) if (ring := env.get("EPORTFOLIO_KEK")) else None,
         )
         if config.database_url is not None:
             postgres_env(config.database_url)
@@ -74,6 +90,14 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def signing_key_path(self) -> Path:
         return self.signing_key_file or self.data_dir / "signing.key"
+
+    @property
+    def kek_path(self) -> Path:
+        """Beside the data directory, not in it: a copy of the directory lacks it."""
+        if self.kek_file is not None:
+            return self.kek_file
+        data_dir = self.data_dir.absolute()
+        return data_dir.with_name(data_dir.name + ".kek")
 
     def eventsourcing_env(self) -> dict[str, str]:
         """The eventsourcing library's settings for the configured store."""

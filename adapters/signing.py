@@ -12,13 +12,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from adapters.config import Config
+from adapters.files import write_private
 
 ED25519 = b"\x01"
 DASH = "\u2014"
@@ -195,18 +195,14 @@ def load_signing_key(config: Config) -> SigningKey:
 
 def write_signing_key(path: Path, key: SigningKey, *, overwrite: bool = False) -> None:
     """Write the key readable by its owner only; never replaces a key unless told to."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
     try:
-        fd = os.open(path, flags, 0o600)
+        write_private(path, (key.to_text() + "\n").encode("ascii"), exclusive=not overwrite)
     except FileExistsError:
         msg = (
             f"{path} already holds a key; pass --force to replace it "
             "(checkpoints already issued stay signed by the old key)"
         )
         raise SigningKeyError(msg) from None
-    with os.fdopen(fd, "w", encoding="ascii") as file:
-        file.write(key.to_text() + "\n")
 
 
 def public_key_text(config: Config) -> str:

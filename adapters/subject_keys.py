@@ -2,18 +2,22 @@
 
 Keys live in their own SQLite file (`keys.sqlite` in the data directory) or their own
 `subject_keys` table in the PostgreSQL schema — never in the log, its views or its
-exports. A row is `(subject_id, key, created_at, destroyed_at)`; destroying a key
-overwrites it with NULL and stamps `destroyed_at`, leaving a tombstone so that nothing new
-is sealed for an erased subject and a missing key (a wrong or lost key file) is told apart
-from an erased one. SQLite runs with `secure_delete` and checkpoints its WAL after a
-destruction, so the old key bytes are zeroed in the file; PostgreSQL rewrites the table
-(`VACUUM FULL`) so no dead row version keeps it. Backups of this store must expire within
-the time the centre promises for an erasure (docs/adr/0007).
+exports — and only wrapped under the key-encryption key (`adapters.kek`), which is kept
+apart: a copy of the store alone opens nothing. A row is `(subject_id, wrapped_key,
+kek_id, created_at, destroyed_at)`. Destroying a key overwrites it with NULL and stamps
+`destroyed_at`, leaving a tombstone, so that nothing new is sealed for an erased subject and
+a missing key (a wrong or lost key file) is told apart from an erased one; a trigger
+refuses to change or delete a tombstone. SQLite runs with `secure_delete` and checkpoints
+its WAL after a destruction, so the old bytes are zeroed in the file; PostgreSQL rewrites
+the table (`VACUUM FULL`) so no dead row version keeps them. Backups of this store must
+expire within the time the centre promises for an erasure (docs/adr/0007, 0009).
 
 Sealed values are `nonce (12 bytes) ‖ ciphertext ‖ tag` with a random nonce per value.
 Keys are cached in memory after first use, for at most `KEY_TTL_SECONDS` and
-`KEYS_CACHED` subjects (least recently used go first): a destruction in this process
-evicts at once, one in another process takes effect here within the lifetime.
+`KEYS_CACHED` subjects (least recently used go first). A destroyed key is remembered for
+good in this process: nothing — not a reader that fetched the key just before — puts it
+back. Another process learns of an erasure when it reads `SubjectErased` from the log
+(the ledger then destroys the key here too), at the latest when its cached key expires.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,37 +40,131 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from adapters.config import Config
+from adapters.files import private_dir, private_file
+from adapters.kek import KeyRing, load_ring
+from adapters.migrations import Step, Tx, migrate_postgres, migrate_sqlite
 from adapters.view_store import postgres_conninfo
 from service.personal_data import KeyDestroyed, SealBroken
 
 NONCE_BYTES = 12
 KEY_BITS = 256
-_DESTROYED = b""  # cached marker: the subject's key is gone
+_DESTROYED = b""  # the subject's key is gone
 KEYS_CACHED = 10_000
 KEY_TTL_SECONDS = 60.0
+_WRAP_AAD = b"eportfolio:subject-key:v1\x00"
 
-_SCHEMA = """CREATE TABLE IF NOT EXISTS {table} (
-    subject_id TEXT PRIMARY KEY, key BYTES, created_at TEXT NOT NULL, destroyed_at TEXT)"""
+Run = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
+
+
+def key_aad(subject_id: UUID | str) -> bytes:
+    """What a wrapped key is bound to: its subject (it cannot be moved to another row)."""
+    return _WRAP_AAD + str(subject_id).encode()
+
+
+def steps(ring: KeyRing) -> tuple[Step, ...]:
+    """The schema's versions (adapters/migrations.py); never edit a released step, add one."""
+
+    def wrap_every_key(tx: Tx) -> int:
+        current = ring.newest
+        tx.execute("INSERT INTO {kek} (one, kek_id) VALUES (1, ?)", (current,))
+        rows = tx.execute("SELECT subject_id, key FROM {table} WHERE key IS NOT NULL")
+        for subject_id, key in rows:
+            tx.execute(
+                "UPDATE {table} SET wrapped_key = ?, kek_id = ?, key = NULL WHERE subject_id = ?",
+                (ring.wrap(current, bytes(key), key_aad(subject_id)), current, subject_id),
+            )
+        return len(rows)
+
+    def keep_tombstones(tx: Tx) -> int:
+        if tx.dialect == "sqlite":
+            for change in ("UPDATE", "DELETE"):
+                tx.execute(
+                    f"CREATE TRIGGER IF NOT EXISTS {{table}}_no_{change.lower()} BEFORE {change} "
+                    "ON {table} WHEN OLD.destroyed_at IS NOT NULL "
+                    "BEGIN SELECT RAISE(ABORT, 'a destroyed key is permanent'); END"
+                )
+            return 0
+        tx.execute(
+            "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'a destroyed key is permanent (subject %)', "
+            "OLD.subject_id; END $$"
+        )
+        tx.execute(
+            "CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE ON {table} FOR EACH ROW "
+            "WHEN (OLD.destroyed_at IS NOT NULL) EXECUTE FUNCTION {function}()"
+        )
+        return 0
+
+    return (
+        Step(
+            1,
+            "release 0.1: a key per subject, unwrapped",
+            (
+                "CREATE TABLE IF NOT EXISTS {table} (subject_id TEXT PRIMARY KEY, "
+                "key {bytes}, created_at TEXT NOT NULL, destroyed_at TEXT)",
+            ),
+        ),
+        Step(
+            2,
+            "every key wrapped under the KEK; the store names the current KEK",
+            (
+                "ALTER TABLE {table} ADD COLUMN wrapped_key {bytes}",
+                "ALTER TABLE {table} ADD COLUMN kek_id TEXT",
+                "CREATE TABLE {kek} (one INTEGER PRIMARY KEY CHECK (one = 1), "
+                "kek_id TEXT NOT NULL)",
+            ),
+            wrap_every_key,
+        ),
+        Step(
+            3,
+            "the unwrapped column dropped; tombstones can be neither changed nor deleted",
+            ("ALTER TABLE {table} DROP COLUMN key",),
+            keep_tombstones,
+        ),
+    )
 
 
 class _SqlKeys:
-    """AES-GCM over keys kept by `_run(query, params) -> rows` (SQLite or PostgreSQL)."""
+    """AES-GCM over wrapped keys kept by `_run(query, params) -> rows` (SQLite or PostgreSQL)."""
 
     placeholder = "?"
     table = "subject_keys"
+    kek_table = "kek"
+    share = ""  # PostgreSQL: FOR SHARE, so a rotation waits for (and sees) this write
 
-    def __init__(self) -> None:
+    def __init__(self, ring: KeyRing) -> None:
+        self.ring = ring
         self._cache: OrderedDict[UUID, tuple[float, bytes]] = OrderedDict()
+        self._destroyed: set[UUID] = set()
         self._lock = threading.Lock()
 
     def _run(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         raise NotImplementedError
 
-    def _q(self, query: str) -> str:
-        return query.replace("?", self.placeholder).replace("{table}", self.table)
+    def _transaction(self) -> AbstractContextManager[Run]:
+        raise NotImplementedError
 
-    def _after_destroy(self) -> None:
-        """Make sure the overwritten key is gone from the files, not just unreachable."""
+    def _q(self, query: str) -> str:
+        return (
+            query.replace("?", self.placeholder)
+            .replace("{table}", self.table)
+            .replace("{kek}", self.kek_table)
+            .replace("{share}", self.share)
+        )
+
+    def _scrub(self) -> None:
+        """Make sure overwritten key material is gone from the files, not just unreachable."""
+
+    def _opened(self) -> None:
+        """Every KEK the rows are wrapped under must be at hand: say so now, not mid-request."""
+        for (wanted,) in self._run(
+            self._q(
+                "SELECT kek_id FROM {kek} UNION "
+                "SELECT DISTINCT kek_id FROM {table} WHERE wrapped_key IS NOT NULL"
+            ),
+            (),
+        ):
+            self.ring.key(wanted)
 
     # ---- SubjectKeys ---------------------------------------------------------------------
 
@@ -91,25 +190,62 @@ class _SqlKeys:
             raise SealBroken(msg) from error
 
     def destroy(self, subject_id: UUID) -> bool:
+        """Destroy the key for good (idempotent); True if this call destroyed it."""
+        with self._lock:
+            if subject_id in self._destroyed:
+                return False
         now = datetime.now(UTC).isoformat()
         destroyed = self._run(
             self._q(
-                "UPDATE {table} SET key = NULL, destroyed_at = ? "
+                "UPDATE {table} SET wrapped_key = NULL, destroyed_at = ? "
                 "WHERE subject_id = ? AND destroyed_at IS NULL RETURNING subject_id"
             ),
             (now, str(subject_id)),
         )
         self._run(  # a tombstone even for a subject who never had a key
             self._q(
-                "INSERT INTO {table} (subject_id, key, created_at, destroyed_at) "
+                "INSERT INTO {table} (subject_id, wrapped_key, created_at, destroyed_at) "
                 "VALUES (?, NULL, ?, ?) ON CONFLICT (subject_id) DO NOTHING"
             ),
             (str(subject_id), now, now),
         )
         self._remember(subject_id, _DESTROYED)
         if destroyed:
-            self._after_destroy()
+            self._scrub()
         return bool(destroyed)
+
+    def rewrap(self, target: str) -> int:
+        """Wrap every live key under the KEK `target` (a rotation); how many were rewrapped."""
+        self.ring.key(target)  # held, or KekError before anything changes
+        with self._transaction() as run:
+            run(self._q("UPDATE {kek} SET kek_id = ?"), (target,))  # waits for writers
+            rows = run(
+                self._q(
+                    "SELECT subject_id, wrapped_key, kek_id FROM {table} "
+                    "WHERE wrapped_key IS NOT NULL AND kek_id <> ?"
+                ),
+                (target,),
+            )
+            for subject_id, wrapped, old in rows:
+                key = self.ring.unwrap(old, bytes(wrapped), key_aad(subject_id))
+                run(
+                    self._q("UPDATE {table} SET wrapped_key = ?, kek_id = ? WHERE subject_id = ?"),
+                    (self.ring.wrap(target, key, key_aad(subject_id)), target, subject_id),
+                )
+        if rows:
+            self._scrub()
+        return len(rows)
+
+    def kek_ids(self) -> set[str]:
+        """Every KEK something in this store is wrapped under (the current one included)."""
+        rows = self._run(
+            self._q(
+                "SELECT kek_id FROM {kek} UNION "
+                "SELECT DISTINCT kek_id FROM {table} WHERE wrapped_key IS NOT NULL"
+            ),
+            (),
+        )
+        return {str(row[0]) for row in rows}
 
     # ---- keys ----------------------------------------------------------------------------
 
@@ -120,20 +256,33 @@ class _SqlKeys:
             return cached
         key = self._stored(subject_id)
         if key is None and create:
-            self._run(
-                self._q(
-                    "INSERT INTO {table} (subject_id, key, created_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT (subject_id) DO NOTHING"
-                ),
-                (str(subject_id), AESGCM.generate_key(KEY_BITS), datetime.now(UTC).isoformat()),
-            )
+            self._insert(subject_id)
             key = self._stored(subject_id)  # ours, or a racing writer's
         if key is not None:
             self._remember(subject_id, key)
-        return key
+        return _DESTROYED if self._is_destroyed(subject_id) else key
+
+    def _insert(self, subject_id: UUID) -> None:
+        """A new key, wrapped under the store's current KEK as of this very transaction."""
+        with self._transaction() as run:
+            (current,) = run(self._q("SELECT kek_id FROM {kek}{share}"), ())[0]
+            wrapped = self.ring.wrap(current, AESGCM.generate_key(KEY_BITS), key_aad(subject_id))
+            run(
+                self._q(
+                    "INSERT INTO {table} (subject_id, wrapped_key, kek_id, created_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (subject_id) DO NOTHING"
+                ),
+                (str(subject_id), wrapped, current, datetime.now(UTC).isoformat()),
+            )
+
+    def _is_destroyed(self, subject_id: UUID) -> bool:
+        with self._lock:
+            return subject_id in self._destroyed
 
     def _cached(self, subject_id: UUID) -> bytes | None:
         with self._lock:
+            if subject_id in self._destroyed:
+                return _DESTROYED
             entry = self._cache.get(subject_id)
             if entry is None:
                 return None
@@ -144,7 +293,14 @@ class _SqlKeys:
             return entry[1]
 
     def _remember(self, subject_id: UUID, key: bytes) -> None:
+        """Cache a live key, unless the subject's key was destroyed meanwhile (for good)."""
         with self._lock:
+            if key == _DESTROYED:
+                self._destroyed.add(subject_id)
+                self._cache.pop(subject_id, None)
+                return
+            if subject_id in self._destroyed:
+                return  # a reader that fetched the key before it was destroyed
             self._cache[subject_id] = (time.monotonic(), key)
             self._cache.move_to_end(subject_id)
             while len(self._cache) > KEYS_CACHED:
@@ -152,33 +308,57 @@ class _SqlKeys:
 
     def _stored(self, subject_id: UUID) -> bytes | None:
         rows = self._run(
-            self._q("SELECT key, destroyed_at FROM {table} WHERE subject_id = ?"),
+            self._q("SELECT wrapped_key, kek_id, destroyed_at FROM {table} WHERE subject_id = ?"),
             (str(subject_id),),
         )
         if not rows:
             return None
-        key, destroyed_at = rows[0]
-        return _DESTROYED if destroyed_at is not None or key is None else bytes(key)
+        wrapped, wrapped_by, destroyed_at = rows[0]
+        if destroyed_at is not None or wrapped is None:
+            return _DESTROYED
+        return self.ring.unwrap(wrapped_by, bytes(wrapped), key_aad(subject_id))
 
 
 class SqliteSubjectKeys(_SqlKeys):
     """Keys in their own SQLite file, one connection under a lock (lookups are cached)."""
 
-    def __init__(self, path: Path) -> None:
-        super().__init__()
+    def __init__(self, path: Path, ring: KeyRing) -> None:
+        super().__init__(ring)
         self._conn_lock = threading.Lock()
-        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA secure_delete = ON")  # freed bytes are zeroed
-        self._run(self._q(_SCHEMA.replace("BYTES", "BLOB")), ())
+        self._conn = sqlite3.connect(
+            private_file(path), isolation_level=None, check_same_thread=False, timeout=10.0
+        )
+        try:
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA secure_delete = ON")  # freed bytes are zeroed
+            names = {"table": self.table, "kek": self.kek_table}
+            if migrate_sqlite(self._conn, "subject_keys", steps(ring), names).rewritten:
+                self._scrub()  # release 0.1's unwrapped keys were just overwritten
+                self._run("VACUUM", ())
+            self._opened()
+        except BaseException:
+            self._conn.close()
+            raise
 
     def _run(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         with self._conn_lock:
             return list(self._conn.execute(query, tuple(params)).fetchall())
 
-    def _after_destroy(self) -> None:
+    @contextmanager
+    def _transaction(self) -> Iterator[Run]:
+        with self._conn_lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield lambda query, params: list(self._conn.execute(query, tuple(params)))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+
+    def _scrub(self) -> None:
         # The old page image may still sit in the WAL until a checkpoint: copy the new one
-        # back and truncate the WAL, so the destroyed key is in neither file.
+        # back and truncate the WAL, so the overwritten key is in neither file.
         self._run("PRAGMA wal_checkpoint(TRUNCATE)", ())
 
     def close(self) -> None:
@@ -190,12 +370,14 @@ class PostgresSubjectKeys(_SqlKeys):
     """Keys as a table of their own in the application's schema, over a small pool."""
 
     placeholder = "%s"
+    share = " FOR SHARE"
 
-    def __init__(self, env: Mapping[str, str]) -> None:
-        super().__init__()
+    def __init__(self, env: Mapping[str, str], ring: KeyRing) -> None:
+        super().__init__(ring)
         schema = env.get("POSTGRES_SCHEMA", "").strip() or "public"
         self._identifier = sql.Identifier(schema, "subject_keys")
         self.table = self._identifier.as_string()
+        self.kek_table = sql.Identifier(schema, "subject_keys_kek").as_string()
         self._pool = ConnectionPool(
             postgres_conninfo(env),
             min_size=1,
@@ -204,8 +386,18 @@ class PostgresSubjectKeys(_SqlKeys):
             name="subject-keys",
             open=True,
         )
+        names = {
+            "table": self.table,
+            "kek": self.kek_table,
+            "function": sql.Identifier(schema, "subject_keys_tombstones_stay").as_string(),
+            "trigger": sql.Identifier("subject_keys_tombstones_stay").as_string(),
+        }
         try:
-            self._run(self._q(_SCHEMA.replace("BYTES", "BYTEA")), ())
+            with self._pool.connection() as conn:
+                migrated = migrate_postgres(conn, schema, "subject_keys", steps(ring), names)
+            if migrated.rewritten:
+                self._scrub()  # release 0.1's unwrapped keys were just overwritten
+            self._opened()
         except BaseException:
             self._pool.close()
             raise
@@ -215,7 +407,17 @@ class PostgresSubjectKeys(_SqlKeys):
             cursor = conn.execute(query.encode(), tuple(params))
             return list(cursor.fetchall()) if cursor.description else []
 
-    def _after_destroy(self) -> None:
+    @contextmanager
+    def _transaction(self) -> Iterator[Run]:
+        with self._pool.connection() as conn, conn.transaction():
+
+            def run(query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+                cursor = conn.execute(query.encode(), tuple(params))
+                return list(cursor.fetchall()) if cursor.description else []
+
+            yield run
+
+    def _scrub(self) -> None:
         # An UPDATE leaves the old row version in the heap until vacuumed; VACUUM FULL
         # writes the live rows to new files (the table is small) and drops the old ones.
         with self._pool.connection() as conn:
@@ -225,8 +427,12 @@ class PostgresSubjectKeys(_SqlKeys):
         self._pool.close()
 
 
-def open_subject_keys(config: Config) -> SqliteSubjectKeys | PostgresSubjectKeys:
+def open_subject_keys(
+    config: Config, ring: KeyRing | None = None
+) -> SqliteSubjectKeys | PostgresSubjectKeys:
+    """The configured key store, its keys wrapped under the configured KEK (KekError if none)."""
+    ring = ring or load_ring(config)
     if config.uses_postgres:
-        return PostgresSubjectKeys(config.eventsourcing_env())
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteSubjectKeys(config.data_dir / "keys.sqlite")
+        return PostgresSubjectKeys(config.eventsourcing_env(), ring)
+    private_dir(config.data_dir)
+    return SqliteSubjectKeys(config.data_dir / "keys.sqlite", ring)

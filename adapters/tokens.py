@@ -26,6 +26,8 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from adapters.config import Config
+from adapters.files import private_dir, private_file
+from adapters.migrations import Step, migrate_postgres, migrate_sqlite
 from adapters.view_store import postgres_conninfo
 from domain.events import Role
 from service.errors import IdempotencyKeyReused
@@ -212,10 +214,19 @@ def _record(row: Sequence[Any]) -> TokenRecord:
     )
 
 
-_SCHEMA = """CREATE TABLE IF NOT EXISTS {table} (
+STEPS = (
+    Step(
+        1,
+        "release 0.1: tokens by hash",
+        (
+            """CREATE TABLE IF NOT EXISTS {table} (
     token_hash TEXT PRIMARY KEY, token_id TEXT NOT NULL UNIQUE, subject_id TEXT NOT NULL,
     role TEXT NOT NULL, centre_id TEXT, label TEXT NOT NULL, created_at TEXT NOT NULL,
-    revoked_at TEXT, idem_key TEXT UNIQUE, idem_fingerprint TEXT NOT NULL DEFAULT '')"""
+    revoked_at TEXT, idem_key TEXT UNIQUE, idem_fingerprint TEXT NOT NULL DEFAULT '')""",
+        ),
+    ),
+)
+"""The schema's versions (adapters/migrations.py); never edit a released step, add one."""
 
 
 class SqliteTokenStore(_SqlTokens):
@@ -223,9 +234,15 @@ class SqliteTokenStore(_SqlTokens):
 
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._run(self._q(_SCHEMA), ())
+        self._conn = sqlite3.connect(
+            private_file(path), isolation_level=None, check_same_thread=False
+        )
+        try:
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            migrate_sqlite(self._conn, "tokens", STEPS, {"table": self.table})
+        except BaseException:
+            self._conn.close()
+            raise
 
     def _run(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -253,7 +270,8 @@ class PostgresTokenStore(_SqlTokens):
             open=True,
         )
         try:
-            self._run(self._q(_SCHEMA), ())
+            with self._pool.connection() as conn:
+                migrate_postgres(conn, schema, "tokens", STEPS, {"table": self.table})
         except BaseException:
             self._pool.close()
             raise
@@ -270,5 +288,5 @@ class PostgresTokenStore(_SqlTokens):
 def open_token_store(config: Config) -> TokenStore:
     if config.uses_postgres:
         return PostgresTokenStore(config.eventsourcing_env())
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(config.data_dir)
     return SqliteTokenStore(config.data_dir / "tokens.sqlite")

@@ -25,6 +25,7 @@ from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
 
 from adapters.config import Config
+from adapters.files import private_dir, private_file
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
@@ -109,7 +110,7 @@ def _check_name(name: str) -> str:
 def open_view_store(config: Config, name: str) -> ViewStore:
     """The view `name` on the configured store."""
     if not config.uses_postgres:
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(config.data_dir)
         return SqliteViewStore(config.data_dir / f"view-{name}.sqlite", name)
     return PostgresViewStore(config.eventsourcing_env(), name)
 
@@ -139,7 +140,7 @@ class SqliteViewStore:
 
     def __init__(self, path: Path, name: str, *, timeout: float = 10.0) -> None:
         self.name = _check_name(name)
-        self.path = path
+        self.path = private_file(path)
         self._timeout = timeout
         self._lock = threading.Lock()
         self._idle: list[sqlite3.Connection] = []

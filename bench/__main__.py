@@ -18,7 +18,7 @@ import psycopg
 from adapters.bootstrap import build
 from adapters.config import Config
 from bench import freshness, ingest, reads, rebuild, verification
-from bench.common import Figure, log
+from bench.common import Figure, log, store_config
 from bench.data import Generated, Template, generate
 from bench.report import markdown, table, write_json
 
@@ -110,7 +110,7 @@ def run(only: set[str], sizes: Sizes, workdir: Path, args: argparse.Namespace) -
             )
     template: Template | None = None
     if only & {"2", "3", "4", "5", "6"}:
-        specs_app = build(Config(data_dir=workdir / "specs-only"))
+        specs_app = build(store_config(workdir / "specs-only"))
         specs_app.ledger.close()
         template = Template(specs_app.specs)
     if "4" in only and template is not None:
@@ -123,9 +123,9 @@ def run(only: set[str], sizes: Sizes, workdir: Path, args: argparse.Namespace) -
         )
     if not only & {"2", "3", "5", "6"} or template is None:
         return figures
-    small_config = Config(data_dir=workdir / "small")
+    small_config = store_config(workdir / "small")
     small = _store(small_config, template, sizes.small, seed=1)
-    big_config = Config(data_dir=workdir / "big")
+    big_config = store_config(workdir / "big")
     big = _store(big_config, template, sizes.big, seed=2)
     figures.append(
         Figure("-", f"generate the big store ({big.events:,} events)", "sqlite", big.rate, "ev/s",

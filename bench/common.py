@@ -1,4 +1,4 @@
-"""What every figure shares: a result row, percentiles, memory readings, a stopwatch."""
+"""What every figure shares: a result row, percentiles, memory readings, a stopwatch, a store."""
 
 from __future__ import annotations
 
@@ -11,6 +11,16 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from adapters.config import Config
+from adapters.kek import ensure_kek
+
+
+def store_config(data_dir: Path, database_url: str | None = None) -> Config:
+    """A bench store: its data directory and a KEK beside it (made once, as an operator)."""
+    config = Config(data_dir=data_dir, database_url=database_url)
+    ensure_kek(config)
+    return config
 
 
 @dataclass

@@ -26,8 +26,7 @@ from uuid import UUID
 import msgspec
 
 from adapters.bootstrap import build
-from adapters.config import Config
-from bench.common import stopwatch
+from bench.common import stopwatch, store_config
 from domain.events import CentreEvent, Event, LearnerEnrolled
 from domain.spec import SpecCatalogue
 from service.codec import Recorded
@@ -64,7 +63,7 @@ class Template:
 
     def __init__(self, specs: SpecCatalogue) -> None:
         with tempfile.TemporaryDirectory(prefix="bench-template-") as directory:
-            app = build(Config(data_dir=Path(directory)), specs=specs)
+            app = build(store_config(Path(directory)), specs=specs)
             try:
                 load_demo(app.ledger, specs)
                 items = [app.ledger.decode(n) for n in app.ledger.notifications()]

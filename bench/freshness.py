@@ -24,10 +24,9 @@ from uuid import uuid4
 import httpx
 
 from adapters.bootstrap import build, build_projections
-from adapters.config import Config
 from adapters.view_store import SqliteViewStore
 from bench import server as srv
-from bench.common import Figure, log, summary_ms
+from bench.common import Figure, log, store_config, summary_ms
 from bench.data import Template, generate
 from domain import commands as c
 from domain.events import Environment, Role
@@ -36,7 +35,7 @@ from service.queries import Queries, ViewReader
 
 
 def read_your_writes(workdir: Path, template: Template, *, writes: int) -> Figure:
-    config = Config(data_dir=workdir / "freshness")
+    config = store_config(workdir / "freshness")
     app = build(config, specs=None)
     made = generate(app.ledger, template, 5_000, seed=11)
     projections = build_projections(config, app)

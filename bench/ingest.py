@@ -28,7 +28,7 @@ from psycopg import sql
 from adapters.bootstrap import build
 from adapters.config import Config
 from bench import server as srv
-from bench.common import Figure, cpu_seconds, log, rss_mb, stopwatch, summary_ms
+from bench.common import Figure, cpu_seconds, log, rss_mb, stopwatch, store_config, summary_ms
 from domain.events import (
     DecisionRecorded,
     EvidenceSubmitted,
@@ -53,7 +53,7 @@ def store(backend: str, directory: Path, pg_url: str, label: str) -> Iterator[St
     """A fresh SQLite directory, or a fresh PostgreSQL schema dropped afterwards."""
     if backend == "sqlite":
         directory.mkdir(parents=True, exist_ok=True)
-        yield Store("sqlite", Config(data_dir=directory))
+        yield Store("sqlite", store_config(directory))
         return
     schema = f"bench_{label}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(pg_url, autocommit=True) as conn:
@@ -61,7 +61,7 @@ def store(backend: str, directory: Path, pg_url: str, label: str) -> Iterator[St
     url = f"{pg_url}?schema={schema}"
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        yield Store("postgres", Config(data_dir=directory, database_url=url), url, schema)
+        yield Store("postgres", store_config(directory, url), url, schema)
     finally:
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))

@@ -27,7 +27,7 @@ from adapters.merkle_index import open_merkle_index
 from adapters.signing import SigningKey
 from adapters.verify import verify_bundle
 from bench import ingest
-from bench.common import log
+from bench.common import log, store_config
 from bench.data import Generated, Template, generate
 from domain import commands as c
 from domain.events import Environment, Role
@@ -39,7 +39,7 @@ PROFILES = Path(__file__).parent / "results" / "profiles"
 
 
 def _store(events: int) -> tuple[Config, Generated]:
-    config = Config(data_dir=Path(tempfile.mkdtemp(prefix="bench-profile-")))
+    config = store_config(Path(tempfile.mkdtemp(prefix="bench-profile-")))
     app = build(config)
     try:
         made = generate(app.ledger, Template(app.specs), events)

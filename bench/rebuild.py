@@ -20,7 +20,7 @@ from typing import Any
 from adapters.bootstrap import build, build_projections
 from adapters.config import Config
 from adapters.merkle_index import open_merkle_index
-from bench.common import Figure, peak_rss_mb, rss_mb, stopwatch
+from bench.common import Figure, peak_rss_mb, rss_mb, stopwatch, store_config
 
 BATCH = 5_000
 MARKS = (0.1, 0.25, 0.5, 1.0)
@@ -137,6 +137,6 @@ def _rebuild(config: Config) -> dict[str, Any]:
 
 if __name__ == "__main__":
     mode, directory = sys.argv[1], Path(sys.argv[2])
-    child_config = Config(data_dir=directory)
+    child_config = store_config(directory)
     result = _read(child_config) if mode == "read" else _rebuild(child_config)
     print(json.dumps(result))

@@ -16,7 +16,7 @@ from uuid import UUID
 
 import httpx
 
-from bench.common import peak_rss_mb
+from bench.common import peak_rss_mb, store_config
 
 ADMIN_TOKEN = "bench-admin-token"
 UNIT = "CS-RCSP-H"  # seed 000: PCs 3-7 must be observed; two of a-d by observation
@@ -47,6 +47,7 @@ def free_port() -> int:
 def start(data_dir: Path, database_url: str | None = None) -> Server:
     """`python -m adapters.cli serve` as a user starts it, configured by environment."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    store_config(data_dir)  # the server finds its KEK beside the data directory
     port = free_port()
     env = {
         **os.environ,

@@ -22,7 +22,7 @@ from adapters.export import export_bundle
 from adapters.merkle_index import open_merkle_index
 from adapters.signing import SigningKey
 from adapters.verify import verify_bundle
-from bench.common import Figure, RssSampler, log, rss_mb, stopwatch
+from bench.common import Figure, RssSampler, log, rss_mb, stopwatch, store_config
 from bench.data import Template, generate
 from bench.report import table
 from service.checkpoints import Checkpointer, Reason, decoded, leaf_of
@@ -114,7 +114,7 @@ def _breakdown(ledger: Ledger, items: list[Notification], sha: float) -> list[Fi
 
 def main(events: int) -> None:
     """The breakdown alone on a generated store: `python -m bench.merkle_throughput [N]`."""
-    config = Config(data_dir=Path(tempfile.mkdtemp(prefix="bench-merkle-")))
+    config = store_config(Path(tempfile.mkdtemp(prefix="bench-merkle-")))
     app = build(config)
     try:
         generate(app.ledger, Template(app.specs), events)

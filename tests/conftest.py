@@ -10,13 +10,16 @@ import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from uuid import uuid4
 
+import msgspec
 import psycopg
 import pytest
 
 from adapters.bootstrap import build
 from adapters.config import Config
+from adapters.kek import ensure_kek
 from service.handlers import Eportfolio
 
 POSTGRES_URL = os.environ.get(
@@ -71,13 +74,25 @@ def postgres_schema() -> Iterator[str]:
         yield schema
 
 
+def with_kek(config: Config, kek_file: Path | None = None) -> Config:
+    """The store with a key-encryption key, as an operator sets one up before first use.
+
+    SQLite: by default beside the data directory; PostgreSQL: give `kek_file`.
+    """
+    if kek_file is not None:
+        config = msgspec.structs.replace(config, kek_file=kek_file)
+    ensure_kek(config)
+    return config
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def config(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Config:
-    """A store configuration: a SQLite file, or a PostgreSQL schema of its own."""
+    """A store configuration: a SQLite file, or a PostgreSQL schema of its own; with a KEK."""
     if request.param == "sqlite":
-        return Config(data_dir=tmp_path_factory.mktemp("data"))
+        return with_kek(Config(data_dir=tmp_path_factory.mktemp("data")))
     schema = request.getfixturevalue("postgres_schema")
-    return Config(database_url=f"{POSTGRES_URL}?schema={schema}")
+    kek = tmp_path_factory.mktemp("kek") / "kek"
+    return with_kek(Config(database_url=f"{POSTGRES_URL}?schema={schema}"), kek)
 
 
 @pytest.fixture

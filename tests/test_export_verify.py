@@ -32,7 +32,7 @@ from adapters.verify import verify_bundle
 from adapters.verify_store import verify_store
 from service.checkpoints import Reason, checkpoint_text, checkpoints
 from tests.audit_helpers import KEY, Audited
-from tests.conftest import POSTGRES_URL
+from tests.conftest import POSTGRES_URL, with_kek
 
 Files = dict[str, bytes]
 KINDS = ("full", "portfolio", "centre")
@@ -47,7 +47,7 @@ class Exports(NamedTuple):
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory: pytest.TempPathFactory) -> Exports:
-    centre = Audited(Config(data_dir=tmp_path_factory.mktemp("audit")))
+    centre = Audited(with_kek(Config(data_dir=tmp_path_factory.mktemp("audit"))))
     try:
         centre.assess(portfolios=2)
         portfolio = centre.portfolios[0]
@@ -296,6 +296,8 @@ def test_the_cli_generates_a_key_checkpoints_exports_and_verifies(
     public = capsys.readouterr().out.strip().splitlines()[-1]
     assert public.startswith("college.example/log+")
     assert main(["keys", "generate"]) == 2  # never overwrites a key unasked
+    assert main(["keys", "generate-kek"]) == 0
+    assert main(["keys", "generate-kek"]) == 2  # nor a KEK
     assert main(["export", str(tmp_path / "none.zip")]) == 0  # checkpoints the empty log
     centre = Audited(
         Config(data_dir=tmp_path), key=SigningKey.from_text((tmp_path / "signing.key").read_text())

@@ -18,6 +18,8 @@ import pytest
 from eventsourcing.persistence import MapperDeserialisationError, Notification
 
 from adapters import subject_keys
+from adapters.config import Config
+from adapters.kek import KeyRing, load_ring
 from adapters.subject_keys import SqliteSubjectKeys
 from domain import commands as c
 from domain.events import ERASED, EVENT_TYPES, Environment, EvidenceSubmitted, LearnerRegistered
@@ -25,7 +27,12 @@ from domain.spec import Method
 from service.codec import decode
 from service.handlers import Eportfolio
 from service.personal_data import SEALED, KeyDestroyed
+from tests.conftest import with_kek
 from tests.world import World
+
+
+def ring(directory: Path) -> KeyRing:
+    return load_ring(with_kek(Config(data_dir=directory / "data")))
 
 
 def stored(app: Eportfolio, event_id: UUID) -> Notification:
@@ -122,7 +129,7 @@ def test_without_the_key_store_sealed_fields_read_as_sealed(app: Eportfolio) -> 
 
 def test_a_missing_key_is_an_error_not_an_erasure(app: Eportfolio, tmp_path: Path) -> None:
     _, notification = evidence(World(app))
-    other = SqliteSubjectKeys(tmp_path / "another-keys.sqlite")  # e.g. the wrong key file
+    other = SqliteSubjectKeys(tmp_path / "another-keys.sqlite", ring(tmp_path))  # a wrong file
     try:
         with pytest.raises(MapperDeserialisationError, match="no key for subject"):
             decode(
@@ -139,7 +146,8 @@ def test_an_erasure_in_another_process_takes_effect_here_once_the_cached_key_exp
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "keys.sqlite"
-    server, eraser = SqliteSubjectKeys(path), SqliteSubjectKeys(path)  # two processes' views
+    kek = ring(tmp_path)
+    server, eraser = SqliteSubjectKeys(path, kek), SqliteSubjectKeys(path, kek)  # two processes
     try:
         subject, aad = uuid4(), b"event"
         sealed = server.seal(subject, b"Lee Learner", aad)

@@ -587,6 +587,7 @@ def test_the_cli_rebuilds_the_views_and_reports_their_positions(
     head = app.ledger.recorder.max_notification_id()
     monkeypatch.setenv("EPORTFOLIO_DATA_DIR", str(config.data_dir))
     monkeypatch.setenv("EPORTFOLIO_DATABASE_URL", config.database_url or "")
+    monkeypatch.setenv("EPORTFOLIO_KEK_FILE", str(config.kek_path))
 
     assert main(["projections", "rebuild"]) == 0
     assert main(["projections", "status", "--name", "portfolio_state"]) == 0

@@ -14,11 +14,12 @@ from adapters.config import Config
 from domain import commands as c
 from domain.events import HoldReason
 from domain.retention import Status, add_years, retention_of
+from tests.conftest import with_kek
 from tests.world import World
 
 
 def test_the_clock_starts_at_the_last_closure_and_holds_trump_it(tmp_path: Path) -> None:
-    app = build(Config(data_dir=tmp_path))
+    app = build(with_kek(Config(data_dir=tmp_path)))
     world = World(app)
     today = date.today()
     status = retention_of(app.centre(world.centre_id), world.learner.id, [], today)
@@ -60,7 +61,7 @@ def test_a_29_february_clock_ends_on_28_february() -> None:
 def test_the_report_lists_who_is_due_and_why(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    app = build(Config(data_dir=tmp_path))
+    app = build(with_kek(Config(data_dir=tmp_path)))
     world = World(app)
     world.certified()
     app.ledger.close()

@@ -17,6 +17,7 @@ from domain.events import Event, Outcome, SampleOutcome
 from service.codec import Recorded
 from service.handlers import Eportfolio
 from service.queries import Queries
+from tests.conftest import with_kek
 from tests.world import World
 
 
@@ -88,7 +89,7 @@ def test_coverage_as_known_at_t_equals_the_projection_of_only_the_events_recorde
     world = World(app)
     pid, marks = _build_history(world, clock)
     t = marks[min(cut, len(marks) - 1)]
-    other = build(Config(data_dir=tmp_path_factory.mktemp("cut")))
+    other = build(with_kek(Config(data_dir=tmp_path_factory.mktemp("cut"))))
     try:
         _copy_known(app, other, [world.centre_id, pid], t)
         expected = Queries(other).coverage(pid)

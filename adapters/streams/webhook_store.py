@@ -6,7 +6,9 @@ transaction as the attempt that earned it, so a redelivery that rewinds the curs
 makes the worker's move fail and start again from the new position instead of overwriting it.
 
 SQLite keeps a file of its own (`webhooks.sqlite`, WAL); PostgreSQL keeps two tables in the
-application's schema. The secret is kept as given: signing needs it (see ADR 0006).
+application's schema. Signing needs the secret itself (ADR 0006), so it is stored wrapped
+under the key-encryption key (`adapters.kek`, ADR 0009) in a column of its own, never in
+the registration document: a copy of the store alone signs nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from adapters.config import Config
+from adapters.files import private_dir, private_file
+from adapters.kek import KeyRing, load_ring
+from adapters.migrations import Step, Tx, migrate_postgres, migrate_sqlite
 from adapters.streams.feed import Filters
 from adapters.view_store import postgres_conninfo
 
@@ -73,34 +78,83 @@ class _Tx(Protocol):
     def rows(self, query: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]: ...
 
 
-_SUB_COLUMNS = "id, doc, position, status, status_reason"
+_SUB_COLUMNS = "id, doc, position, status, status_reason, secret_sealed, kek_id"
 _decode_registration = msgspec.json.Decoder(Registration).decode
 _decode_attempt = msgspec.json.Decoder(Attempt).decode
+_SECRET_AAD = b"eportfolio:webhook-secret:v1\x00"
+
+
+def _aad(webhook_id: UUID | str) -> bytes:
+    return _SECRET_AAD + str(webhook_id).encode()
+
+
+def _document(registration: Registration) -> bytes:
+    """The registration as stored: everything but the secret."""
+    return msgspec.json.encode(msgspec.structs.replace(registration, secret=""))
 
 
 class WebhookStore:
-    """Backend-neutral queries; `_transaction` is the only thing a backend provides."""
+    """Backend-neutral queries; `_transaction` and `_scrub` are what a backend provides."""
+
+    def __init__(self, ring: KeyRing) -> None:
+        self.ring = ring
 
     def _transaction(self) -> AbstractContextManager[_Tx]:
         raise NotImplementedError
+
+    def _scrub(self) -> None:
+        """Make sure overwritten secrets are gone from the files, not just unreachable."""
 
     def close(self) -> None:
         raise NotImplementedError
 
     def add(self, subscription: Subscription) -> None:
         with self._transaction() as tx:
+            (current,) = tx.rows("SELECT kek_id FROM {kek}{share}")[0]
+            secret = subscription.registration.secret.encode()
             tx.run(
-                "INSERT INTO {webhooks} (id, owner_id, doc, position, status, status_reason) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO {webhooks} (id, owner_id, doc, position, status, status_reason, "
+                "secret_sealed, kek_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     str(subscription.id),
                     str(subscription.registration.owner_id),
-                    msgspec.json.encode(subscription.registration),
+                    _document(subscription.registration),
                     subscription.position,
                     subscription.status.value,
                     subscription.status_reason,
+                    self.ring.wrap(current, secret, _aad(subscription.id)),
+                    current,
                 ),
             )
+
+    def rewrap(self, target: str) -> int:
+        """Wrap every secret under the KEK `target` (a rotation); how many were rewrapped."""
+        self.ring.key(target)  # held, or KekError before anything changes
+        with self._transaction() as tx:
+            tx.run("UPDATE {kek} SET kek_id = ?", (target,))  # waits for writers
+            rows = tx.rows(
+                "SELECT id, secret_sealed, kek_id FROM {webhooks} WHERE kek_id <> ?", (target,)
+            )
+            for webhook_id, sealed, old in rows:
+                secret = self.ring.unwrap(old, bytes(sealed), _aad(webhook_id))
+                tx.run(
+                    "UPDATE {webhooks} SET secret_sealed = ?, kek_id = ? WHERE id = ?",
+                    (self.ring.wrap(target, secret, _aad(webhook_id)), target, webhook_id),
+                )
+        if rows:
+            self._scrub()
+        return len(rows)
+
+    def kek_ids(self) -> set[str]:
+        """Every KEK something in this store is wrapped under (the current one included)."""
+        with self._transaction() as tx:
+            rows = tx.rows("SELECT kek_id FROM {kek} UNION SELECT DISTINCT kek_id FROM {webhooks}")
+        return {str(row[0]) for row in rows}
+
+    def _opened(self) -> None:
+        """Every KEK the secrets are wrapped under must be at hand: say so at startup."""
+        for wanted in self.kek_ids():
+            self.ring.key(wanted)
 
     def get(self, webhook_id: UUID) -> Subscription | None:
         found = self._select("WHERE id = ?", (str(webhook_id),))
@@ -180,34 +234,87 @@ class WebhookStore:
         return [
             Subscription(
                 id=UUID(i),
-                registration=_decode_registration(bytes(doc)),
+                registration=msgspec.structs.replace(
+                    _decode_registration(bytes(doc)),
+                    secret=self.ring.unwrap(kek, bytes(sealed), _aad(i)).decode(),
+                ),
                 position=int(position),
                 status=Status(status),
                 status_reason=reason,
             )
-            for i, doc, position, status, reason in rows
+            for i, doc, position, status, reason, sealed, kek in rows
         ]
 
 
-def open_webhook_store(config: Config) -> WebhookStore:
+def open_webhook_store(config: Config, ring: KeyRing | None = None) -> WebhookStore:
+    """The configured store, its secrets wrapped under the configured KEK (KekError if none)."""
+    ring = ring or load_ring(config)
     if not config.uses_postgres:
-        config.data_dir.mkdir(parents=True, exist_ok=True)
-        return SqliteWebhookStore(config.data_dir / "webhooks.sqlite")
-    return PostgresWebhookStore(config.eventsourcing_env())
+        private_dir(config.data_dir)
+        return SqliteWebhookStore(config.data_dir / "webhooks.sqlite", ring)
+    return PostgresWebhookStore(config.eventsourcing_env(), ring)
+
+
+_RELEASE_01 = Step(
+    1,
+    "release 0.1: subscriptions and their delivery attempts",
+    (
+        "CREATE TABLE IF NOT EXISTS {webhooks} (id TEXT PRIMARY KEY, "
+        "owner_id TEXT NOT NULL, doc {bytes} NOT NULL, position {bigint} NOT NULL, "
+        "status TEXT NOT NULL, status_reason TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS {attempts} ({serial}, "
+        "webhook_id TEXT NOT NULL, doc {bytes} NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS {index} ON {attempts} (webhook_id, seq)",
+    ),
+)
+
+
+def steps(ring: KeyRing) -> tuple[Step, ...]:
+    """The schema's versions (adapters/migrations.py); never edit a released step, add one."""
+
+    def seal_every_secret(tx: Tx) -> int:
+        current = ring.newest
+        tx.execute("INSERT INTO {kek} (one, kek_id) VALUES (1, ?)", (current,))
+        rows = tx.execute("SELECT id, doc FROM {webhooks}")
+        for webhook_id, doc in rows:
+            registration = _decode_registration(bytes(doc))
+            tx.execute(
+                "UPDATE {webhooks} SET doc = ?, secret_sealed = ?, kek_id = ? WHERE id = ?",
+                (
+                    _document(registration),
+                    ring.wrap(current, registration.secret.encode(), _aad(webhook_id)),
+                    current,
+                    webhook_id,
+                ),
+            )
+        return len(rows)
+
+    return (
+        _RELEASE_01,
+        Step(
+            2,
+            "secrets wrapped under the KEK, out of the registration document",
+            (
+                "ALTER TABLE {webhooks} ADD COLUMN secret_sealed {bytes}",
+                "ALTER TABLE {webhooks} ADD COLUMN kek_id TEXT",
+                "CREATE TABLE {kek} (one INTEGER PRIMARY KEY CHECK (one = 1), "
+                "kek_id TEXT NOT NULL)",
+            ),
+            seal_every_secret,
+        ),
+    )
 
 
 # ---- SQLite ----------------------------------------------------------------------------
 
-_SQLITE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS webhooks (
-    id TEXT PRIMARY KEY, owner_id TEXT NOT NULL, doc BLOB NOT NULL,
-    position INTEGER NOT NULL, status TEXT NOT NULL, status_reason TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS webhook_attempts (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, webhook_id TEXT NOT NULL, doc BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS webhook_attempts_by_webhook ON webhook_attempts (webhook_id, seq);
-"""
+_SQLITE_NAMES = {
+    "webhooks": "webhooks",
+    "attempts": "webhook_attempts",
+    "index": "webhook_attempts_by_webhook",
+    "kek": "kek",
+    "bigint": "INTEGER",
+    "serial": "seq INTEGER PRIMARY KEY AUTOINCREMENT",
+}
 
 
 class _SqliteTx:
@@ -222,19 +329,27 @@ class _SqliteTx:
 
 
 def _sqlite(query: str) -> str:
-    return query.format(webhooks="webhooks", attempts="webhook_attempts")
+    return query.format(webhooks="webhooks", attempts="webhook_attempts", kek="kek", share="")
 
 
 class SqliteWebhookStore(WebhookStore):
     """One connection behind a lock: webhook bookkeeping is light and must not interleave."""
 
-    def __init__(self, path: Path, *, timeout: float = 10.0) -> None:
+    def __init__(self, path: Path, ring: KeyRing, *, timeout: float = 10.0) -> None:
+        super().__init__(ring)
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(
-            path, timeout=timeout, isolation_level=None, check_same_thread=False
+            private_file(path), timeout=timeout, isolation_level=None, check_same_thread=False
         )
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.executescript(_SQLITE_SCHEMA)
+        try:
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA secure_delete = ON")  # freed bytes are zeroed
+            if migrate_sqlite(self._conn, "webhooks", steps(ring), _SQLITE_NAMES).rewritten:
+                self._scrub()  # release 0.1's secrets in clear were just overwritten
+            self._opened()
+        except BaseException:
+            self._conn.close()
+            raise
 
     @contextmanager
     def _transaction(self) -> Iterator[_Tx]:
@@ -246,6 +361,10 @@ class SqliteWebhookStore(WebhookStore):
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
+
+    def _scrub(self) -> None:
+        with self._lock:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         with self._lock:
@@ -270,12 +389,14 @@ class _PostgresTx:
 
 
 class PostgresWebhookStore(WebhookStore):
-    def __init__(self, env: Mapping[str, str], *, max_connections: int = 2) -> None:
+    def __init__(self, env: Mapping[str, str], ring: KeyRing, *, max_connections: int = 2) -> None:
+        super().__init__(ring)
         schema = env.get("POSTGRES_SCHEMA", "").strip() or "public"
-        self._names = {
+        self._names: dict[str, sql.Composable] = {
             "webhooks": sql.Identifier(schema, "eportfolio_webhooks"),
             "attempts": sql.Identifier(schema, "eportfolio_webhook_attempts"),
             "index": sql.Identifier("eportfolio_webhook_attempts_by_webhook"),
+            "kek": sql.Identifier(schema, "eportfolio_webhooks_kek"),
         }
         self._pool = ConnectionPool(
             postgres_conninfo(env),
@@ -285,18 +406,15 @@ class PostgresWebhookStore(WebhookStore):
             name="webhooks",
             open=True,
         )
+        names = {name: value.as_string() for name, value in self._names.items()}
+        names |= {"bigint": "bigint", "serial": "seq bigserial PRIMARY KEY"}
+        self._names["share"] = sql.SQL(" FOR SHARE")
         try:
-            with self._transaction() as tx:
-                tx.run(
-                    "CREATE TABLE IF NOT EXISTS {webhooks} (id text PRIMARY KEY, "
-                    "owner_id text NOT NULL, doc bytea NOT NULL, position bigint NOT NULL, "
-                    "status text NOT NULL, status_reason text NOT NULL)"
-                )
-                tx.run(
-                    "CREATE TABLE IF NOT EXISTS {attempts} (seq bigserial PRIMARY KEY, "
-                    "webhook_id text NOT NULL, doc bytea NOT NULL)"
-                )
-                tx.run("CREATE INDEX IF NOT EXISTS {index} ON {attempts} (webhook_id, seq)")
+            with self._pool.connection() as conn:
+                migrated = migrate_postgres(conn, schema, "webhooks", steps(ring), names)
+            if migrated.rewritten:
+                self._scrub()  # release 0.1's secrets in clear were just overwritten
+            self._opened()
         except BaseException:
             self._pool.close()
             raise
@@ -305,6 +423,11 @@ class PostgresWebhookStore(WebhookStore):
     def _transaction(self) -> Iterator[_Tx]:
         with self._pool.connection() as conn, conn.transaction():
             yield _PostgresTx(conn, self._names)
+
+    def _scrub(self) -> None:
+        # The old row versions stay in the heap until vacuumed; VACUUM FULL rewrites the table.
+        with self._pool.connection() as conn:
+            conn.execute(sql.SQL("VACUUM FULL {}").format(self._names["webhooks"]))
 
     def close(self) -> None:
         self._pool.close()

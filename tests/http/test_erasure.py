@@ -15,6 +15,7 @@ import sqlite3
 import zipfile
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -26,6 +27,8 @@ from litestar.testing import TestClient
 
 from adapters.config import Config
 from adapters.http.services import Services
+from adapters.kek import load_ring
+from adapters.subject_keys import key_aad
 from adapters.verify import verify_bundle
 from domain.events import ERASED, Event, PortfolioEvent
 from domain.personal import sealable
@@ -95,20 +98,20 @@ def _text(row: tuple[Any, ...]) -> str:
     )
 
 
-def key_bytes(config: Config, subject: UUID) -> bytes:
+def key_bytes(config: Config, subject: UUID) -> tuple[bytes, bytes]:
+    """The subject's key as stored (wrapped under the KEK) and unwrapped."""
+    query = "SELECT wrapped_key, kek_id FROM {} WHERE subject_id = ?"
     if not config.uses_postgres:
-        with sqlite3.connect(config.data_dir / "keys.sqlite") as lite:
-            found = lite.execute(
-                "SELECT key FROM subject_keys WHERE subject_id = ?", (str(subject),)
-            )
-            return bytes(found.fetchone()[0])
-    schema = parse_qs(urlsplit(config.database_url or "").query)["schema"][0]
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        row = conn.execute(
-            f'SELECT key FROM "{schema}".subject_keys WHERE subject_id = %s', (str(subject),)
-        ).fetchone()
-        assert row is not None
-        return bytes(row[0])
+        with closing(sqlite3.connect(config.data_dir / "keys.sqlite")) as lite:
+            row = lite.execute(query.format("subject_keys"), (str(subject),)).fetchone()
+    else:
+        schema = parse_qs(urlsplit(config.database_url or "").query)["schema"][0]
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            table = f'"{schema}".subject_keys'
+            row = conn.execute(query.format(table).replace("?", "%s"), (str(subject),)).fetchone()
+    assert row is not None
+    wrapped = bytes(row[0])
+    return wrapped, load_ring(config).unwrap(row[1], wrapped, key_aad(subject))
 
 
 def api_texts(ev: Api, admin: Api, integrator: Api, centre_id: UUID, pids: list[UUID]) -> str:
@@ -221,7 +224,7 @@ def test_an_erased_demo_learner_is_nowhere_yet_every_decision_stays_and_the_expo
     # the scans below can see her: before the erasure, they do
     assert "Amira Khan" in "\n".join(table_texts(config))
     assert "Mrs Jones" in api_texts(ev, centre_admin, integrator, centre, pids)
-    key = key_bytes(config, amira)
+    keys = key_bytes(config, amira)
 
     erased = centre_admin.post(f"/learners/{amira}/erasure", ERASE, params={"wait": "true"})
     assert erased.status_code == 201, erased.text
@@ -246,7 +249,8 @@ def test_an_erased_demo_learner_is_nowhere_yet_every_decision_stays_and_the_expo
     assert [p for p in blob_files if shared in p.read_bytes()]
     if not config.uses_postgres:
         for path in config.data_dir.glob("keys.sqlite*"):
-            assert key not in path.read_bytes(), f"the destroyed key is still in {path.name}"
+            for key in keys:
+                assert key not in path.read_bytes(), f"the destroyed key is still in {path.name}"
 
     ledger = services.app.ledger
     for pid in pids:

@@ -27,6 +27,7 @@ from adapters.config import Config
 from adapters.http.app import create_app
 from adapters.http.policy import POLICY
 from domain.events import Role
+from tests.conftest import with_kek
 from tests.http.conftest import settings, with_signing_key
 from tests.http.test_permissions import World, build_world
 
@@ -54,7 +55,9 @@ def served(
 ) -> Iterator[tuple[TestClient[Litestar], World]]:
     """One SQLite-backed app for the whole run: the document is the same on either store."""
     data = tmp_path_factory.mktemp("schema")
-    app = create_app(with_signing_key(Config(data_dir=data), data), settings(data / "blobs"))
+    app = create_app(
+        with_signing_key(with_kek(Config(data_dir=data)), data), settings(data / "blobs")
+    )
     with TestClient(app) as client:
         yield client, build_world(client)
 

@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -50,6 +51,10 @@ def start(config: Config, tmp_path: Path, *args: str) -> Server:
         "EPORTFOLIO_ADMIN_TOKEN": ADMIN_TOKEN,
     }
     env.pop("EPORTFOLIO_DATABASE_URL", None)
+    env.pop("EPORTFOLIO_KEK", None)
+    env.pop("EPORTFOLIO_KEK_FILE", None)
+    if config.kek_path.exists():  # else the default, beside the data directory
+        env["EPORTFOLIO_KEK_FILE"] = str(config.kek_path)
     if config.database_url:
         env["EPORTFOLIO_DATABASE_URL"] = config.database_url
     command = [sys.executable, "-m", "adapters.cli", "serve", "--port", str(port), *args]
@@ -113,6 +118,12 @@ def test_serve_demo_prints_tokens_that_work(tmp_path: Path) -> None:
         "integrator",
     }
     assert "Application shutdown complete" in server.output
+    kek = tmp_path / "data.kek"  # the demo made its KEK beside the data directory, 0600
+    assert f"Wrote a key-encryption key to {kek}" in " ".join(server.output.split())
+    assert stat.S_IMODE(kek.stat().st_mode) == 0o600
+    data = tmp_path / "data"
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert {stat.S_IMODE(p.stat().st_mode) for p in data.iterdir() if p.is_file()} == {0o600}
     portfolio = re.search(r"/portfolios/([0-9a-f-]+)/coverage", server.output)
     centre = re.search(r"^Demo centre ([0-9a-f-]+):", server.output, re.MULTILINE)
     assert portfolio is not None

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from uuid import UUID, uuid4
 
 import psycopg
@@ -32,7 +33,7 @@ from adapters.view_store import postgres_conninfo
 from domain.events import CentreRegistered, Role
 from service.codec import Recorded
 from service.handlers import Eportfolio
-from tests.conftest import POSTGRES_URL
+from tests.conftest import POSTGRES_URL, with_kek
 from tests.streams.conftest import BASE_URL, positions
 from tests.world import World
 
@@ -178,8 +179,10 @@ def test_a_transaction_held_open_holds_back_later_commits_and_no_reader_skips_it
 
 
 @pytest.fixture
-def postgres_app(postgres_schema: str) -> Iterator[tuple[Config, Eportfolio]]:
-    config = Config(database_url=f"{POSTGRES_URL}?schema={postgres_schema}")
+def postgres_app(postgres_schema: str, tmp_path: Path) -> Iterator[tuple[Config, Eportfolio]]:
+    config = with_kek(
+        Config(database_url=f"{POSTGRES_URL}?schema={postgres_schema}"), tmp_path / "kek"
+    )
     app = build(config)
     World(app)
     yield config, app
