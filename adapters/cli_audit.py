@@ -78,7 +78,7 @@ def run(config: Config, args: argparse.Namespace) -> int:
     try:
         return _run(config, args)
     except (SigningKeyError, KekError, ExportError, DomainError, OSError) as error:
-        console.print(f"[red]{escape(str(error))}[/red]")
+        console.print(f"[red]{escape(str(error))}[/red]", soft_wrap=True)
         return 2
 
 
@@ -131,7 +131,8 @@ def _kek(config: Config, action: str, *, printed: bool) -> int:
         write_kek_file(config.kek_path, [generate()])
         console.print(
             f"Wrote {config.kek_path}. Keep it apart from the data directory, and back it up "
-            "apart too: without it no personal field can be read"
+            "apart too: without it no personal field can be read",
+            soft_wrap=True,
         )
         return 0
     rotation = rotate_kek(config)
@@ -150,7 +151,8 @@ def _kek(config: Config, action: str, *, printed: bool) -> int:
     else:
         console.print(
             f"{config.kek_path} now holds only the new KEK. Backups made before now need "
-            f"the old one ({', '.join(rotation.retired)}): keep it only as long as them."
+            f"the old one ({', '.join(rotation.retired)}): keep it only as long as them.",
+            soft_wrap=True,
         )
     return 0
 

@@ -80,7 +80,8 @@ def ensure_demo_kek(config: Config) -> None:
     if made is not None:
         console.print(
             f"Wrote a key-encryption key to {made} (beside the data directory, not in it; "
-            "a real deployment keeps it apart and backs it up apart)"
+            "a real deployment keeps it apart and backs it up apart)",
+            soft_wrap=True,
         )
 
 

@@ -8,13 +8,23 @@ another process) can never both apply the same events: the loser's batch is not 
 
 SQLite keeps one file per projection (`view-{name}.sqlite`) because its table names are
 fixed; PostgreSQL keeps `{name}_docs` and `{name}_tracking` in the configured schema.
+
+Deleting documents is what an erasure does (the projections delete nothing else), so a
+batch that deleted any is followed by a scrub (a rebuild's too, when it meets an erasure):
+the deleted and rewritten documents must leave no bytes on disk. SQLite keeps them in free
+pages, in the slack of live pages (`secure_delete` zeroes freed cells, not space a page
+rebuild leaves) and in old WAL frames, so the file is rewritten (`VACUUM`) and the WAL
+truncated; PostgreSQL keeps dead row versions, so the table is rewritten (`VACUUM FULL`).
+Both cost time in proportion to the view's size, once per erasing batch (docs/adr/0007).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +38,7 @@ from adapters.config import Config
 from adapters.files import private_dir, private_file
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+log = logging.getLogger(__name__)
 
 
 class Doc(NamedTuple):
@@ -197,12 +208,29 @@ class SqliteViewStore:
                 raise TrackingConflict(msg)
             conn.executemany(_SQLITE_UPSERT, docs)
             conn.executemany("DELETE FROM docs WHERE kind = ? AND key = ?", deleted)
+        if deleted:
+            self.scrub()
 
     def drop(self) -> None:
         """Forget every document and the position, in one transaction."""
         with self._connection() as conn, self._transaction(conn):
             conn.execute("DELETE FROM docs")
             conn.execute("UPDATE tracking SET position = 0 WHERE name = ?", (self.name,))
+
+    def scrub(self, attempts: int = 50) -> bool:
+        """Leave no byte of a deleted or overwritten document in the file or its WAL.
+
+        Returns False (and logs) if readers kept the WAL from being truncated meanwhile.
+        """
+        with self._connection() as conn:
+            conn.execute("VACUUM")
+            for _ in range(attempts):
+                busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                if not busy:
+                    return True
+                time.sleep(0.02)
+        log.warning("view %s: readers kept its WAL from being truncated after a scrub", self.name)
+        return False
 
     def close(self) -> None:
         with self._lock:
@@ -223,6 +251,7 @@ class SqliteViewStore:
             )
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")  # WAL stays consistent; views rebuild
+            conn.execute("PRAGMA secure_delete = ON")  # a deleted document's cells are zeroed
         try:
             yield conn
         finally:
@@ -367,6 +396,8 @@ class PostgresViewStore:
                 remove = sql.SQL("DELETE FROM {} WHERE kind = %s AND key = %s").format(self._docs)
                 with conn.cursor() as cursor:
                     cursor.executemany(remove, deleted)
+        if deleted:
+            self.scrub()
 
     def drop(self) -> None:
         """Forget every document and the position, in one transaction."""
@@ -376,6 +407,12 @@ class PostgresViewStore:
                 sql.SQL("UPDATE {} SET position = 0 WHERE name = %s").format(self._tracking),
                 (self.name,),
             )
+
+    def scrub(self) -> bool:
+        """Rewrite the documents' table so no dead row version keeps a deleted document."""
+        with self._pool.connection() as conn:
+            conn.execute(sql.SQL("VACUUM FULL {}").format(self._docs))
+        return True
 
     def close(self) -> None:
         self._pool.close()

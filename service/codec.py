@@ -6,6 +6,9 @@ and defines `upcast_vN_vN1(state: dict)` static methods, as eventsourcing's mapp
 
 With a key store, an event's personal fields are sealed on the way in and opened on the way
 out (`service.personal_data`); without one (the offline verifier) they read as SEALED.
+Reading a `SubjectErased` with a key store destroys that subject's key there too (at once,
+idempotently): a process other than the eraser, following the log, drops the key as soon as
+it sees the erasure instead of using a cached copy until it expires.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import msgspec
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
 
-from domain.events import EVENT_TYPES, Event
+from domain.events import EVENT_TYPES, Event, SubjectErased
 from service.personal_data import SealBroken, Sealer, SubjectKeys, open_fields
 
 
@@ -167,8 +170,7 @@ class EventMapper(Mapper[UUID]):
             state = self.compressor.decompress(state)
         originator_id = stored_event.originator_id
         stream_id = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
-        return Recorded(
-            stream_id,
-            stored_event.originator_version,
-            decode(stored_event.topic, state, keys=keys, stream_id=stream_id),
-        )
+        event = decode(stored_event.topic, state, keys=keys, stream_id=stream_id)
+        if keys is not None and isinstance(event, SubjectErased):
+            keys.destroy(event.subject_id)  # the log says so: not one more read with it here
+        return Recorded(stream_id, stored_event.originator_version, event)

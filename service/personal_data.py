@@ -51,7 +51,10 @@ class SubjectKeys(Protocol):
         ...
 
     def destroy(self, subject_id: UUID) -> bool:
-        """Destroy the subject's key for good; True if there was one to destroy."""
+        """Destroy the subject's key for good (idempotent); True if this call destroyed it.
+
+        From its return on, no read in this process opens the subject's fields again.
+        """
         ...
 
     def close(self) -> None: ...

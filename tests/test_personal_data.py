@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from pathlib import Path
 from uuid import UUID, uuid4
 
@@ -18,6 +19,7 @@ import pytest
 from eventsourcing.persistence import MapperDeserialisationError, Notification
 
 from adapters import subject_keys
+from adapters.bootstrap import build
 from adapters.config import Config
 from adapters.kek import KeyRing, load_ring
 from adapters.subject_keys import SqliteSubjectKeys
@@ -25,6 +27,7 @@ from domain import commands as c
 from domain.events import ERASED, EVENT_TYPES, Environment, EvidenceSubmitted, LearnerRegistered
 from domain.spec import Method
 from service.codec import decode
+from service.erasure import erase_learner
 from service.handlers import Eportfolio
 from service.personal_data import SEALED, KeyDestroyed
 from tests.conftest import with_kek
@@ -33,6 +36,12 @@ from tests.world import World
 
 def ring(directory: Path) -> KeyRing:
     return load_ring(with_kek(Config(data_dir=directory / "data")))
+
+
+def names(app: Eportfolio, centre_id: UUID) -> list[str]:
+    """The learners' names as this process reads them from the log now."""
+    events = app.ledger.centre_events(centre_id)
+    return [e.name for e in events if isinstance(e, LearnerRegistered)]
 
 
 def stored(app: Eportfolio, event_id: UUID) -> Notification:
@@ -112,9 +121,7 @@ def test_a_destroyed_key_reads_as_erased_and_seals_nothing_more(app: Eportfolio)
     event = app.ledger.decode(notification).event
     assert isinstance(event, EvidenceSubmitted)
     assert (event.title, event.description) == (ERASED, ERASED)
-    registered = app.ledger.centre_events(world.centre_id)
-    names = [e.name for e in registered if isinstance(e, LearnerRegistered)]
-    assert names == [ERASED]
+    assert names(app, world.centre_id) == [ERASED]
     with pytest.raises(KeyDestroyed):
         world.submit(pid)
     assert not app.ledger.destroy_key(world.learner.id)  # already gone
@@ -159,3 +166,59 @@ def test_an_erasure_in_another_process_takes_effect_here_once_the_cached_key_exp
     finally:
         server.close()
         eraser.close()
+
+
+def test_a_reader_racing_destroy_cannot_put_the_key_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader fetches the live key, `destroy()` runs and returns, then the reader caches
+    what it fetched: the key must stay destroyed for every read after `destroy()` returned."""
+    kek, path = ring(tmp_path), tmp_path / "keys.sqlite"
+    writer = SqliteSubjectKeys(path, kek)
+    subject, aad = uuid4(), b"event"
+    sealed = writer.seal(subject, b"Lee Learner", aad)
+    writer.close()
+    keys = SqliteSubjectKeys(path, kek)  # nothing cached yet
+    fetched, resume = threading.Event(), threading.Event()
+    stored = keys._stored
+
+    def slow_read(subject_id: UUID) -> bytes | None:
+        key = stored(subject_id)  # the live key, read before the destruction
+        fetched.set()
+        resume.wait(5)
+        return key
+
+    monkeypatch.setattr(keys, "_stored", slow_read)
+    reader = threading.Thread(target=keys.open, args=(subject, sealed, aad))
+    try:
+        reader.start()
+        assert fetched.wait(5)
+        assert keys.destroy(subject)  # returns while the reader still holds the key
+        resume.set()
+        reader.join(5)
+        monkeypatch.undo()
+        assert keys.open(subject, sealed, aad) is None  # erased, not "Lee Learner"
+    finally:
+        resume.set()
+        keys.close()
+
+
+def test_another_process_drops_the_key_as_soon_as_it_reads_the_erasure_on_the_log(
+    config: Config,
+) -> None:
+    eraser, server = build(config), build(config)  # two processes on one store
+    try:
+        world = World(eraser)
+        assert names(server, world.centre_id) == ["Lee Learner"]  # its key is cached there
+        erase_learner(
+            eraser,
+            world.centre_admin,
+            world.centre_id,
+            c.EraseLearner(learner_id=world.learner.id, reason="Art. 17 request"),
+        )
+        for notification in server.ledger.notifications():  # as its projections follow
+            server.ledger.decode(notification)
+        assert names(server, world.centre_id) == [ERASED]  # at once, not when the key expires
+    finally:
+        eraser.ledger.close()
+        server.ledger.close()

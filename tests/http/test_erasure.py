@@ -1,11 +1,14 @@
 """Erasure by crypto-shredding, shown on the demo centre over the API.
 
 A learner of the demo centre, with an attachment of their own and one shared with another
-learner, has every portfolio closed under a zero-year retention policy, is erased, and
-every view is rebuilt from zero. Then none of their personal text is anywhere: API
-answers, any table of the store (views, log, tokens, keys), the blob store, a new export;
-their key's bytes are not in the key store's files; yet the EV audit view lists every
-decision it listed before, the live purge equals the rebuild, and the export verifies.
+learner, has every portfolio closed under a zero-year retention policy and is erased.
+At once — before anything is rebuilt — none of their personal text is in any byte of any
+file of the store (the SQLite files with their WAL, free pages and page slack, or
+PostgreSQL's table files), nor in the blob store. Every view is then rebuilt from zero:
+the live purge equals the rebuild (documents and the API's answers alike), and none of
+their text is in the API answers, any table, or a new export; their key's bytes are not in
+the key store's files; yet the EV audit view lists every decision it listed before, and
+the export verifies.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from domain.personal import sealable
 from service.demo import DemoSummary, load_demo
 from tests.conftest import POSTGRES_URL
 from tests.http.conftest import ADMIN_TOKEN, Api, HttpCentre, sha256
+from tests.pg_files import schema_files
 
 ERASE = {"reason": "Art. 17 request; retention period over"}
 
@@ -112,6 +116,21 @@ def key_bytes(config: Config, subject: UUID) -> tuple[bytes, bytes]:
     assert row is not None
     wrapped = bytes(row[0])
     return wrapped, load_ring(config).unwrap(row[1], wrapped, key_aad(subject))
+
+
+def file_texts(config: Config, *elsewhere: Path) -> dict[str, bytes]:
+    """Every byte on disk of the store: its files (SQLite) or its tables' files (PostgreSQL),
+    and every file under the other folders given (attachments, keys)."""
+    found: dict[str, bytes] = {}
+    if config.uses_postgres:
+        schema = parse_qs(urlsplit(config.database_url or "").query)["schema"][0]
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            found |= {f"table {t}": data for t, data in schema_files(conn, schema).items()}
+    else:
+        elsewhere = (config.data_dir, *elsewhere)
+    for root in elsewhere:
+        found |= {str(p): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    return found
 
 
 def api_texts(ev: Api, admin: Api, integrator: Api, centre_id: UUID, pids: list[UUID]) -> str:
@@ -226,13 +245,21 @@ def test_an_erased_demo_learner_is_nowhere_yet_every_decision_stays_and_the_expo
     assert "Mrs Jones" in api_texts(ev, centre_admin, integrator, centre, pids)
     keys = key_bytes(config, amira)
 
+    on_disk = file_texts(config, tmp_path)
+    assert [where for where, data in on_disk.items() if b"Mrs Jones" in data]  # it sees her
+
     erased = centre_admin.post(f"/learners/{amira}/erasure", ERASE, params={"wait": "true"})
     assert erased.status_code == 201, erased.text
     assert erased.json()["blobs_deleted"] == 1  # her own; the shared one is Ben's evidence too
-    live = view_docs(services)
+    on_disk = file_texts(config, tmp_path)  # at once: no rebuild, no restart
+    for text in sorted(hers):
+        left = sorted(where for where, data in on_disk.items() if text.encode() in data)
+        assert not left, f"{text!r} is still on disk in {left}"
+    live, answered = view_docs(services), api_texts(ev, centre_admin, integrator, centre, pids)
     for runner in services.projections:
         runner.rebuild()
     assert view_docs(services) == live  # the live purge left what a rebuild derives
+    assert api_texts(ev, centre_admin, integrator, centre, pids) == answered
 
     bundle, exported = export_texts(ev, centre)
     found = {

@@ -24,7 +24,7 @@ import pytest
 
 from adapters.config import Config
 from adapters.verify import verify_bundle
-from tests.http.conftest import ADMIN_TOKEN
+from tests.http.conftest import ADMIN_TOKEN, HttpCentre
 from tests.http.scenario import build_complete_portfolio
 
 pytestmark = pytest.mark.slow
@@ -148,3 +148,38 @@ def test_serve_demo_prints_tokens_that_work(tmp_path: Path) -> None:
             assert report.verified, report.lines()
     finally:
         stop(restarted)
+
+
+def test_a_second_server_drops_an_erased_learners_key_at_once(
+    config: Config, tmp_path: Path
+) -> None:
+    """Two servers on one store; an erasure through one: the other, which has the learner's
+    key cached, stops opening their name as soon as it reads the erasure from the log —
+    well inside the cached key's 60-second lifetime."""
+    eraser = start(config, tmp_path)
+    reader = start(config, tmp_path)
+    try:
+        with (
+            httpx.Client(base_url=eraser.url, timeout=30) as one,
+            httpx.Client(base_url=reader.url, timeout=30) as other,
+        ):
+            centre = HttpCentre.create(one, "Northgate College")
+            zara = centre.learner("zara_quist")
+            integrator = {"Authorization": f"Bearer {centre.people['integrator'].token}"}
+
+            def reader_feed() -> str:
+                return other.get("/events", params={"limit": 1000}, headers=integrator).text
+
+            assert "Zara_Quist" in reader_feed()  # the reader has opened (and cached) her key
+            erased = centre.as_("centre_admin").post(
+                f"/learners/{zara.id}/erasure", {"reason": "Art. 17 request"}
+            )
+            assert erased.status_code == 201, erased.text
+            started = time.monotonic()
+            while "Zara_Quist" in reader_feed() and time.monotonic() - started < 10:
+                time.sleep(0.05)
+            assert "Zara_Quist" not in reader_feed(), "the reader still opens her name"
+            assert time.monotonic() - started < 10
+    finally:
+        stop(reader)
+        stop(eraser)
