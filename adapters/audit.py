@@ -1,8 +1,9 @@
 """The audit trail's parts, built from configuration (for the CLI and the HTTP handlers).
 
-`open_audit(config, ledger)` gives the Merkle index, the signing key (read when first
-needed: verifying needs only the public half, exporting and checkpointing the private)
-and a `Checkpointer`; close it to close the index's connections.
+`open_audit(config, ledger, blobs)` gives the Merkle index, the signing key (read when
+first needed: verifying needs only the public half, exporting and checkpointing the
+private) and a `Checkpointer`; close it to close the index's connections. With the blob
+store, exports can carry the attachments and `verify --store` checks every one.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import threading
 from functools import cached_property
 from uuid import UUID
 
+from adapters.blobs import BlobStore
 from adapters.config import Config
-from adapters.export import Export, export_bundle
+from adapters.export import Export, ExportError, export_bundle
 from adapters.merkle_index import MerkleIndex, open_merkle_index
 from adapters.report import Report
 from adapters.signing import SigningKey, VerifierKey, load_signing_key
@@ -23,9 +25,10 @@ from service.ledger import Ledger
 
 
 class Audit:
-    def __init__(self, config: Config, ledger: Ledger) -> None:
+    def __init__(self, config: Config, ledger: Ledger, blobs: BlobStore | None = None) -> None:
         self.config = config
         self.ledger = ledger
+        self.blobs = blobs
         self.index: MerkleIndex = open_merkle_index(config)
 
     @cached_property
@@ -37,16 +40,32 @@ class Audit:
         return Checkpointer(self.ledger, self.index, self.key)
 
     def export(
-        self, *, centre: UUID | None = None, portfolio: UUID | None = None, checkpoint: bool = True
+        self,
+        *,
+        centre: UUID | None = None,
+        portfolio: UUID | None = None,
+        checkpoint: bool = True,
+        attachments: bool = False,
     ) -> Export:
         """A bundle of the scope; first checkpoints whatever the latest checkpoint misses."""
         if checkpoint:
             self.checkpointer.issue_if_changed(Reason.ON_DEMAND)
-        return export_bundle(self.ledger, self.index, self.key, centre=centre, portfolio=portfolio)
+        if attachments and self.blobs is None:
+            msg = "this export has no blob store to take the attachments from"
+            raise ExportError(msg, "no_blob_store")
+        return export_bundle(
+            self.ledger,
+            self.index,
+            self.key,
+            centre=centre,
+            portfolio=portfolio,
+            blobs=self.blobs if attachments else None,
+        )
 
     def verify_store(self, key: VerifierKey | None = None) -> Report:
-        """Check the live store against the checkpoints, with `key` or the configured one."""
-        return verify_store(self.ledger, self.index, key or self.key.verifier)
+        """Check the live store against the checkpoints (with `key` or the configured one),
+        and every attachment the evidence refers to against its hash."""
+        return verify_store(self.ledger, self.index, key or self.key.verifier, self.blobs)
 
     def close(self) -> None:
         self.index.close()
@@ -58,8 +77,8 @@ class Audit:
         self.close()
 
 
-def open_audit(config: Config, ledger: Ledger) -> Audit:
-    return Audit(config, ledger)
+def open_audit(config: Config, ledger: Ledger, blobs: BlobStore | None = None) -> Audit:
+    return Audit(config, ledger, blobs)
 
 
 log = logging.getLogger(__name__)

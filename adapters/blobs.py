@@ -5,6 +5,10 @@ checked and never changes); a centre may read a blob only if someone of that cen
 uploaded it (`centres/{centre_id}/{sha256}`), so knowing a hash never reveals another
 centre's file. Uploads stream into a temporary file and are renamed into place only
 after the size and hash check, so a failed upload leaves nothing behind.
+
+The name is also the check on the way out: a blob is hashed again whenever it is read
+(`open`, `digest`), and one whose bytes no longer hash to its name is refused
+(`BlobAltered`), never served as if it were the file the evidence refers to.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 from uuid import UUID
 
 from adapters.files import private_dir, private_file
@@ -31,6 +36,29 @@ class BlobHashMismatch(Exception):
 
     def __init__(self, expected: str, actual: str) -> None:
         super().__init__(f"the body's SHA-256 is {actual}, not {expected}")
+
+
+class BlobAltered(Exception):
+    """A stored attachment whose bytes no longer hash to its name: altered on disk."""
+
+    rule = "blob_altered"
+
+    def __init__(self, expected: str, actual: str) -> None:
+        super().__init__(
+            f"the stored attachment {expected} now hashes to {actual}: it was altered on disk; "
+            "restore it from a backup"
+        )
+        self.expected, self.actual = expected, actual
+
+
+CHUNK = 1 << 20
+
+
+def sha256_of(file: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    while chunk := file.read(CHUNK):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 class Upload:
@@ -104,6 +132,45 @@ class BlobStore:
             return None
         target = self._object(sha256)
         return target if target.exists() else None
+
+    def open(self, sha256: str, centre_id: UUID) -> BinaryIO | None:
+        """The blob for reading, from its start, once its bytes hash to its name.
+
+        None if the centre may not read it (or it is gone); BlobAltered if it was altered.
+        Renaming another file into place afterwards cannot swap what this handle reads.
+        """
+        path = self.path(sha256, centre_id)
+        if path is None:
+            return None
+        file = path.open("rb")
+        try:
+            actual = sha256_of(file)
+            if actual != sha256:
+                raise BlobAltered(sha256, actual)
+            file.seek(0)
+        except BaseException:
+            file.close()
+            raise
+        return file
+
+    def digest(self, sha256: str) -> str | None:
+        """What the stored bytes named `sha256` hash to now; None if there are none."""
+        try:
+            with self._object(sha256).open("rb") as file:
+                return sha256_of(file)
+        except FileNotFoundError:
+            return None
+
+    def read(self, sha256: str) -> bytes | None:
+        """The blob's bytes, checked (BlobAltered); None if there are none (an exporter's)."""
+        try:
+            data = self._object(sha256).read_bytes()
+        except FileNotFoundError:
+            return None
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != sha256:
+            raise BlobAltered(sha256, actual)
+        return data
 
     def forget(self, sha256: str, centre_id: UUID) -> bool:
         """Drop the centre's claim, and the bytes once no centre claims them (erasure).

@@ -5,6 +5,9 @@ Every file is deterministic (rows in log order, fixed zip timestamps), so export
 same checkpoint twice gives the same bytes. `manifest.note` is a signed note listing the
 scope, the tree it was cut at, each exported stream's length and every file's SHA-256:
 what makes a partial export's completeness (nothing cut off a stream's end) checkable.
+An export may carry the evidence's attachments (`attachments/<sha256>`, opt-in); its
+manifest then says `attachments included`, so a missing one can be told from one left out.
+A verifier that predates the line ignores it, and still checks those files' hashes.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ DECODED = "events/decoded.json"
 PROOFS = "proofs.json"
 SUMMARY = "summary.html"
 README = "README.txt"
+ATTACHMENTS = "attachments/"  # + the SHA-256 of the file, which is also its content's hash
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
@@ -92,6 +96,7 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True):
     scope: str  # "all", "centre <id>" or "portfolio <id>"
     streams: dict[UUID, int]  # partial exports: each exported stream's length at tree_size
     files: dict[str, str]  # name -> SHA-256 hex
+    attachments: bool = False  # the evidence's attachments are in the bundle
 
     @property
     def full(self) -> bool:
@@ -105,6 +110,7 @@ def manifest_text(manifest: Manifest) -> str:
         f"origin {manifest.origin}",
         f"tree {manifest.tree_size} {manifest.root_hash}",
         f"scope {manifest.scope}",
+        *(["attachments included"] if manifest.attachments else []),
         *(f"stream {stream} {length}" for stream, length in sorted(manifest.streams.items())),
         *(f"file {digest} {name}" for name, digest in sorted(manifest.files.items())),
     ]
@@ -138,6 +144,7 @@ def parse_manifest(text: str) -> Manifest:
             scope=fields["scope"],
             streams=streams,
             files=files,
+            attachments=fields.get("attachments") == "included",
         )
     except (KeyError, ValueError) as error:
         msg = f"the manifest is malformed: {error}"

@@ -19,9 +19,11 @@ from rich.markup import escape
 
 from adapters.audit import open_audit
 from adapters.bootstrap import build
+from adapters.bundle import ATTACHMENTS
 from adapters.config import Config
 from adapters.export import ExportError
 from adapters.files import write_private
+from adapters.http.settings import HttpSettings
 from adapters.kek import KekError, encode_ring, generate, write_kek_file
 from adapters.kek_rotation import rotate_kek
 from adapters.report import Report
@@ -65,6 +67,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     export.add_argument(
         "--no-checkpoint", action="store_true", help="cut at the latest checkpoint as it is"
     )
+    export.add_argument(
+        "--attachments",
+        action="store_true",
+        help="include the evidence's files (EPORTFOLIO_BLOB_DIR), covered by the manifest",
+    )
     export.add_argument("out", type=Path, metavar="OUT.zip")
     verify = commands.add_parser("verify", help="verify a bundle offline, or the live store")
     verify.add_argument("bundle", type=Path, nargs="?", metavar="BUNDLE")
@@ -91,19 +98,27 @@ def _run(config: Config, args: argparse.Namespace) -> int:
         origin = args.origin if args.action == "generate" else None
         return _keys(config, args.action, origin, force=getattr(args, "force", False))
     app = build(config)
+    needs_blobs = args.command == "verify" or getattr(args, "attachments", False)
+    blobs = HttpSettings.from_env().blobs(config.data_dir) if needs_blobs else None
     try:
-        with open_audit(config, app.ledger) as audit:
+        with open_audit(config, app.ledger, blobs) as audit:
             if args.command == "checkpoint":
                 return _checkpoint(audit.checkpointer, args.every)
             if args.command == "export":
                 result = audit.export(
-                    centre=args.centre, portfolio=args.portfolio, checkpoint=not args.no_checkpoint
+                    centre=args.centre,
+                    portfolio=args.portfolio,
+                    checkpoint=not args.no_checkpoint,
+                    attachments=args.attachments,
                 )
                 write_private(args.out, result.data)  # it holds personal data
                 manifest = result.manifest
+                carried = sum(name.startswith(ATTACHMENTS) for name in manifest.files)
                 console.print(
-                    f"Wrote {args.out}: {result.events} events ({manifest.scope}), cut at the "
-                    f"checkpoint of tree size {manifest.tree_size}, root {manifest.root_hash}"
+                    f"Wrote {args.out}: {result.events} events ({manifest.scope})"
+                    f"{f', {carried} attachments' if manifest.attachments else ''}, cut at the "
+                    f"checkpoint of tree size {manifest.tree_size}, root {manifest.root_hash}",
+                    soft_wrap=True,
                 )
                 return 0
             trusted = args.trusted_key.read_text() if args.trusted_key else None

@@ -5,8 +5,10 @@ recomputes every leaf and the root; it also lists the indexed leaf hashes, so th
 can name *which* event differs. A partial export (a centre, or a portfolio with its centre)
 holds those streams' events with an RFC 9162 inclusion proof each, and consistency proofs
 from every earlier checkpoint to the latest. Either way a signed manifest states the scope,
-each exported stream's length and every file's hash. `export_bundle` is what the CLI and
-GET /audit/export call.
+each exported stream's length and every file's hash. With a blob store (opt-in) the
+bundle also carries every attachment the exported evidence refers to, checked against its
+hash as it is read: an attachment altered on disk stops the export. `export_bundle` is what
+the CLI and GET /audit/export call.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ import msgspec
 from eventsourcing.persistence import Notification
 
 from adapters import bundle as b
+from adapters.blobs import BlobAltered, BlobStore
 from adapters.merkle_index import IndexedLeaf, MerkleIndex
 from adapters.signing import SigningKey
 from adapters.summary import render_summary
 from domain.errors import NotFound
-from domain.events import CheckpointIssued, Event, LearnerEnrolled
+from domain.events import CheckpointIssued, Event, EvidenceSubmitted, LearnerEnrolled
 from service.checkpoints import checkpoints, decoded, recorded_text
 from service.codec import Stored
 from service.ledger import Ledger
@@ -39,13 +42,18 @@ _README = """This is an eportfolio audit bundle ({format}).
   events/decoded.json  the same events decoded, for reading
   proofs.json          inclusion/consistency proofs (RFC 9162), or every leaf hash
   summary.html         the portfolios, for people
+  attachments/         the evidence's files, each named by its SHA-256 (if exported)
 
 Check it offline with: eportfolio verify BUNDLE.zip [--trusted-checkpoint FILE]
 """
 
 
 class ExportError(ValueError):
-    """The export cannot be made (no checkpoint yet, an unknown centre or portfolio)."""
+    """The export cannot be made (no checkpoint yet, an attachment altered on disk)."""
+
+    def __init__(self, message: str, rule: str = "no_checkpoint") -> None:
+        super().__init__(message)
+        self.rule = rule
 
 
 class Export(msgspec.Struct, frozen=True, kw_only=True):
@@ -61,8 +69,13 @@ def export_bundle(
     *,
     centre: UUID | None = None,
     portfolio: UUID | None = None,
+    blobs: BlobStore | None = None,
 ) -> Export:
-    """The bundle (zip bytes) of the scope, cut at the latest checkpoint."""
+    """The bundle (zip bytes) of the scope, cut at the latest checkpoint.
+
+    With `blobs`, the attachments of the exported evidence go in too (those of an erased
+    learner are gone, and left out).
+    """
     issued = checkpoints(ledger)
     if not issued:
         msg = "no checkpoint has been issued yet: run `eportfolio checkpoint` first"
@@ -91,6 +104,8 @@ def export_bundle(
             ],
         ).encode(),
     }
+    if blobs is not None:
+        files |= _attachments(rows.events, blobs)
     manifest = b.Manifest(
         origin=latest.origin,
         tree_size=latest.tree_size,
@@ -98,6 +113,7 @@ def export_bundle(
         scope=scope,
         streams=rows.lengths if streams is not None else {},
         files={name: b.sha256_hex(data) for name, data in files.items()},
+        attachments=blobs is not None,
     )
     files[b.MANIFEST] = key.sign(b.manifest_text(manifest)).encode()
     return Export(data=b.write_zip(files), manifest=manifest, events=len(rows.stored))
@@ -163,6 +179,26 @@ def _rows(ledger: Ledger, leaves: list[IndexedLeaf], streams: set[UUID] | None) 
         )
         if isinstance(event, Event):
             found.events.append((notification.id, event))
+    return found
+
+
+def _attachments(events: list[tuple[int, Event]], blobs: BlobStore) -> dict[str, bytes]:
+    """Every attachment the events refer to that is still stored, by its bundle name."""
+    found: dict[str, bytes] = {}
+    for _, event in events:
+        if not isinstance(event, EvidenceSubmitted):
+            continue
+        for attachment in event.attachments:
+            name = b.ATTACHMENTS + attachment.sha256
+            if name in found:
+                continue
+            try:
+                data = blobs.read(attachment.sha256)
+            except BlobAltered as error:
+                msg = f"{error} (evidence {event.evidence_id}); nothing was exported"
+                raise ExportError(msg, error.rule) from None
+            if data is not None:
+                found[name] = data
     return found
 
 

@@ -4,8 +4,9 @@ It trusts nothing in the bundle but the key (or a key or checkpoint the caller t
 signatures on the manifest and every checkpoint; every leaf recomputed from the stored
 bytes and columns, then the root (full export) or each inclusion proof (partial export);
 consistency between checkpoints and with a trusted earlier one; each stream's versions
-running 1, 2, 3… with nothing cut off; the decoded view against the stored bytes. Every
-finding says what failed and where (position, event id, stream), in plain words.
+running 1, 2, 3… with nothing cut off; the decoded view against the stored bytes; and,
+when the bundle carries attachments, each one against the hash its evidence event names.
+Every finding says what failed and where (position, event id, stream), in plain words.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import msgspec
 from adapters import bundle as b
 from adapters.report import Problem, Report
 from adapters.signing import NoteError, SigningKeyError, VerifierKey, split_note
+from adapters.verify_attachments import Attachments
 from adapters.verify_rows import Row, check_decoded, check_streams, load_rows
+from domain.events import Event
 from service.checkpoints import CheckpointBody, parse_checkpoint_text
 from service.merkle import Tree, verify_consistency, verify_inclusion
 
@@ -51,6 +54,7 @@ def verify_bundle(
     if loaded is not None and rows is not None:
         check_decoded(loaded, report)
         check_streams(rows, None if manifest.full else manifest.streams, report)
+        _check_attachments(rows, files, manifest, report)
         if proofs is not None and manifest.full:
             _check_full(rows, proofs, verified, target, report)
         elif proofs is not None:
@@ -171,6 +175,29 @@ def _target(manifest: b.Manifest, verified: list[CheckpointBody], report: Report
     )
     root = bytes.fromhex(manifest.root_hash) if len(manifest.root_hash) == 64 else b""
     return CheckpointBody(origin=manifest.origin, tree_size=manifest.tree_size, root=root)
+
+
+def _check_attachments(
+    rows: list[Row], files: Mapping[str, bytes], manifest: b.Manifest, report: Report
+) -> None:
+    """The bundle's attachments: each named by an exported event, and hashing to its name."""
+    carried = {
+        n.removeprefix(b.ATTACHMENTS): files[n] for n in files if n.startswith(b.ATTACHMENTS)
+    }
+    if not manifest.attachments and not carried:
+        return  # exported without them: nothing to check
+    attachments = Attachments()
+    for row in rows:
+        if isinstance(row.event, Event):
+            attachments.note(row.position, row.event)
+
+    def digest(sha256: str) -> str | None:
+        data = carried.get(sha256)
+        return None if data is None else b.sha256_hex(data)
+
+    attachments.check(digest, "the bundle", report)
+    for name in attachments.unnamed(carried):
+        report.fail(f"{b.ATTACHMENTS}{name} is not an attachment of any exported evidence")
 
 
 def _check_full(

@@ -5,6 +5,10 @@ checkpoint's size compared with what was signed. Where one differs, the Merkle i
 stored leaves (what the checkpoints were computed from, and shown to be so by matching
 their roots) name the first position that changed; without them, the span between two
 checkpoints is the best that can be said.
+
+With the blob store, every attachment the evidence refers to is hashed and compared with
+the hash the (signed) event names: an altered file or a missing one is a finding; one that
+went with an erased learner is not.
 """
 
 from __future__ import annotations
@@ -14,9 +18,11 @@ from uuid import UUID
 
 from eventsourcing.persistence import Notification
 
+from adapters.blobs import BlobStore
 from adapters.merkle_index import IndexedLeaf, MerkleIndex
 from adapters.report import Report
 from adapters.signing import NoteError, VerifierKey
+from adapters.verify_attachments import Attachments
 from domain.events import CheckpointIssued, Event
 from service.checkpoints import (
     CheckpointBody,
@@ -37,20 +43,28 @@ class LiveLeaf(NamedTuple):
     hash: bytes
 
 
-def verify_store(ledger: Ledger, index: MerkleIndex, key: VerifierKey) -> Report:
-    """Does the store still hold what every issued checkpoint signed? Reads, never writes."""
+def verify_store(
+    ledger: Ledger, index: MerkleIndex, key: VerifierKey, blobs: BlobStore | None = None
+) -> Report:
+    """Does the store still hold what every issued checkpoint signed, and every attachment
+    the evidence names? Reads, never writes."""
     report = Report()
     live: list[LiveLeaf] = []
     signed: list[CheckpointBody] = []
+    attachments = Attachments()
     for notification in ledger.notifications():
         event = decoded(ledger, notification)
         live.append(_leaf(notification, event))
+        if isinstance(event, Event):
+            attachments.note(notification.id, event)
         if isinstance(event, CheckpointIssued):
             body = _checkpoint(event, key, live[-1], report)
             if body is not None:
                 signed.append(body)
         elif notification.topic == CheckpointIssued.TOPIC:
             report.fail("a checkpoint event whose stored bytes do not decode", live[-1])
+    if blobs is not None:
+        attachments.check(blobs.digest, "the blob store", report)
     tree = Tree(leaf.hash for leaf in live)
     broken = [c for c in signed if c.tree_size > len(live) or tree.root(c.tree_size) != c.root]
     if not broken:

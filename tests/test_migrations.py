@@ -32,6 +32,7 @@ from adapters.streams import webhook_store
 from adapters.streams.webhook_store import Registration, open_webhook_store
 from adapters.subject_keys import open_subject_keys
 from adapters.tokens import open_token_store
+from adapters.verify import verify_bundle
 from domain.events import Role
 from service.ledger import Ledger
 from tests.conftest import POSTGRES_URL, with_kek
@@ -284,3 +285,10 @@ def test_processes_starting_together_migrate_a_postgres_store_once(
             f'SELECT count(*) FROM "{postgres_schema}".subject_keys_kek'
         ).fetchone() or (0,)
     assert kek_rows == 1
+
+
+@pytest.mark.parametrize("bundle", ["full.zip", "portfolio.zip"])
+def test_bundles_exported_by_release_0_1_still_verify(bundle: str) -> None:
+    report = verify_bundle((FIXTURE / bundle).read_bytes())
+    assert report.verified, report.lines()
+    assert not [line for line in report.checked if "attachments" in line]  # none were asked for

@@ -1,17 +1,27 @@
-"""Attachments: content-addressed upload (the hash is checked) and download, per centre."""
+"""Attachments: content-addressed upload and download, per centre; the hash checked both ways.
+
+A download is hashed before it is sent: a blob altered on disk is refused with a problem
+(500 `blob_altered`, logged), never served with 200. The bytes sent come from the handle
+that was checked and are hashed again as they go, so a file rewritten in place meanwhile
+breaks the response off short of its Content-Length instead of completing it.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import hashlib
+import logging
+import os
+from collections.abc import Iterator
+from typing import Annotated, Any, BinaryIO
 from uuid import UUID
 
 import anyio.to_thread
 from litestar import Controller, Request, get, put
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.params import PathParameter, QueryParameter
-from litestar.response import File
+from litestar.response import Stream
 
-from adapters.blobs import BlobTooLarge
+from adapters.blobs import CHUNK, BlobAltered, BlobTooLarge
 from adapters.http.problems import READ, WRITE, problem, responses
 from adapters.http.schemas import BlobStored
 from adapters.http.writes import GrantDep, ServicesDep
@@ -20,6 +30,7 @@ Sha256 = Annotated[
     str, PathParameter(pattern=r"^[0-9a-f]{64}$", description="SHA-256, lower-case hex")
 ]
 OCTETS = "application/octet-stream"
+log = logging.getLogger(__name__)
 
 
 class BlobUpload(Operation):
@@ -73,7 +84,7 @@ class AttachmentsController(Controller):
     @get(
         "/{sha256:str}",
         operation_id="get_blob",
-        responses=responses(*READ),
+        responses=responses(*READ, 500),
         media_type=OCTETS,
         sync_to_thread=True,
     )
@@ -85,9 +96,36 @@ class AttachmentsController(Controller):
         centre_id: Annotated[
             UUID | None, QueryParameter(description="The centre whose upload it is (EVs must say)")
         ] = None,
-    ) -> File:
+    ) -> Stream:
+        """An attachment's bytes, once they are shown to hash to its name."""
         del centre_id  # the guard has read it into the grant
-        path = None if grant.centre_id is None else services.blobs.path(sha256, grant.centre_id)
-        if path is None:
+        try:
+            file = None if grant.centre_id is None else services.blobs.open(sha256, grant.centre_id)
+        except BlobAltered as error:
+            log.error("attachment refused: %s", error)
+            raise problem(500, str(error), rule=error.rule, field="sha256") from None
+        if file is None:
             raise problem(404, f"no blob {sha256} at this centre", field="sha256")
-        return File(path=path, media_type=OCTETS, filename=sha256)
+        return Stream(
+            _checked(file, sha256),
+            media_type=OCTETS,
+            headers={
+                "Content-Length": str(os.fstat(file.fileno()).st_size),
+                "Content-Disposition": f'attachment; filename="{sha256}"',
+            },
+        )
+
+
+def _checked(file: BinaryIO, sha256: str) -> Iterator[bytes]:
+    """The file's chunks; raising at the end (the response breaks off) if they changed."""
+    digest = hashlib.sha256()
+    try:
+        while chunk := file.read(CHUNK):
+            digest.update(chunk)
+            yield chunk
+    finally:
+        file.close()
+    if digest.hexdigest() != sha256:
+        error = BlobAltered(sha256, digest.hexdigest())
+        log.error("attachment altered while being sent: %s", error)
+        raise error

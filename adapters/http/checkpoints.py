@@ -93,7 +93,7 @@ class AuditLogController(Controller):
     @get(
         "/export",
         operation_id="export_bundle",
-        responses=responses(*READ, 409, 503),
+        responses=responses(*READ, 409, 500, 503),
         media_type=ZIP,
     )
     async def export(
@@ -105,22 +105,30 @@ class AuditLogController(Controller):
             UUID | None,
             QueryParameter(description="The centre to export; a centre's staff: their own."),
         ] = None,
+        attachments: Annotated[
+            bool,
+            QueryParameter(description="Include the evidence's files, covered by the manifest."),
+        ] = False,
     ) -> Response[bytes]:
         """A zip to check with `eportfolio verify`, cut at the latest checkpoint.
 
-        Events, decoded JSON, checkpoints, the public key, inclusion proofs and a summary.
-        Without a centre (the administrator only) it holds the whole log.
+        Events, decoded JSON, checkpoints, the public key, inclusion proofs and a summary;
+        with `attachments=true`, the evidence's files too. Without a centre (the
+        administrator only) it holds the whole log.
         """
         del centre_id  # the guard resolved it (and checked it) into the grant
         centre = grant.centre_id
         try:
             bundle = await anyio.to_thread.run_sync(
                 lambda: services.audit.export(
-                    centre=centre, portfolio=portfolio_id, checkpoint=False
+                    centre=centre, portfolio=portfolio_id, checkpoint=False, attachments=attachments
                 )
             )
         except ExportError as error:
-            raise problem(409, f"{error} (POST /audit/checkpoints)", rule="no_checkpoint") from None
+            if error.rule == "no_checkpoint":
+                detail = f"{error} (POST /audit/checkpoints)"
+                raise problem(409, detail, rule=error.rule) from None
+            raise problem(500, str(error), rule=error.rule) from None
         except SigningKeyError as error:
             raise _no_key(error) from None
         name = f"eportfolio-{portfolio_id or centre or 'log'}-{bundle.manifest.tree_size}.zip"

@@ -77,8 +77,9 @@ def open_services(
     config: Config, settings: HttpSettings, *, specs: SpecCatalogue | None = None
 ) -> Services:
     app = build(config, specs=specs)
+    blobs = settings.blobs(config.data_dir)
     try:
-        audit = open_audit(config, app.ledger)
+        audit = open_audit(config, app.ledger, blobs)
     except BaseException:
         app.ledger.close()
         raise
@@ -101,14 +102,13 @@ def open_services(
         app.ledger.close()
         raise
     view: ViewReader = projections[PortfolioStateProjection.name].store
-    blob_dir = settings.blob_dir or config.data_dir / "blobs"
     return Services(
         app=app,
         projections=projections,
         view=view,
         queries=Queries(app, view),
         tokens=tokens,
-        blobs=BlobStore(blob_dir, max_bytes=settings.max_blob_bytes),
+        blobs=blobs,
         settings=settings,
         authenticate=Authenticator(tokens, settings.admin_token),
         audit=audit,

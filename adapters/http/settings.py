@@ -8,6 +8,7 @@ from pathlib import Path
 
 import msgspec
 
+from adapters.blobs import BlobStore
 from adapters.config import number
 
 MIB = 1024 * 1024
@@ -31,6 +32,10 @@ class HttpSettings(msgspec.Struct, frozen=True, kw_only=True):
     rate_limit_writes: int = 600
     rate_limit_uploads: int = 120
     rate_limit_failed_lookups: int = 30
+
+    def blobs(self, data_dir: Path) -> BlobStore:
+        """The attachments' store: `blob_dir`, or `blobs` in the data directory."""
+        return BlobStore(self.blob_dir or data_dir / "blobs", max_bytes=self.max_blob_bytes)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> HttpSettings:
