@@ -7,9 +7,9 @@ apart: a copy of the store alone opens nothing. A row is `(subject_id, wrapped_k
 kek_id, created_at, destroyed_at)`. Destroying a key overwrites it with NULL and stamps
 `destroyed_at`, leaving a tombstone, so that nothing new is sealed for an erased subject and
 a missing key (a wrong or lost key file) is told apart from an erased one; a trigger
-refuses to change or delete a tombstone. SQLite runs with `secure_delete` and checkpoints
-its WAL after a destruction, so the old bytes are zeroed in the file; PostgreSQL rewrites
-the table (`VACUUM FULL`) so no dead row version keeps them. Backups of this store must
+refuses to change or delete a tombstone. After a destruction the store is rewritten
+(`adapters.scrub`: SQLite VACUUM and WAL truncation, PostgreSQL a copy of the live rows),
+so no file keeps the old bytes. Backups of this store must
 expire within the time the centre promises for an erasure (docs/adr/0007, 0009).
 
 Sealed values are `nonce (12 bytes) ‖ ciphertext ‖ tag` with a random nonce per value.
@@ -43,6 +43,7 @@ from adapters.config import Config
 from adapters.files import private_dir, private_file
 from adapters.kek import KeyRing, load_ring
 from adapters.migrations import Step, Tx, migrate_postgres, migrate_sqlite
+from adapters.scrub import scrub_postgres, scrub_sqlite
 from adapters.view_store import postgres_conninfo
 from service.personal_data import KeyDestroyed, SealBroken
 
@@ -334,7 +335,6 @@ class SqliteSubjectKeys(_SqlKeys):
             names = {"table": self.table, "kek": self.kek_table}
             if migrate_sqlite(self._conn, "subject_keys", steps(ring), names).rewritten:
                 self._scrub()  # release 0.1's unwrapped keys were just overwritten
-                self._run("VACUUM", ())
             self._opened()
         except BaseException:
             self._conn.close()
@@ -357,9 +357,8 @@ class SqliteSubjectKeys(_SqlKeys):
                 raise
 
     def _scrub(self) -> None:
-        # The old page image may still sit in the WAL until a checkpoint: copy the new one
-        # back and truncate the WAL, so the overwritten key is in neither file.
-        self._run("PRAGMA wal_checkpoint(TRUNCATE)", ())
+        with self._conn_lock:
+            scrub_sqlite(self._conn, "the key store")
 
     def close(self) -> None:
         with self._conn_lock:
@@ -418,10 +417,8 @@ class PostgresSubjectKeys(_SqlKeys):
             yield run
 
     def _scrub(self) -> None:
-        # An UPDATE leaves the old row version in the heap until vacuumed; VACUUM FULL
-        # writes the live rows to new files (the table is small) and drops the old ones.
         with self._pool.connection() as conn:
-            conn.execute(sql.SQL("VACUUM FULL {}").format(self._identifier))
+            scrub_postgres(conn, self._identifier)
 
     def close(self) -> None:
         self._pool.close()

@@ -14,17 +14,15 @@ batch that deleted any is followed by a scrub (a rebuild's too, when it meets an
 the deleted and rewritten documents must leave no bytes on disk. SQLite keeps them in free
 pages, in the slack of live pages (`secure_delete` zeroes freed cells, not space a page
 rebuild leaves) and in old WAL frames, so the file is rewritten (`VACUUM`) and the WAL
-truncated; PostgreSQL keeps dead row versions, so the table is rewritten (`VACUUM FULL`).
+truncated; PostgreSQL keeps dead row versions, so the table is rewritten (`adapters.scrub`).
 Both cost time in proportion to the view's size, once per erasing batch (docs/adr/0007).
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,9 +34,9 @@ from psycopg_pool import ConnectionPool
 
 from adapters.config import Config
 from adapters.files import private_dir, private_file
+from adapters.scrub import scrub_postgres, scrub_sqlite
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
-log = logging.getLogger(__name__)
 
 
 class Doc(NamedTuple):
@@ -217,20 +215,10 @@ class SqliteViewStore:
             conn.execute("DELETE FROM docs")
             conn.execute("UPDATE tracking SET position = 0 WHERE name = ?", (self.name,))
 
-    def scrub(self, attempts: int = 50) -> bool:
-        """Leave no byte of a deleted or overwritten document in the file or its WAL.
-
-        Returns False (and logs) if readers kept the WAL from being truncated meanwhile.
-        """
+    def scrub(self) -> None:
+        """Leave no byte of a deleted or overwritten document in the file or its WAL."""
         with self._connection() as conn:
-            conn.execute("VACUUM")
-            for _ in range(attempts):
-                busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-                if not busy:
-                    return True
-                time.sleep(0.02)
-        log.warning("view %s: readers kept its WAL from being truncated after a scrub", self.name)
-        return False
+            scrub_sqlite(conn, f"view {self.name}")
 
     def close(self) -> None:
         with self._lock:
@@ -408,11 +396,10 @@ class PostgresViewStore:
                 (self.name,),
             )
 
-    def scrub(self) -> bool:
+    def scrub(self) -> None:
         """Rewrite the documents' table so no dead row version keeps a deleted document."""
         with self._pool.connection() as conn:
-            conn.execute(sql.SQL("VACUUM FULL {}").format(self._docs))
-        return True
+            scrub_postgres(conn, self._docs)
 
     def close(self) -> None:
         self._pool.close()

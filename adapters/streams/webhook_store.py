@@ -31,6 +31,7 @@ from adapters.config import Config
 from adapters.files import private_dir, private_file
 from adapters.kek import KeyRing, load_ring
 from adapters.migrations import Step, Tx, migrate_postgres, migrate_sqlite
+from adapters.scrub import scrub_postgres, scrub_sqlite
 from adapters.streams.feed import Filters
 from adapters.view_store import postgres_conninfo
 
@@ -364,7 +365,7 @@ class SqliteWebhookStore(WebhookStore):
 
     def _scrub(self) -> None:
         with self._lock:
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            scrub_sqlite(self._conn, "the webhook store")
 
     def close(self) -> None:
         with self._lock:
@@ -425,9 +426,11 @@ class PostgresWebhookStore(WebhookStore):
             yield _PostgresTx(conn, self._names)
 
     def _scrub(self) -> None:
-        # The old row versions stay in the heap until vacuumed; VACUUM FULL rewrites the table.
+        webhooks = self._names["webhooks"]
+        if not isinstance(webhooks, sql.Identifier):  # pragma: no cover - set above
+            raise TypeError(webhooks)
         with self._pool.connection() as conn:
-            conn.execute(sql.SQL("VACUUM FULL {}").format(self._names["webhooks"]))
+            scrub_postgres(conn, webhooks)
 
     def close(self) -> None:
         self._pool.close()
