@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress, TaskID
 from rich.table import Table
 
-from adapters import cli_audit, cli_retention, cli_serve
+from adapters import cli_audit, cli_retention, cli_serve, cli_tokens
 from adapters.bootstrap import build, build_projections
 from adapters.config import Config, SettingError, StoreUnreachable
 from adapters.kek import KekError
@@ -53,6 +53,7 @@ def _main(argv: Sequence[str] | None) -> int:
     cli_serve.register(commands)
     cli_audit.register(commands)
     cli_retention.register(commands)
+    cli_tokens.register(commands)
     args = parser.parse_args(argv)
     return _run(Config.from_env(), args)
 
@@ -64,6 +65,8 @@ def _run(config: Config, args: argparse.Namespace) -> int:
         return cli_audit.run(config, args)
     if args.command == "retention":
         return cli_retention.run(config, args)
+    if args.command == "tokens":
+        return cli_tokens.run(config, args)
     if args.command == "demo":
         return _demo(config, args.seed)
     if args.command == "projections":

@@ -6,6 +6,11 @@ password stretching needed) and a lookup is one primary-key read.
 
 Tokens are credentials, not assessment facts: they live beside the event store, in
 `tokens.sqlite` or an `api_tokens` table in the PostgreSQL schema, never in the log.
+
+Every token issued now expires (`DEFAULT_LIFETIME` unless the issuer says otherwise) and
+records when it was last used, to the minute (a lookup writes at most once a minute per
+token, so authenticating stays a read). Tokens issued before expiries existed have none:
+`eportfolio tokens list` shows them as never expiring, to be reissued.
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ import hashlib
 import secrets
 import sqlite3
 import threading
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, Protocol
 from uuid import UUID, uuid4
@@ -29,10 +35,13 @@ from adapters.config import Config
 from adapters.files import private_dir, private_file
 from adapters.migrations import Step, migrate_postgres, migrate_sqlite
 from adapters.view_store import postgres_conninfo
+from domain.centre import CentreState
 from domain.events import Role
 from service.errors import IdempotencyKeyReused
 
 PREFIX = "ep_"
+DEFAULT_LIFETIME = timedelta(days=90)
+USE_RECORDED_EVERY = 60.0  # seconds: how stale `last_used_at` may be
 
 
 class TokenRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -44,6 +53,16 @@ class TokenRecord(msgspec.Struct, frozen=True, kw_only=True):
     centre_id: UUID | None
     label: str
     created_at: datetime
+    expires_at: datetime | None = None  # None: issued before tokens expired
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    def state(self, now: datetime) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return "live"
 
 
 def new_secret() -> str:
@@ -64,8 +83,10 @@ class TokenStore(Protocol):
         label: str = "",
         key: str | None = None,
         fingerprint: str = "",
+        lifetime: timedelta = DEFAULT_LIFETIME,
     ) -> tuple[TokenRecord, str | None]:
-        """A new token for the subject: its record and the secret, which is never stored.
+        """A new token for the subject, expiring after `lifetime`: its record and the secret,
+        which is never stored.
 
         With an idempotency `key` already used, the first token's record and no secret
         (it was shown once); with a different `fingerprint`, IdempotencyKeyReused.
@@ -73,7 +94,11 @@ class TokenStore(Protocol):
         ...
 
     def find(self, secret: str) -> TokenRecord | None:
-        """The live (not revoked) token with this secret."""
+        """The live (not revoked, not expired) token with this secret; notes its use."""
+        ...
+
+    def tokens(self, centre_id: UUID | None = None) -> list[TokenRecord]:
+        """Every token (of one centre), revoked and expired ones too, oldest first."""
         ...
 
     def revoke(self, token_id: UUID) -> bool: ...
@@ -91,8 +116,52 @@ class TokenStore(Protocol):
     def close(self) -> None: ...
 
 
+class TokenRefused(ValueError):
+    """A token that must not be issued: says why, which rule and which field."""
+
+    def __init__(self, message: str, rule: str, field: str) -> None:
+        super().__init__(message)
+        self.rule, self.field = rule, field
+
+
+def check_holder(
+    centre_of: Callable[[UUID], CentreState],
+    role: Role,
+    subject_id: UUID | None,
+    centre_id: UUID | None,
+) -> None:
+    """A token only for someone the centre's records know (EVs: their allocations decide).
+
+    Raises TokenRefused; `centre_of` raises NotFound for an unknown centre.
+    """
+    if role is Role.EV:
+        if centre_id is not None:
+            msg = "an EV's reach is the centres they are allocated to: omit centre_id"
+            raise TokenRefused(msg, "ev_token_not_centre_bound", "centre_id")
+        return
+    if role is Role.ADMIN:
+        msg = "the administrator's token is EPORTFOLIO_ADMIN_TOKEN, not an issued one"
+        raise TokenRefused(msg, "role_not_issued", "role")
+    if centre_id is None:
+        raise TokenRefused(f"a {role} token needs centre_id", "centre_required", "centre_id")
+    centre = centre_of(centre_id)
+    if role is Role.INTEGRATOR:
+        return
+    known = (
+        subject_id in centre.learners
+        if role is Role.LEARNER
+        else subject_id is not None and centre.staff_with_role(subject_id, role) is not None
+    )
+    if not known:
+        msg = f"{subject_id} is not a {role} of centre {centre_id}"
+        raise TokenRefused(msg, "not_found", "subject_id")
+
+
 RevokeBy = Literal["token_id", "label", "subject_id"]
-_SELECT = "SELECT token_id, subject_id, role, centre_id, label, created_at"
+_SELECT = (
+    "SELECT token_id, subject_id, role, centre_id, label, created_at, expires_at, "
+    "last_used_at, revoked_at"
+)
 
 
 class _SqlTokens:
@@ -100,6 +169,10 @@ class _SqlTokens:
 
     placeholder = "?"
     table = "api_tokens"
+
+    def __init__(self) -> None:
+        self._used: dict[str, float] = {}  # token hash -> when its use was last written
+        self._used_lock = threading.Lock()
 
     def _run(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         raise NotImplementedError
@@ -116,19 +189,21 @@ class _SqlTokens:
         label: str = "",
         key: str | None = None,
         fingerprint: str = "",
+        lifetime: timedelta = DEFAULT_LIFETIME,
     ) -> tuple[TokenRecord, str | None]:
         if key is not None:
             earlier = self._by_key(key, fingerprint)
             if earlier is not None:
                 return earlier, None
-        secret = new_secret()
+        secret, now = new_secret(), datetime.now(UTC)
         record = TokenRecord(
             token_id=uuid4(),
             subject_id=subject_id,
             role=role,
             centre_id=centre_id,
             label=label,
-            created_at=datetime.now(UTC),
+            created_at=now,
+            expires_at=now + lifetime,
         )
         try:
             self._insert(secret, record, key, fingerprint)
@@ -143,7 +218,8 @@ class _SqlTokens:
         self._run(
             self._q(
                 "INSERT INTO {table} (token_hash, token_id, subject_id, role, centre_id, label, "
-                "created_at, idem_key, idem_fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                "created_at, expires_at, idem_key, idem_fingerprint) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             ),
             (
                 token_hash(secret),
@@ -153,6 +229,7 @@ class _SqlTokens:
                 None if record.centre_id is None else str(record.centre_id),
                 record.label,
                 record.created_at.isoformat(),
+                None if record.expires_at is None else record.expires_at.isoformat(),
                 None if key is None else token_hash(key),
                 fingerprint,
             ),
@@ -172,11 +249,43 @@ class _SqlTokens:
         return _record(rows[0][:-1])
 
     def find(self, secret: str) -> TokenRecord | None:
+        hashed, now = token_hash(secret), datetime.now(UTC)
         rows = self._run(
-            self._q(_SELECT + " FROM {table} WHERE token_hash = ? AND revoked_at IS NULL"),
-            (token_hash(secret),),
+            self._q(
+                _SELECT + " FROM {table} WHERE token_hash = ? AND revoked_at IS NULL "
+                "AND (expires_at IS NULL OR expires_at > ?)"
+            ),
+            (hashed, now.isoformat()),
         )
-        return _record(rows[0]) if rows else None
+        if not rows:
+            return None
+        self._note_use(hashed, now)
+        return _record(rows[0])
+
+    def _note_use(self, hashed: str, now: datetime) -> None:
+        """Write `last_used_at` if it was not written for this token within the minute."""
+        tick = time.monotonic()
+        with self._used_lock:
+            if tick - self._used.get(hashed, -USE_RECORDED_EVERY) < USE_RECORDED_EVERY:
+                return
+            self._used[hashed] = tick
+            if len(self._used) > 100_000:  # forget the oldest notes; at worst one more write
+                for stale in list(self._used)[:50_000]:
+                    del self._used[stale]
+        self._run(
+            self._q("UPDATE {table} SET last_used_at = ? WHERE token_hash = ?"),
+            (now.isoformat(), hashed),
+        )
+
+    def tokens(self, centre_id: UUID | None = None) -> list[TokenRecord]:
+        if centre_id is None:
+            rows = self._run(self._q(_SELECT + " FROM {table} ORDER BY created_at"), ())
+        else:
+            rows = self._run(
+                self._q(_SELECT + " FROM {table} WHERE centre_id = ? ORDER BY created_at"),
+                (str(centre_id),),
+            )
+        return [_record(row) for row in rows]
 
     def revoke(self, token_id: UUID) -> bool:
         return bool(self._revoke_where("token_id", str(token_id)))
@@ -203,15 +312,22 @@ class _SqlTokens:
 
 
 def _record(row: Sequence[Any]) -> TokenRecord:
-    token_id, subject_id, role, centre_id, label, created_at = row
+    token_id, subject_id, role, centre_id, label, created, expires, used, revoked = row
     return TokenRecord(
         token_id=UUID(token_id),
         subject_id=UUID(subject_id),
         role=Role(role),
         centre_id=None if centre_id is None else UUID(centre_id),
         label=label,
-        created_at=datetime.fromisoformat(created_at),
+        created_at=datetime.fromisoformat(created),
+        expires_at=_when(expires),
+        last_used_at=_when(used),
+        revoked_at=_when(revoked),
     )
+
+
+def _when(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
 
 
 STEPS = (
@@ -225,6 +341,14 @@ STEPS = (
     revoked_at TEXT, idem_key TEXT UNIQUE, idem_fingerprint TEXT NOT NULL DEFAULT '')""",
         ),
     ),
+    Step(
+        2,
+        "tokens expire and record their last use (earlier ones: no expiry)",
+        (
+            "ALTER TABLE {table} ADD COLUMN expires_at TEXT",
+            "ALTER TABLE {table} ADD COLUMN last_used_at TEXT",
+        ),
+    ),
 )
 """The schema's versions (adapters/migrations.py); never edit a released step, add one."""
 
@@ -233,6 +357,7 @@ class SqliteTokenStore(_SqlTokens):
     """Tokens in their own SQLite file; one connection, used under a lock (lookups are µs)."""
 
     def __init__(self, path: Path) -> None:
+        super().__init__()
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(
             private_file(path), isolation_level=None, check_same_thread=False
@@ -259,6 +384,7 @@ class PostgresTokenStore(_SqlTokens):
     placeholder = "%s"
 
     def __init__(self, env: Mapping[str, str]) -> None:
+        super().__init__()
         schema = env.get("POSTGRES_SCHEMA", "").strip() or "public"
         self.table = sql.Identifier(schema, "api_tokens").as_string()
         self._pool = ConnectionPool(

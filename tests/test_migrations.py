@@ -101,6 +101,7 @@ def reads_as_before(config: Config) -> None:
         learner, integrator = store.find(LEARNER_TOKEN), store.find(INTEGRATOR_TOKEN)
         assert learner is not None
         assert (learner.subject_id, learner.role) == (AMIRA, Role.LEARNER)
+        assert learner.expires_at is None  # issued before tokens expired: listed as "never"
         assert integrator is not None
         assert integrator.role is Role.INTEGRATOR
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from typing import Annotated
 from uuid import UUID, uuid4
 
@@ -15,6 +16,7 @@ from adapters.http.requests import TokenRequest
 from adapters.http.schemas import Me, TokenIssued, UnitSummary
 from adapters.http.services import Services
 from adapters.http.writes import GrantDep, IdempotencyKey, ServicesDep, checked_key
+from adapters.tokens import TokenRefused, check_holder
 from domain.events import Role
 from domain.spec import UnitSpec
 
@@ -91,6 +93,7 @@ class TokensController(Controller):
             label=data.label,
             key=key,
             fingerprint=fingerprint,
+            lifetime=timedelta(days=data.expires_in_days),
         )
         return TokenIssued(
             token_id=record.token_id,
@@ -99,6 +102,7 @@ class TokensController(Controller):
             centre_id=record.centre_id,
             label=record.label,
             token=secret,
+            expires_at=record.expires_at,
         )
 
     @delete(
@@ -114,32 +118,7 @@ class TokensController(Controller):
 
 def _check_subject(services: Services, data: JSONBody[TokenRequest], role: Role) -> None:
     """A token only for someone the centre's records know (EVs: their allocations decide)."""
-    if role is Role.EV:
-        if data.centre_id is not None:
-            raise problem(
-                422,
-                "an EV's reach is the centres they are allocated to: omit centre_id",
-                rule="ev_token_not_centre_bound",
-                field="centre_id",
-            )
-        return
-    if data.centre_id is None:
-        raise problem(
-            422, f"a {role} token needs centre_id", rule="centre_required", field="centre_id"
-        )
-    centre = services.app.centre(data.centre_id)
-    if role is Role.INTEGRATOR:
-        return
-    known = (
-        data.subject_id in centre.learners
-        if role is Role.LEARNER
-        else data.subject_id is not None
-        and centre.staff_with_role(data.subject_id, role) is not None
-    )
-    if not known:
-        raise problem(
-            422,
-            f"{data.subject_id} is not a {role} of centre {data.centre_id}",
-            rule="not_found",
-            field="subject_id",
-        )
+    try:
+        check_holder(services.app.centre, role, data.subject_id, data.centre_id)
+    except TokenRefused as refused:
+        raise problem(422, str(refused), rule=refused.rule, field=refused.field) from None

@@ -53,7 +53,7 @@ class Authenticator:
         if record is None:
             raise problem(
                 401,
-                "the token is unknown or revoked",
+                "the token is unknown, revoked or expired",
                 field="Authorization",
                 headers=dict(CHALLENGE),
             )

@@ -290,3 +290,5 @@ class TokenRequest(Body, frozen=True, kw_only=True):
     #: Required for every role but EV (whose reach is the centres they are allocated to).
     centre_id: UUID | None = None
     label: Short = ""
+    #: The token stops working this many days after it is issued.
+    expires_in_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 90

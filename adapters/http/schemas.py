@@ -47,6 +47,7 @@ class TokenIssued(msgspec.Struct, frozen=True, kw_only=True):
     label: str
     #: The bearer token, shown this once (null on a replay of the same Idempotency-Key).
     token: str | None
+    expires_at: datetime | None = None
 
 
 class Me(msgspec.Struct, frozen=True, kw_only=True):
