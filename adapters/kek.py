@@ -37,6 +37,13 @@ _ID_PREFIX = b"eportfolio:kek-id:v1\x00"
 _HEADER = "# eportfolio key-encryption keys, newest first: back this file up apart from the data\n"
 
 
+CURRENT_KEK_TABLE = (
+    "CREATE TABLE {kek} (one INTEGER PRIMARY KEY CHECK (one = 1), kek_id TEXT NOT NULL)"
+)
+"""A store's record of its current KEK (a migration step's statement; `{kek}` its name)."""
+RECORD_CURRENT_KEK = "INSERT INTO {kek} (one, kek_id) VALUES (1, ?)"
+
+
 class KekError(RuntimeError):
     """The KEK is missing, malformed, or not the one a store was wrapped under."""
 

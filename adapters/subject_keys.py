@@ -41,7 +41,7 @@ from psycopg_pool import ConnectionPool
 
 from adapters.config import Config
 from adapters.files import private_dir, private_file
-from adapters.kek import KeyRing, load_ring
+from adapters.kek import CURRENT_KEK_TABLE, RECORD_CURRENT_KEK, KeyRing, load_ring
 from adapters.migrations import Step, Tx, migrate_postgres, migrate_sqlite
 from adapters.scrub import scrub_postgres, scrub_sqlite
 from adapters.view_store import postgres_conninfo
@@ -67,7 +67,7 @@ def steps(ring: KeyRing) -> tuple[Step, ...]:
 
     def wrap_every_key(tx: Tx) -> int:
         current = ring.newest
-        tx.execute("INSERT INTO {kek} (one, kek_id) VALUES (1, ?)", (current,))
+        tx.execute(RECORD_CURRENT_KEK, (current,))
         rows = tx.execute("SELECT subject_id, key FROM {table} WHERE key IS NOT NULL")
         for subject_id, key in rows:
             tx.execute(
@@ -111,8 +111,7 @@ def steps(ring: KeyRing) -> tuple[Step, ...]:
             (
                 "ALTER TABLE {table} ADD COLUMN wrapped_key {bytes}",
                 "ALTER TABLE {table} ADD COLUMN kek_id TEXT",
-                "CREATE TABLE {kek} (one INTEGER PRIMARY KEY CHECK (one = 1), "
-                "kek_id TEXT NOT NULL)",
+                CURRENT_KEK_TABLE,
             ),
             wrap_every_key,
         ),

@@ -29,7 +29,7 @@ from psycopg_pool import ConnectionPool
 
 from adapters.config import Config
 from adapters.files import private_dir, private_file
-from adapters.kek import KeyRing, load_ring
+from adapters.kek import CURRENT_KEK_TABLE, RECORD_CURRENT_KEK, KeyRing, load_ring
 from adapters.migrations import Step, Tx, migrate_postgres, migrate_sqlite
 from adapters.scrub import scrub_postgres, scrub_sqlite
 from adapters.streams.feed import Filters
@@ -275,7 +275,7 @@ def steps(ring: KeyRing) -> tuple[Step, ...]:
 
     def seal_every_secret(tx: Tx) -> int:
         current = ring.newest
-        tx.execute("INSERT INTO {kek} (one, kek_id) VALUES (1, ?)", (current,))
+        tx.execute(RECORD_CURRENT_KEK, (current,))
         rows = tx.execute("SELECT id, doc FROM {webhooks}")
         for webhook_id, doc in rows:
             registration = _decode_registration(bytes(doc))
@@ -298,8 +298,7 @@ def steps(ring: KeyRing) -> tuple[Step, ...]:
             (
                 "ALTER TABLE {webhooks} ADD COLUMN secret_sealed {bytes}",
                 "ALTER TABLE {webhooks} ADD COLUMN kek_id TEXT",
-                "CREATE TABLE {kek} (one INTEGER PRIMARY KEY CHECK (one = 1), "
-                "kek_id TEXT NOT NULL)",
+                CURRENT_KEK_TABLE,
             ),
             seal_every_secret,
         ),
