@@ -3,7 +3,7 @@
 `verify BUNDLE` runs offline: it opens no store and needs no configuration. The rest
 work on the configured store and signing key (EPORTFOLIO_SIGNING_KEY_FILE, by default
 EPORTFOLIO_DATA_DIR/signing.key). `keys generate-kek` and `keys rotate-kek` look after the
-key-encryption key (EPORTFOLIO_KEK_FILE or EPORTFOLIO_KEK; docs/adr/0009).
+key-encryption key (EPORTFOLIO_KEK_FILE or EPORTFOLIO_KEK; docs/adr/0010).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ Each store records which KEK is current (the `kek` table beside its rows, by id:
 in the same transaction as the write, so a rotation in another process can never leave a
 value wrapped under a KEK that is about to be retired. A wrapped value is AES-256-GCM:
 `nonce (12) ‖ ciphertext ‖ tag`, with associated data naming what it is and whose, so a
-wrapped key cannot be moved to another subject's row. See docs/adr/0009.
+wrapped key cannot be moved to another subject's row. See docs/adr/0010.
 """
 
 from __future__ import annotations

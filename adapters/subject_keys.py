@@ -10,7 +10,7 @@ a missing key (a wrong or lost key file) is told apart from an erased one; a tri
 refuses to change or delete a tombstone. After a destruction the store is rewritten
 (`adapters.scrub`: SQLite VACUUM and WAL truncation, PostgreSQL a copy of the live rows),
 so no file keeps the old bytes. Backups of this store must
-expire within the time the centre promises for an erasure (docs/adr/0007, 0009).
+expire within the time the centre promises for an erasure (docs/adr/0007, 0010).
 
 Sealed values are `nonce (12 bytes) ‖ ciphertext ‖ tag` with a random nonce per value.
 Keys are cached in memory after first use, for at most `KEY_TTL_SECONDS` and

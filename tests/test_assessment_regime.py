@@ -37,7 +37,10 @@ from service.handlers import Eportfolio
 from service.queries import Queries
 from tests.world import World, seed_spec
 
-TODAY = datetime.now(UTC).date()
+
+def today() -> date:
+    """Read when used, not at import: a run may cross midnight."""
+    return datetime.now(UTC).date()
 
 
 class RegimeWorld(World):
@@ -308,23 +311,25 @@ def test_a_must_observe_criterion_needs_a_cited_observation(world: RegimeWorld) 
 
 
 def test_nothing_is_dated_before_what_it_rests_on(world: RegimeWorld) -> None:
-    early = world.staff(Role.ASSESSOR, "Eli Early", Qualification.TRAINEE, on=TODAY - timedelta(9))
-    world.staff(Role.ASSESSOR, "Quin Qualified", on=TODAY - timedelta(9))
+    early = world.staff(
+        Role.ASSESSOR, "Eli Early", Qualification.TRAINEE, on=today() - timedelta(9)
+    )
+    world.staff(Role.ASSESSOR, "Quin Qualified", on=today() - timedelta(9))
     pid = world.enrol("000", assessor=early)
-    evidence = world.observe(pid, ("PC3",), by=early, on=TODAY - timedelta(3))
-    backdated = world.decision("PC3", evidence=(evidence,), effective_on=TODAY - timedelta(4))
+    evidence = world.observe(pid, ("PC3",), by=early, on=today() - timedelta(3))
+    backdated = world.decision("PC3", evidence=(evidence,), effective_on=today() - timedelta(4))
     refusal = world.refused(pid, errors.DecisionBeforeEvidence, early, backdated)
     assert refusal.field == "effective_on"
-    decision = world.decision("PC3", evidence=(evidence,), effective_on=TODAY - timedelta(2))
+    decision = world.decision("PC3", evidence=(evidence,), effective_on=today() - timedelta(2))
     world.act(pid, decision, early)
-    before = c.Countersign(decision_id=decision.decision_id, effective_on=TODAY - timedelta(3))
+    before = c.Countersign(decision_id=decision.decision_id, effective_on=today() - timedelta(3))
     world.refused(pid, errors.CountersignatureBeforeDecision, world.assessor, before)
     sample = c.RecordIqaSample(
         sample_id=uuid4(),
         stage=SampleStage.INTERIM,
         decision_ids=(decision.decision_id,),
         outcome=SampleOutcome.AGREED,
-        effective_on=TODAY - timedelta(3),
+        effective_on=today() - timedelta(3),
     )
     world.refused(pid, errors.SampleBeforeDecision, world.iqa, sample)
 
@@ -359,7 +364,7 @@ def test_withdrawing_evidence_never_revives_the_decision_a_later_one_replaced(
     world.act(pid, c.WithdrawEvidence(evidence_id=second, reason="Recorded on the wrong day"))
     row = world.row(pid, "PC3")
     assert (row.complete, row.decision_id) == (False, None)
-    assert any(f"the decision of {TODAY} no longer stands" in g for g in row.gaps)
+    assert any(f"the decision of {today()} no longer stands" in g for g in row.gaps)
     world.act(pid, c.RevokeDecision(decision_id=later.decision_id, reason="Wrong record"))
     assert world.row(pid, "PC3").complete  # revoking it, unlike withdrawing, undoes it
 
@@ -533,7 +538,7 @@ def test_an_iqa_agreed_after_an_ev_referred_does_not_put_the_decision_back_in_fo
     world.iqa_sample(pid, decision.decision_id, SampleOutcome.AGREED)
     row = world.row(pid, "PC3")
     assert not row.complete
-    assert f"PC3: the EV referred the decision of {TODAY} back to the assessor" in row.gaps
+    assert f"PC3: the EV referred the decision of {today()} back to the assessor" in row.gaps
     accept = c.AcceptSampleResponse(sample_id=referral)
     world.refused(pid, errors.NoOpenReferral, world.ev, accept)  # nothing to accept yet
     world.act(pid, c.RespondToSample(sample_id=referral, response="Re-observed on a busy day."))
@@ -606,7 +611,7 @@ def test_an_open_ev_referral_or_action_blocks_certification(world: RegimeWorld) 
     sample = world.ev_sample(pid, decision, SampleOutcome.AGREED, ("File the rota",))
     refusal = world.refused(pid, errors.CertificationRefused, world.centre_admin, c.CertifyUnit())
     assert refusal.reasons == (
-        f"The EV's sample of {TODAY} set 1 action: not yet closed (no response yet)",
+        f"The EV's sample of {today()} set 1 action: not yet closed (no response yet)",
     )
     world.act(pid, c.RespondToSample(sample_id=sample, response="Rota filed."))
     world.act(pid, c.AcceptSampleResponse(sample_id=sample), world.ev)
@@ -693,7 +698,7 @@ def test_a_policy_naming_an_unknown_unit_or_criterion_is_refused(world: RegimeWo
 
 def test_sufficiency_counts_only_evidence_an_assessor_has_decided_on(world: RegimeWorld) -> None:
     pid = world.enrol("000")
-    unassessed = world.work(pid, on=TODAY - timedelta(30))
+    unassessed = world.work(pid, on=today() - timedelta(30))
     world.map(pid, unassessed, "PC1")
     assert world.sufficiency(pid).figures.evidence_count == 0
     world.act(pid, world.decision("PC1", evidence=(unassessed,)))
@@ -748,7 +753,7 @@ def test_as_known_at_the_referral_the_decision_shows_referred_and_after_the_resp
     world.act(pid, c.AcceptSampleResponse(sample_id=referral), world.ev)
     then = queries.coverage(pid, as_known_at=referred_at)
     now = queries.coverage(pid)
-    assert f"PC3: the EV referred the decision of {TODAY} back to the assessor" in then.gaps
+    assert f"PC3: the EV referred the decision of {today()} back to the assessor" in then.gaps
     assert not any(g.startswith("PC3") for g in now.gaps)
     portfolio, centre = queries.portfolio_at(pid, as_known_at=referred_at)
     [chain] = chains_with_context(portfolio, names(centre))

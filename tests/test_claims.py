@@ -25,6 +25,7 @@ from service import claims
 from service.codec import Claim, Recorded
 from service.errors import IdAlreadyUsed
 from service.handlers import Eportfolio
+from tests.conftest import with_kek
 from tests.world import World
 
 RELEASE_01 = Path(__file__).parent / "fixtures" / "release-0.1" / "data"
@@ -111,7 +112,7 @@ def test_a_release_0_1_store_is_claimed_on_first_write_and_its_ids_are_then_refu
     tmp_path: Path,
 ) -> None:
     shutil.copy(RELEASE_01 / "eportfolio.sqlite", tmp_path / "eportfolio.sqlite")
-    app = build(Config(data_dir=tmp_path))
+    app = build(with_kek(Config(data_dir=tmp_path)))
     try:
         assert not claims.settled(app.ledger)
         old = list(app.ledger.notifications())

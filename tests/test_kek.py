@@ -81,8 +81,9 @@ def cli_env(config: Config, monkeypatch: pytest.MonkeyPatch) -> Config:
 
 
 def said(capsys: pytest.CaptureFixture[str]) -> str:
-    """What the CLI printed, its line wrapping undone."""
-    return " ".join(capsys.readouterr().out.split())
+    """What the CLI printed (errors go to stderr), its line wrapping undone."""
+    printed = capsys.readouterr()
+    return " ".join((printed.out + printed.err).split())
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from adapters.config import Config
 from domain.events import Event, LearnerEnrolled
 from service.handlers import Eportfolio
 from service.queries import Queries
+from tests.conftest import with_kek
 
 FIXTURE = Path(__file__).parent / "fixtures" / "release-0.1" / "data"
 DEMO_CENTRE = "f38b2ffc-80a4-4f5a-91c9-bc701e7ea419"
@@ -29,7 +30,7 @@ def data(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def old_store(data: Path) -> Eportfolio:
-    return build(Config(data_dir=data))
+    return build(with_kek(Config(data_dir=data)))
 
 
 def test_every_event_release_0_1_stored_decodes(old_store: Eportfolio) -> None:
@@ -82,7 +83,7 @@ def test_a_requirement_tag_alone_no_longer_makes_an_old_portfolio_complete(
 def test_the_views_rebuild_from_the_old_log_and_agree_with_the_fold(
     old_store: Eportfolio, data: Path
 ) -> None:
-    projections = build_projections(Config(data_dir=data), old_store)
+    projections = build_projections(with_kek(Config(data_dir=data)), old_store)
     [runner] = projections
     runner.rebuild()
     stored, folded = Queries(old_store, runner.store), Queries(old_store)

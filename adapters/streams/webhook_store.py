@@ -7,7 +7,7 @@ makes the worker's move fail and start again from the new position instead of ov
 
 SQLite keeps a file of its own (`webhooks.sqlite`, WAL); PostgreSQL keeps two tables in the
 application's schema. Signing needs the secret itself (ADR 0006), so it is stored wrapped
-under the key-encryption key (`adapters.kek`, ADR 0009) in a column of its own, never in
+under the key-encryption key (`adapters.kek`, ADR 0010) in a column of its own, never in
 the registration document: a copy of the store alone signs nothing.
 """
 

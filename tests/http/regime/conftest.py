@@ -16,7 +16,7 @@ from litestar.testing import TestClient
 
 from adapters.config import Config
 from adapters.http.app import create_app
-from tests.conftest import POSTGRES_URL, fresh_schema
+from tests.conftest import POSTGRES_URL, fresh_schema, with_kek
 from tests.http.conftest import HttpCentre, settings, with_signing_key
 from tests.http.scenario import days_ago
 
@@ -30,10 +30,11 @@ def served(
     data = tmp_path_factory.mktemp("regime")
     with ExitStack() as stack:
         if request.param == "sqlite":
-            config = Config(data_dir=data / "store")
+            config = with_kek(Config(data_dir=data / "store"))
         else:
             schema = stack.enter_context(fresh_schema())
-            config = Config(database_url=f"{POSTGRES_URL}?schema={schema}")
+            url = f"{POSTGRES_URL}?schema={schema}"
+            config = with_kek(Config(database_url=url), data / "kek")
         app = create_app(with_signing_key(config, data), settings(data / "blobs"))
         yield stack.enter_context(TestClient(app))
 
