@@ -183,6 +183,7 @@ def server(config: Config, tmp_path: Path) -> Iterator[Server]:
         "EPORTFOLIO_DATA_DIR": str(config.data_dir if not config.uses_postgres else tmp_path),
         "EPORTFOLIO_ADMIN_TOKEN": ADMIN_TOKEN,
         "EPORTFOLIO_SIGNING_KEY_FILE": str(key),
+        "EPORTFOLIO_KEK_FILE": str(config.kek_path),  # the fixture's config made it
         "EPORTFOLIO_CHECKPOINT_SECONDS": "2",  # checkpoints signed while the kills go on
         "EPORTFOLIO_RATE_LIMIT_WRITES": "0",  # twenty writers, one address
     }
