@@ -41,7 +41,7 @@ _README = """This is an eportfolio audit bundle ({format}).
   events/stored.json   each event exactly as stored: columns and base64 of its bytes
   events/decoded.json  the same events decoded, for reading
   proofs.json          inclusion/consistency proofs (RFC 9162), or every leaf hash
-  summary.html         the portfolios, for people
+  summary.html         the audit pack: coverage, sufficiency, decisions, sampling
   attachments/         the evidence's files, each named by its SHA-256 (if exported)
 
 Check it offline with: eportfolio verify BUNDLE.zip [--trusted-checkpoint FILE]
@@ -96,12 +96,9 @@ def export_bundle(
         b.SUMMARY: render_summary(
             rows.events,
             scope=scope,
-            checkpoint=[
-                ("origin", latest.origin),
-                ("tree size", str(latest.tree_size)),
-                ("root (SHA-256)", latest.root_hash),
-                ("issued at", latest.recorded_at.isoformat()),
-            ],
+            checkpoint=latest,
+            covered_up_to=leaves[-1].position if leaves else 0,
+            vkey=key.verifier.to_text(),
         ).encode(),
     }
     if blobs is not None:

@@ -159,7 +159,22 @@ class Queries:
             and (as_known_at is None or r.event.recorded_at <= as_known_at)
         ]
 
+    def decisions(
+        self, portfolio_id: UUID, *, as_known_at: datetime | None = None
+    ) -> list[audit_view.DecisionChain]:
+        """The portfolio's decision chains as known then: the audit view's, for one portfolio."""
+        events = list(known_at(self.app.ledger.portfolio_events(portfolio_id), as_known_at))
+        portfolio = fold_portfolio(events)
+        if portfolio is None:
+            raise NotFound(f"no portfolio {portfolio_id} at that time", field="portfolio_id")
+        centre = self.centre_at(portfolio.centre_id, as_known_at=as_known_at)
+        return audit_view.decision_chains(portfolio, audit_view.names(centre))
+
     # ---- a centre (the EV audit view) ----------------------------------------------------
+
+    def centre_portfolios(self, centre_id: UUID) -> list[UUID]:
+        """The centre's portfolios, in the order they were enrolled (from the stored view)."""
+        return self._centre_portfolios(centre_id)
 
     def audit(
         self,
