@@ -185,6 +185,7 @@ class Queries:
         limit: int = 100,
         event_type: str | None = None,
         portfolio_id: UUID | None = None,
+        person_id: UUID | None = None,
     ) -> AuditPage:
         """A page of the centre's trail and, as of `as_known_at`, its decisions and sampling."""
         centre = self.centre_at(centre_id, as_known_at=as_known_at)
@@ -196,6 +197,7 @@ class Queries:
             limit=limit,
             event_type=event_type,
             portfolio_id=portfolio_id,
+            person_id=person_id,
         )
         chains: list[audit_view.DecisionChainWithContext] = []
         samples: list[audit_view.EvSampleView] = []
@@ -226,6 +228,7 @@ class Queries:
         limit: int,
         event_type: str | None,
         portfolio_id: UUID | None,
+        person_id: UUID | None = None,
     ) -> tuple[list[audit_view.TrailEntry], int | None]:
         view = self._require_view()
         entries: list[audit_view.TrailEntry] = []
@@ -234,7 +237,9 @@ class Queries:
             page = view.list("trail", str(centre_id), after_key=key, limit=500)
             for doc in page:
                 entry = msgspec.json.decode(doc.body, type=audit_view.TrailEntry)
-                if _wanted(entry, as_known_at, event_type, portfolio_id):
+                if _wanted(entry, as_known_at, event_type, portfolio_id) and _about(
+                    entry, person_id
+                ):
                     entries.append(entry)
                     if len(entries) == limit:
                         return entries, entry.position
@@ -283,6 +288,11 @@ def _wanted(
         and (event_type is None or entry.event_type == event_type)
         and (portfolio_id is None or entry.portfolio_id == portfolio_id)
     )
+
+
+def _about(entry: audit_view.TrailEntry, person_id: UUID | None) -> bool:
+    """By that person, or about them (a learner enrolled, a member of staff registered)."""
+    return person_id is None or person_id == entry.actor_id or person_id in entry.subject_ids
 
 
 # ---- lookups for the HTTP adapter's authorization ------------------------------------

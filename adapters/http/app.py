@@ -26,12 +26,15 @@ from adapters.http.centres import CentresController
 from adapters.http.checkpoints import AuditLogController
 from adapters.http.limits import rate_limits
 from adapters.http.openapi import use_msgspec_schemas
+from adapters.http.pack import AuditPackController
 from adapters.http.personal_data import PersonalDataController
 from adapters.http.policy import authorize
 from adapters.http.portfolios import PortfoliosController
 from adapters.http.problems import Problem, exception_handlers, problem_plugin
 from adapters.http.services import open_services
 from adapters.http.settings import HttpSettings
+from adapters.http.ui.router import desk_router, template_config
+from adapters.http.ui.session import SessionStore
 from adapters.http.writes import (
     provide_grant,
     provide_portfolio_writer,
@@ -89,6 +92,7 @@ def create_app(
             AttachmentsController,
             TokensController,
             AuditLogController,
+            AuditPackController,
             PersonalDataController,
         ],
         dependencies={
@@ -99,7 +103,8 @@ def create_app(
         },
     )
     app = Litestar(
-        route_handlers=[api],
+        route_handlers=[api, desk_router()],
+        template_config=template_config(),
         lifespan=[lifespan],
         plugins=[problem_plugin(), api_streams_plugin(config)],
         exception_handlers=exception_handlers(),  # type: ignore[arg-type]
@@ -125,5 +130,6 @@ def create_app(
             failed_lookups=settings.rate_limit_failed_lookups,
         ),
     )
+    app.state.desk_sessions = SessionStore()  # the desk's sign-ins (adapters/http/ui)
     use_msgspec_schemas(app, extra=[Problem])
     return app

@@ -226,6 +226,9 @@ class CentresController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
         event_type: Annotated[str | None, QueryParameter(max_length=200)] = None,
         portfolio_id: FromQuery[UUID | None] = None,
+        person_id: Annotated[
+            UUID | None, QueryParameter(description="Only events by or about this person")
+        ] = None,
     ) -> AuditPage:
         """The EV audit view: a page of the trail, decision chains and sampling, as known then."""
         return services.queries.audit(
@@ -235,6 +238,7 @@ class CentresController(Controller):
             limit=limit,
             event_type=event_type,
             portfolio_id=portfolio_id,
+            person_id=person_id,
         )
 
 

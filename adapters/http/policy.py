@@ -74,6 +74,15 @@ ASSESSOR = {R.ASSESSOR: S.PORTFOLIO_ASSESSOR}
 CENTRE_PEOPLE = {R.CENTRE_ADMIN: S.CENTRE_MEMBER, R.ASSESSOR: S.CENTRE_MEMBER}
 CENTRE_PEOPLE |= {R.IQA: S.CENTRE_MEMBER, R.LEARNER: S.CENTRE_MEMBER}
 
+AUDIT_READERS = {R.CENTRE_ADMIN: S.CENTRE_STAFF, R.IQA: S.CENTRE_STAFF, R.EV: S.EV_OF_CENTRE}
+EXPORTERS = {R.ADMIN: S.ANYONE, **AUDIT_READERS}
+DESK_ROLES: tuple[Role, ...] = (R.CENTRE_ADMIN, R.ASSESSOR, R.IQA, R.EV, R.LEARNER)
+DESK: Mapping[Role, Scope] = dict.fromkeys(DESK_ROLES, S.ANYONE)
+CENTRE_READERS = {**AUDIT_READERS, R.ASSESSOR: S.CENTRE_STAFF}
+DESK_PORTFOLIO_READERS: Mapping[Role, Scope] = {
+    r: s for r, s in PORTFOLIO_READERS.items() if r is not R.INTEGRATOR
+}
+
 POLICY: Mapping[str, Rule] = {
     "whoami": Rule(T.NONE, EVERYONE),
     "list_units": Rule(T.NONE, EVERYONE),
@@ -104,10 +113,7 @@ POLICY: Mapping[str, Rule] = {
     "set_observed_criteria": Rule(T.CENTRE, CENTRE_ADMINS),
     "set_sampling_plan": Rule(T.CENTRE, {**CENTRE_ADMINS, R.IQA: S.CENTRE_STAFF}),
     "allocate_ev": Rule(T.CENTRE, {R.ADMIN: S.ANYONE}),
-    "get_audit": Rule(
-        T.CENTRE,
-        {R.CENTRE_ADMIN: S.CENTRE_STAFF, R.IQA: S.CENTRE_STAFF, R.EV: S.EV_OF_CENTRE},
-    ),
+    "get_audit": Rule(T.CENTRE, AUDIT_READERS),
     "enrol": Rule(T.CENTRE_IN_BODY, CENTRE_ADMINS),
     "get_portfolio": Rule(T.PORTFOLIO, PORTFOLIO_READERS),
     "get_coverage": Rule(T.PORTFOLIO, PORTFOLIO_READERS),
@@ -155,17 +161,25 @@ POLICY: Mapping[str, Rule] = {
     "latest_checkpoint": Rule(T.NONE, EVERYONE),
     "get_public_key": Rule(T.NONE, EVERYONE),
     "issue_checkpoint": Rule(T.NONE, {R.ADMIN: S.ANYONE, R.CENTRE_ADMIN: S.ANYONE, R.EV: S.ANYONE}),
-    "export_bundle": Rule(
-        T.QUERY_SCOPE,
-        {
-            R.ADMIN: S.ANYONE,
-            R.CENTRE_ADMIN: S.CENTRE_STAFF,
-            R.IQA: S.CENTRE_STAFF,
-            R.EV: S.EV_OF_CENTRE,
-        },
-    ),
+    "export_bundle": Rule(T.QUERY_SCOPE, EXPORTERS),
     "get_event_schema": Rule(T.NONE, EVERYONE),
     "get_asyncapi": Rule(T.NONE, EVERYONE),
+    # The audit pack (adapters/http/pack.py): scoped like the export it describes.
+    "audit_pack": Rule(T.QUERY_SCOPE, EXPORTERS),
+    # The desk (adapters/http/ui): people reading evidence, never integrators; the same
+    # scopes as the API reads they show. Sign-in itself is public (it takes the token).
+    "ui_home": Rule(T.NONE, DESK),
+    "ui_go": Rule(T.NONE, DESK),
+    "ui_sign_out": Rule(T.NONE, DESK),
+    "ui_centre": Rule(T.CENTRE, CENTRE_READERS),
+    "ui_centre_coverage_csv": Rule(T.CENTRE, CENTRE_READERS),
+    "ui_centre_decisions_csv": Rule(T.CENTRE, CENTRE_READERS),
+    "ui_trail": Rule(T.CENTRE, AUDIT_READERS),
+    "ui_portfolio": Rule(T.PORTFOLIO, DESK_PORTFOLIO_READERS),
+    "ui_coverage_csv": Rule(T.PORTFOLIO, DESK_PORTFOLIO_READERS),
+    "ui_decisions_csv": Rule(T.PORTFOLIO, DESK_PORTFOLIO_READERS),
+    "ui_pack": Rule(T.QUERY_SCOPE, EXPORTERS),
+    "ui_export": Rule(T.QUERY_SCOPE, EXPORTERS),
 }
 
 
@@ -179,6 +193,13 @@ class Grant(msgspec.Struct, frozen=True, kw_only=True):
 
 class _CentreRef(msgspec.Struct, frozen=True):
     centre_id: UUID
+
+
+def may(role: Role, operation: str) -> bool:
+    """Whether the role has a row for the operation at all (its scope is checked on the call):
+    what a page offers, never what decides."""
+    rule = POLICY.get(operation)
+    return rule is not None and role in rule.roles
 
 
 def services_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Services:
@@ -195,6 +216,17 @@ async def authorize(
     services = services_of(connection)
     header = connection.headers.get("authorization")
     principal = await anyio.to_thread.run_sync(services.authenticate, header)
+    await admit(connection, handler, principal)
+
+
+async def admit(
+    connection: ASGIConnection[Any, Any, Any, Any],
+    handler: BaseRouteHandler,
+    principal: Principal,
+) -> None:
+    """Decide for an authenticated caller (a bearer token, or the desk's session): 403 by
+    role, 404, 403 by scope; on success the grant is in `connection.state`."""
+    services = services_of(connection)
     operation = getattr(handler, "operation_id", None)
     rule = POLICY.get(operation) if isinstance(operation, str) else None
     scope = rule.roles.get(principal.role) if rule is not None else None

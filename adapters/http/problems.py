@@ -218,6 +218,20 @@ CONVERTERS: Mapping[type[Any], Callable[[Any], ProblemDetailsException]] = {
 }
 
 
+def as_problem(exc: Exception) -> ProblemDetailsException:
+    """Any exception as the problem the API would answer with (the desk shows it as a page)."""
+    if isinstance(exc, ProblemDetailsException):
+        return exc
+    for kind in type(exc).__mro__:
+        if kind in CONVERTERS:
+            return CONVERTERS[kind](exc)
+    return _unexpected(exc)
+
+
+def finish(request: Request[Any, Any, Any], exc: ProblemDetailsException) -> Response[Any]:
+    return _finish(request, exc)
+
+
 def problem_plugin() -> ProblemDetailsPlugin:
     """litestar's plugin, finishing every ProblemDetailsException through `_finish`."""
     return ProblemDetailsPlugin(ProblemDetailsConfig(exception_handler=_finish))
