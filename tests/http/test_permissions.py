@@ -28,6 +28,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from adapters.http.policy import POLICY
+from adapters.http.ui.router import PUBLIC_PATHS
 from tests.http.conftest import SEED_000, Api, HttpCentre, sha256
 
 A_STAFF = {"centre_admin", "assessor", "other_assessor", "trainee", "iqa"}
@@ -37,6 +38,7 @@ B_ASSESSORS = {"b_assessor", "b_other_assessor", "b_trainee"}
 EVERYONE = {"admin", *A_PEOPLE, "ev", "integrator", *B_PEOPLE, "b_ev", "b_integrator"}
 READERS = {"learner", *A_STAFF, "ev", "integrator"}
 CENTRE_ADMINS = {"admin", "centre_admin"}
+DESK = {*A_PEOPLE, *B_PEOPLE, "ev", "b_ev"}
 STREAMERS = {"admin", "integrator", "b_integrator"}  # each sees only its own centre's events
 
 # operation -> (who is allowed, who is told "not found")
@@ -102,6 +104,20 @@ TABLE: dict[str, tuple[set[str], set[str]]] = {
     "get_public_key": (EVERYONE, set()),
     "issue_checkpoint": ({"admin", "centre_admin", "ev", "b_centre_admin", "b_ev"}, set()),
     "export_bundle": ({"admin", "centre_admin", "iqa", "ev"}, set()),
+    "audit_pack": ({"admin", "centre_admin", "iqa", "ev"}, set()),
+    # The desk (/ui/): people reading evidence, never integrators or the administrator
+    "ui_home": (DESK, set()),
+    "ui_go": (DESK, set()),
+    "ui_sign_out": (DESK, set()),
+    "ui_centre": ({*A_STAFF, "ev"}, set()),
+    "ui_centre_coverage_csv": ({*A_STAFF, "ev"}, set()),
+    "ui_centre_decisions_csv": ({*A_STAFF, "ev"}, set()),
+    "ui_trail": ({"centre_admin", "iqa", "ev"}, set()),
+    "ui_portfolio": (READERS - {"integrator"}, set()),
+    "ui_coverage_csv": (READERS - {"integrator"}, set()),
+    "ui_decisions_csv": (READERS - {"integrator"}, set()),
+    "ui_pack": ({"admin", "centre_admin", "iqa", "ev"}, set()),
+    "ui_export": ({"admin", "centre_admin", "iqa", "ev"}, set()),
 }
 POLICY_RULES = {"role_not_allowed", "out_of_scope"}
 # A public address (IANA's): registration resolves it; it matches no event, so is never called
@@ -337,6 +353,23 @@ def calls(w: Records) -> dict[str, Callable[[], Call]]:
         "export_bundle": lambda: Call(
             "GET", "/audit/export", params={"centre_id": str(w.centre.id)}
         ),
+        "audit_pack": lambda: Call(
+            "GET", "/audit/pack", params={"portfolio_id": str(w.portfolio), "format": "html"}
+        ),
+        "ui_home": lambda: Call("GET", "/ui/"),
+        "ui_go": lambda: Call("POST", "/ui/go", content=b"back=/ui/"),
+        "ui_sign_out": lambda: Call("POST", "/ui/sign-out", content=b""),
+        "ui_centre": lambda: Call("GET", f"/ui{a}"),
+        "ui_centre_coverage_csv": lambda: Call("GET", f"/ui{a}/coverage.csv"),
+        "ui_centre_decisions_csv": lambda: Call("GET", f"/ui{a}/decisions.csv"),
+        "ui_trail": lambda: Call("GET", f"/ui{a}/trail"),
+        "ui_portfolio": lambda: Call("GET", f"/ui{p}"),
+        "ui_coverage_csv": lambda: Call("GET", f"/ui{p}/coverage.csv"),
+        "ui_decisions_csv": lambda: Call("GET", f"/ui{p}/decisions.csv"),
+        "ui_pack": lambda: Call(
+            "GET", "/ui/pack", params={"portfolio_id": str(w.portfolio), "format": "html"}
+        ),
+        "ui_export": lambda: Call("GET", "/ui/export", params={"portfolio_id": str(w.portfolio)}),
     }
 
 
@@ -391,6 +424,7 @@ def test_every_route_has_one_row_here_and_in_the_policy(app: Litestar) -> None:
         for handler in route.route_handlers  # type: ignore[union-attr]
         if not route.path.startswith("/schema/")
         and route.path != "/schema"
+        and route.path not in PUBLIC_PATHS  # the front door, sign-in form and stylesheet
         and handler.http_methods != {"OPTIONS"}
     }
     assert routes == set(POLICY) == set(TABLE)

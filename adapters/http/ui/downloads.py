@@ -8,7 +8,7 @@ from uuid import UUID
 
 import anyio.to_thread
 from litestar import Controller, Response, get
-from litestar.params import FromPath, QueryParameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 
 from adapters.audit_pack.sheet import PortfolioSheet, centre_sheet, portfolio_sheet
 from adapters.audit_pack.tables import coverage_csv, decisions_csv
@@ -109,7 +109,7 @@ class DeskDownloads(Controller):
         portfolio_id: Annotated[UUID | None, QueryParameter()] = None,
         centre_id: Annotated[UUID | None, QueryParameter()] = None,
         as_known_at: AsKnownAt = None, effective_at: EffectiveAt = None,
-        format: Literal["html", "pdf"] = "pdf",
+        format: FromQuery[Literal["html", "pdf"]] = "pdf",
     ) -> Response[bytes]:  # fmt: skip
         del centre_id  # resolved and checked by the guard
         response = pack_response(services, grant, portfolio_id, as_known_at, effective_at, format)

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from litestar import Request, Response, Router, get
-from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.di import Provide
 from litestar.exceptions import NotAuthorizedException
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 
@@ -94,7 +95,7 @@ def front_door(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 def desk_router() -> Router:
-    handlers = dict.fromkeys((*CONVERTERS, NotAuthorizedException), _error)
+    handlers = dict.fromkeys((*CONVERTERS, NotAuthorizedException, ProblemDetailsException), _error)
     guarded = Router(
         path="/",
         guards=[desk_guard],
