@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress, TaskID
 from rich.table import Table
 
-from adapters import cli_audit, cli_retention, cli_serve, cli_tokens
+from adapters import cli_audit, cli_pack, cli_retention, cli_serve, cli_tokens
 from adapters.bootstrap import build, build_projections
 from adapters.config import Config, SettingError, StoreUnreachable
 from adapters.kek import KekError
@@ -54,6 +54,7 @@ def _main(argv: Sequence[str] | None) -> int:
     cli_audit.register(commands)
     cli_retention.register(commands)
     cli_tokens.register(commands)
+    cli_pack.register(commands)
     args = parser.parse_args(argv)
     return _run(Config.from_env(), args)
 
@@ -63,6 +64,8 @@ def _run(config: Config, args: argparse.Namespace) -> int:
         return cli_serve.serve(config, args)
     if args.command in cli_audit.COMMANDS:
         return cli_audit.run(config, args)
+    if args.command == "audit-pack":
+        return cli_pack.run(config, args)
     if args.command == "retention":
         return cli_retention.run(config, args)
     if args.command == "tokens":

@@ -149,6 +149,14 @@ def _print_demo(config: Config, admin_token: str, port: int) -> None:
     for login in logins:
         line = f"  {login.role.value:<13} {login.token}  {login.who} ({login.subject_id})"
         say(line, highlight=False, soft_wrap=True)
+    ev = next((login for login in logins if login.role is Role.EV), None)
+    if ev is not None:
+        say(
+            f"Open the desk: http://127.0.0.1:{port}/ui/ and sign in with the EV's token "
+            f"{ev.token} (integrators: the API at http://127.0.0.1:{port}/schema)",
+            highlight=False,
+            soft_wrap=True,
+        )
     if portfolio_id is not None:
         learner = next(login for login in logins if login.role is Role.LEARNER)
         say(
