@@ -13,12 +13,12 @@ import threading
 from functools import cached_property
 from uuid import UUID
 
-from adapters.blobs import BlobStore
 from adapters.config import Config
 from adapters.export import Export, ExportError, export_bundle
 from adapters.merkle_index import MerkleIndex, open_merkle_index
 from adapters.report import Report
 from adapters.signing import SigningKey, VerifierKey, load_signing_key
+from adapters.store.blobs import BlobStore
 from adapters.verify_store import verify_store
 from service.checkpoints import Checkpointer, Reason
 from service.ledger import Ledger

@@ -9,11 +9,11 @@ from uuid import UUID, uuid4
 import psycopg
 
 from adapters.config import Config, SettingError, StoreUnreachable, postgres_env, without_password
-from adapters.files import private_file, secure_data_dir
-from adapters.projection_runner import ProjectionRunner, Projections
 from adapters.specs import default_specs_dir, load_catalogue
-from adapters.subject_keys import open_subject_keys
-from adapters.view_store import open_view_store
+from adapters.store.files import private_file, secure_data_dir
+from adapters.store.projection_runner import ProjectionRunner, Projections
+from adapters.store.subject_keys import open_subject_keys
+from adapters.store.views import open_view_store
 from domain.spec import SpecCatalogue
 from projections.state import PortfolioStateProjection
 from service.handlers import Eportfolio

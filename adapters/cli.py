@@ -14,8 +14,8 @@ from rich.table import Table
 from adapters import cli_audit, cli_pack, cli_retention, cli_serve, cli_tokens
 from adapters.bootstrap import build, build_projections
 from adapters.config import Config, SettingError, StoreUnreachable
-from adapters.kek import KekError
-from adapters.projection_runner import ProjectionRunner
+from adapters.store.kek import KekError
+from adapters.store.projection_runner import ProjectionRunner
 from service.demo import load_demo
 
 console = Console()

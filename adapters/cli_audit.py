@@ -22,10 +22,7 @@ from adapters.bootstrap import build
 from adapters.bundle import ATTACHMENTS
 from adapters.config import Config
 from adapters.export import ExportError
-from adapters.files import write_private
 from adapters.http.settings import HttpSettings
-from adapters.kek import KekError, encode_ring, generate, write_kek_file
-from adapters.kek_rotation import rotate_kek
 from adapters.report import Report
 from adapters.signing import (
     SigningKey,
@@ -34,6 +31,9 @@ from adapters.signing import (
     load_signing_key,
     write_signing_key,
 )
+from adapters.store.files import write_private
+from adapters.store.kek import KekError, encode_ring, generate, write_kek_file
+from adapters.store.kek_rotation import rotate_kek
 from adapters.verify import verify_bundle
 from domain.errors import DomainError
 from service.checkpoints import Checkpointer, Reason

@@ -16,10 +16,10 @@ from adapters.bootstrap import build, check_store
 from adapters.config import Config
 from adapters.http.app import create_app
 from adapters.http.settings import HttpSettings
-from adapters.kek import ensure_kek, load_ring
 from adapters.signing import SigningKey, write_signing_key
+from adapters.store.kek import ensure_kek, load_ring
+from adapters.store.tokens import TokenStore, open_token_store
 from adapters.streams.settings import StreamSettings
-from adapters.tokens import TokenStore, open_token_store
 from domain.events import LearnerEnrolled, Qualification, Role
 from service.checkpoints import Reason
 from service.demo import load_demo

@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from adapters.bootstrap import build
 from adapters.config import Config
-from adapters.tokens import TokenRefused, TokenStore, check_holder, open_token_store
+from adapters.store.tokens import TokenRefused, TokenStore, check_holder, open_token_store
 from domain.errors import DomainError
 from domain.events import Role
 

@@ -103,7 +103,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
         """The eventsourcing library's settings for the configured store."""
         if self.database_url is None:
             return {
-                "PERSISTENCE_MODULE": "adapters.sqlite_store",
+                "PERSISTENCE_MODULE": "adapters.store.sqlite",
                 "SQLITE_DBNAME": str(self.data_dir / "eportfolio.sqlite"),
                 "SQLITE_LOCK_TIMEOUT": "10",
             }
@@ -126,7 +126,7 @@ def postgres_env(url: str) -> dict[str, str]:
         msg = f"EPORTFOLIO_DATABASE_URL={without_password(url)!r} has no valid port: use :5432"
         raise SettingError(msg) from None
     env = {
-        "PERSISTENCE_MODULE": "adapters.postgres_store",
+        "PERSISTENCE_MODULE": "adapters.store.postgres",
         "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
         "POSTGRES_HOST": parts.hostname or "127.0.0.1",
         "POSTGRES_PORT": str(port or 5432),

@@ -22,9 +22,9 @@ import msgspec
 from eventsourcing.persistence import Notification
 
 from adapters import bundle as b
-from adapters.blobs import BlobAltered, BlobStore
 from adapters.merkle_index import IndexedLeaf, MerkleIndex
 from adapters.signing import SigningKey
+from adapters.store.blobs import BlobAltered, BlobStore
 from adapters.summary import render_summary
 from domain.errors import NotFound
 from domain.events import CheckpointIssued, Event, EvidenceSubmitted, LearnerEnrolled

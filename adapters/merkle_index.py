@@ -16,7 +16,7 @@ from itertools import islice
 from typing import NamedTuple
 
 from adapters.config import Config
-from adapters.view_store import Doc, TrackingConflict, ViewStore, open_view_store
+from adapters.store.views import Doc, TrackingConflict, ViewStore, open_view_store
 from service.checkpoints import TreeHead, leaf_of
 from service.ledger import Ledger
 from service.merkle import HASH_SIZE, Frontier, Tree

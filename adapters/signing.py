@@ -18,7 +18,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from adapters.config import Config
-from adapters.files import write_private
+from adapters.store.files import write_private
 
 ED25519 = b"\x01"
 DASH = "\u2014"

@@ -18,10 +18,10 @@ from uuid import UUID
 
 from eventsourcing.persistence import Notification
 
-from adapters.blobs import BlobStore
 from adapters.merkle_index import IndexedLeaf, MerkleIndex
 from adapters.report import Report
 from adapters.signing import NoteError, VerifierKey
+from adapters.store.blobs import BlobStore
 from adapters.verify_attachments import Attachments
 from domain.events import CheckpointIssued, Event
 from service.checkpoints import (

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.config import Config
-from adapters.kek import ensure_kek
+from adapters.store.kek import ensure_kek
 
 
 def store_config(data_dir: Path, database_url: str | None = None) -> Config:

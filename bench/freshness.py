@@ -24,7 +24,7 @@ from uuid import uuid4
 import httpx
 
 from adapters.bootstrap import build, build_projections
-from adapters.view_store import SqliteViewStore
+from adapters.store.views import SqliteViewStore
 from bench import server as srv
 from bench.common import Figure, log, store_config, summary_ms
 from bench.data import Template, generate

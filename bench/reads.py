@@ -26,7 +26,7 @@ from uuid import uuid4
 
 from adapters.bootstrap import build
 from adapters.config import Config
-from adapters.view_store import open_view_store
+from adapters.store.views import open_view_store
 from bench.common import Figure, log, stopwatch, summary_ms
 from bench.data import Generated
 from domain import commands as c

@@ -19,7 +19,7 @@ import pytest
 
 from adapters.bootstrap import build
 from adapters.config import Config
-from adapters.kek import ensure_kek
+from adapters.store.kek import ensure_kek
 from service.handlers import Eportfolio
 
 POSTGRES_URL = os.environ.get(

@@ -24,9 +24,9 @@ import pytest
 from adapters.bootstrap import build
 from adapters.cli import main
 from adapters.config import Config, Secret
-from adapters.kek import KekError, encode_ring, generate, kek_id, load_ring, parse_ring
+from adapters.store.kek import KekError, encode_ring, generate, kek_id, load_ring, parse_ring
+from adapters.store.subject_keys import key_aad, open_subject_keys
 from adapters.streams.webhook_store import Registration, Subscription, open_webhook_store
-from adapters.subject_keys import key_aad, open_subject_keys
 from domain.events import LearnerRegistered
 from service.handlers import Eportfolio
 from tests.conftest import POSTGRES_URL

@@ -23,15 +23,15 @@ import psycopg
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from adapters import subject_keys, tokens
 from adapters.bootstrap import build
 from adapters.config import Config
-from adapters.kek import KekError, load_ring
-from adapters.migrations import SchemaTooNew
+from adapters.store import subject_keys, tokens
+from adapters.store.kek import KekError, load_ring
+from adapters.store.migrations import SchemaTooNew
+from adapters.store.subject_keys import open_subject_keys
+from adapters.store.tokens import open_token_store
 from adapters.streams import webhook_store
 from adapters.streams.webhook_store import Registration, open_webhook_store
-from adapters.subject_keys import open_subject_keys
-from adapters.tokens import open_token_store
 from adapters.verify import verify_bundle
 from domain.events import Role
 from service.ledger import Ledger

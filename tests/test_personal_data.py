@@ -18,11 +18,11 @@ from uuid import UUID, uuid4
 import pytest
 from eventsourcing.persistence import MapperDeserialisationError, Notification
 
-from adapters import subject_keys
 from adapters.bootstrap import build
 from adapters.config import Config
-from adapters.kek import KeyRing, load_ring
-from adapters.subject_keys import SqliteSubjectKeys
+from adapters.store import subject_keys
+from adapters.store.kek import KeyRing, load_ring
+from adapters.store.subject_keys import SqliteSubjectKeys
 from domain import commands as c
 from domain.events import ERASED, EVENT_TYPES, Environment, EvidenceSubmitted, LearnerRegistered
 from domain.spec import Method

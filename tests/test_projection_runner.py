@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from adapters.bootstrap import build, build_projections
 from adapters.cli import main
 from adapters.config import Config
-from adapters.projection_runner import ProjectionFailed, ProjectionRunner, Projections
-from adapters.view_store import Doc, TrackingConflict, ViewBatch, ViewStore, open_view_store
+from adapters.store.projection_runner import ProjectionFailed, ProjectionRunner, Projections
+from adapters.store.views import Doc, TrackingConflict, ViewBatch, ViewStore, open_view_store
 from domain import commands as c
 from domain import events as e
 from domain.errors import DomainError

@@ -47,9 +47,10 @@ from eventsourcing.sqlite import (
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.sql import SQL, Identifier
 
-from adapters import postgres_store, sqlite_store
-from adapters.postgres_store import PostgresApplicationRecorderWithPosition
-from adapters.sqlite_store import PollingSQLiteApplicationRecorder
+from adapters.store import postgres as postgres_store
+from adapters.store import sqlite as sqlite_store
+from adapters.store.postgres import PostgresApplicationRecorderWithPosition
+from adapters.store.sqlite import PollingSQLiteApplicationRecorder
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -143,7 +144,7 @@ class SQLiteFileTestCase(TestCase):
         self.db_path = Path(tmp_dir) / "events.db"
 
     def env(self) -> dict[str, str]:
-        return {"PERSISTENCE_MODULE": "adapters.sqlite_store", "SQLITE_DBNAME": str(self.db_path)}
+        return {"PERSISTENCE_MODULE": "adapters.store.sqlite", "SQLITE_DBNAME": str(self.db_path)}
 
     def construct_factory(self) -> sqlite_store.Factory:
         factory = InfrastructureFactory.construct(self.env())
@@ -349,7 +350,7 @@ class PostgresSchemaTestCase(TestCase):
     def construct_factory(self) -> postgres_store.Factory:
         factory = InfrastructureFactory.construct(
             {
-                "PERSISTENCE_MODULE": "adapters.postgres_store",
+                "PERSISTENCE_MODULE": "adapters.store.postgres",
                 "POSTGRES_DBNAME": PG_DBNAME,
                 "POSTGRES_HOST": PG_HOST,
                 "POSTGRES_PORT": PG_PORT,

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from adapters.view_store import Doc, PostgresViewStore, SqliteViewStore
+from adapters.store.views import Doc, PostgresViewStore, SqliteViewStore
 from tests.conftest import POSTGRES_URL
 from tests.pg_files import table_files
 

@@ -16,7 +16,7 @@ from adapters.http.requests import TokenRequest
 from adapters.http.schemas import Me, TokenIssued, UnitSummary
 from adapters.http.services import Services
 from adapters.http.writes import GrantDep, IdempotencyKey, ServicesDep, checked_key
-from adapters.tokens import TokenRefused, check_holder
+from adapters.store.tokens import TokenRefused, check_holder
 from domain.events import Role
 from domain.spec import UnitSpec
 

@@ -21,10 +21,10 @@ from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Sche
 from litestar.params import PathParameter, QueryParameter
 from litestar.response import Stream
 
-from adapters.blobs import CHUNK, BlobAltered, BlobTooLarge
 from adapters.http.problems import READ, WRITE, problem, responses
 from adapters.http.schemas import BlobStored
 from adapters.http.writes import GrantDep, ServicesDep
+from adapters.store.blobs import CHUNK, BlobAltered, BlobTooLarge
 
 Sha256 = Annotated[
     str, PathParameter(pattern=r"^[0-9a-f]{64}$", description="SHA-256, lower-case hex")

@@ -13,7 +13,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 import msgspec
 
 from adapters.http.problems import problem
-from adapters.tokens import TokenStore
+from adapters.store.tokens import TokenStore
 from domain.commands import Actor
 from domain.events import Role
 

@@ -27,8 +27,8 @@ from litestar.plugins.problem_details import (
 )
 from litestar.types import ExceptionHandler
 
-from adapters.blobs import BlobHashMismatch, BlobTooLarge
 from adapters.http.limits import retry_after
+from adapters.store.blobs import BlobHashMismatch, BlobTooLarge
 from domain.errors import AlreadyExists, DomainError, ErasureRefused, NotFound, NotPermitted
 from service.errors import (
     ConcurrencyConflict,

@@ -10,13 +10,13 @@ import logging
 from dataclasses import dataclass
 
 from adapters.audit import Audit, CheckpointSchedule, open_audit
-from adapters.blobs import BlobStore
 from adapters.bootstrap import build, build_projections
 from adapters.config import Config
 from adapters.http.auth import Authenticator
 from adapters.http.settings import HttpSettings
-from adapters.projection_runner import ProjectionFailed, Projections
-from adapters.tokens import TokenStore, open_token_store
+from adapters.store.blobs import BlobStore
+from adapters.store.projection_runner import ProjectionFailed, Projections
+from adapters.store.tokens import TokenStore, open_token_store
 from domain.spec import SpecCatalogue
 from projections.state import PortfolioStateProjection
 from service.checkpoints import with_checkpoints

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import msgspec
 
-from adapters.blobs import BlobStore
 from adapters.config import number
+from adapters.store.blobs import BlobStore
 
 MIB = 1024 * 1024
 

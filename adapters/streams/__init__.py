@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from adapters.store.views import open_view_store
 from adapters.streams.feed import EventLog
 from adapters.streams.nats import NatsPublisher, NatsSettings
 from adapters.streams.settings import StreamSettings
@@ -18,7 +19,6 @@ from adapters.streams.sse import Broadcaster
 from adapters.streams.tail import LogTail
 from adapters.streams.webhook_store import open_webhook_store
 from adapters.streams.webhooks import DeliveryPolicy, Webhooks
-from adapters.view_store import open_view_store
 
 if TYPE_CHECKING:
     from adapters.config import Config

@@ -23,15 +23,15 @@ import msgspec
 import nats
 from nats.js.errors import NotFoundError
 
+from adapters.store.views import TrackingConflict
 from adapters.streams.envelope import CONTENT_TYPE, NO_CENTRE, TYPE_PREFIX, StreamEvent
-from adapters.view_store import TrackingConflict
 
 if TYPE_CHECKING:
     from nats.js import JetStreamContext
 
+    from adapters.store.views import ViewStore
     from adapters.streams.feed import EventLog
     from adapters.streams.tail import LogTail
-    from adapters.view_store import ViewStore
 
 POSITION_HEADER = "Eportfolio-Position"
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ makes the worker's move fail and start again from the new position instead of ov
 
 SQLite keeps a file of its own (`webhooks.sqlite`, WAL); PostgreSQL keeps two tables in the
 application's schema. Signing needs the secret itself (ADR 0006), so it is stored wrapped
-under the key-encryption key (`adapters.kek`, ADR 0010) in a column of its own, never in
+under the key-encryption key (`adapters.store.kek`, ADR 0010) in a column of its own, never in
 the registration document: a copy of the store alone signs nothing.
 """
 
@@ -28,12 +28,12 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from adapters.config import Config
-from adapters.files import private_dir, private_file
-from adapters.kek import CURRENT_KEK_TABLE, RECORD_CURRENT_KEK, KeyRing, load_ring
-from adapters.migrations import Step, Tx, migrate_postgres, migrate_sqlite
-from adapters.scrub import scrub_postgres, scrub_sqlite
+from adapters.store.files import private_dir, private_file
+from adapters.store.kek import CURRENT_KEK_TABLE, RECORD_CURRENT_KEK, KeyRing, load_ring
+from adapters.store.migrations import Step, Tx, migrate_postgres, migrate_sqlite
+from adapters.store.scrub import scrub_postgres, scrub_sqlite
+from adapters.store.views import postgres_conninfo
 from adapters.streams.feed import Filters
-from adapters.view_store import postgres_conninfo
 
 
 class Status(StrEnum):
@@ -271,7 +271,7 @@ _RELEASE_01 = Step(
 
 
 def steps(ring: KeyRing) -> tuple[Step, ...]:
-    """The schema's versions (adapters/migrations.py); never edit a released step, add one."""
+    """The schema's versions (adapters/store/migrations.py); never edit a released step, add one."""
 
     def seal_every_secret(tx: Tx) -> int:
         current = ring.newest

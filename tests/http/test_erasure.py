@@ -30,8 +30,8 @@ from litestar.testing import TestClient
 
 from adapters.config import Config
 from adapters.http.services import Services
-from adapters.kek import load_ring
-from adapters.subject_keys import key_aad
+from adapters.store.kek import load_ring
+from adapters.store.subject_keys import key_aad
 from adapters.verify import verify_bundle
 from domain.events import ERASED, Event, PortfolioEvent
 from domain.personal import sealable

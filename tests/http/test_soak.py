@@ -29,9 +29,9 @@ import pytest
 
 from adapters.bootstrap import build
 from adapters.config import Config
-from adapters.projection_runner import ProjectionRunner
 from adapters.signing import SigningKey, write_signing_key
-from adapters.view_store import open_view_store
+from adapters.store.projection_runner import ProjectionRunner
+from adapters.store.views import open_view_store
 from domain.events import Event, LearnerRegistered
 from projections.state import PortfolioStateProjection
 from tests.http.conftest import ADMIN_TOKEN, HttpCentre

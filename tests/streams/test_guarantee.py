@@ -26,10 +26,10 @@ from psycopg import sql
 
 from adapters.bootstrap import build
 from adapters.config import Config
+from adapters.store.views import postgres_conninfo
 from adapters.streams.envelope import StreamEvent
 from adapters.streams.feed import EventLog
 from adapters.streams.tail import LogTail
-from adapters.view_store import postgres_conninfo
 from domain.events import CentreRegistered, Role
 from service.codec import Recorded
 from service.handlers import Eportfolio

@@ -15,10 +15,10 @@ import pytest
 from cloudevents.v1.http import from_http
 
 from adapters.config import Config
+from adapters.store.views import open_view_store
 from adapters.streams import Streams, nats_cursor_name
 from adapters.streams.envelope import CONTENT_TYPE
 from adapters.streams.nats import POSITION_HEADER
-from adapters.view_store import open_view_store
 from service.handlers import Eportfolio
 from tests.conftest import NATS_ADDRESS, require_service
 from tests.streams.conftest import MakeStreams, positions

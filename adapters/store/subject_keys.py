@@ -2,13 +2,13 @@
 
 Keys live in their own SQLite file (`keys.sqlite` in the data directory) or their own
 `subject_keys` table in the PostgreSQL schema — never in the log, its views or its
-exports — and only wrapped under the key-encryption key (`adapters.kek`), which is kept
+exports — and only wrapped under the key-encryption key (`adapters.store.kek`), which is kept
 apart: a copy of the store alone opens nothing. A row is `(subject_id, wrapped_key,
 kek_id, created_at, destroyed_at)`. Destroying a key overwrites it with NULL and stamps
 `destroyed_at`, leaving a tombstone, so that nothing new is sealed for an erased subject and
 a missing key (a wrong or lost key file) is told apart from an erased one; a trigger
 refuses to change or delete a tombstone. After a destruction the store is rewritten
-(`adapters.scrub`: SQLite VACUUM and WAL truncation, PostgreSQL a copy of the live rows),
+(`adapters.store.scrub`: SQLite VACUUM and WAL truncation, PostgreSQL a copy of the live rows),
 so no file keeps the old bytes. Backups of this store must
 expire within the time the centre promises for an erasure (docs/adr/0007, 0010).
 
@@ -40,11 +40,11 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from adapters.config import Config
-from adapters.files import private_dir, private_file
-from adapters.kek import CURRENT_KEK_TABLE, RECORD_CURRENT_KEK, KeyRing, load_ring
-from adapters.migrations import Step, Tx, migrate_postgres, migrate_sqlite
-from adapters.scrub import scrub_postgres, scrub_sqlite
-from adapters.view_store import postgres_conninfo
+from adapters.store.files import private_dir, private_file
+from adapters.store.kek import CURRENT_KEK_TABLE, RECORD_CURRENT_KEK, KeyRing, load_ring
+from adapters.store.migrations import Step, Tx, migrate_postgres, migrate_sqlite
+from adapters.store.scrub import scrub_postgres, scrub_sqlite
+from adapters.store.views import postgres_conninfo
 from service.personal_data import KeyDestroyed, SealBroken
 
 NONCE_BYTES = 12
@@ -63,7 +63,7 @@ def key_aad(subject_id: UUID | str) -> bytes:
 
 
 def steps(ring: KeyRing) -> tuple[Step, ...]:
-    """The schema's versions (adapters/migrations.py); never edit a released step, add one."""
+    """The schema's versions (adapters/store/migrations.py); never edit a released step, add one."""
 
     def wrap_every_key(tx: Tx) -> int:
         current = ring.newest

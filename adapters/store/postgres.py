@@ -1,6 +1,6 @@
 """PostgreSQL persistence with ``notification_position()`` on application recorders.
 
-Select it with ``PERSISTENCE_MODULE=adapters.postgres_store`` (plus the library's
+Select it with ``PERSISTENCE_MODULE=adapters.store.postgres`` (plus the library's
 ``POSTGRES_*`` variables). The library's recorder already subscribes with
 LISTEN/NOTIFY; this only adds the lookup that the SQLite adapter also offers, so
 callers can treat both backends alike.

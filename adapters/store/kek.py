@@ -29,7 +29,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from adapters.config import Config
-from adapters.files import write_private
+from adapters.store.files import write_private
 
 KEK_BYTES = 32
 NONCE_BYTES = 12

@@ -7,7 +7,7 @@ notification log, and writers in the same process "nudge" pollers awake so the
 usual in-process case has no polling latency. See
 docs/adr/0002-polling-subscription-on-sqlite.md.
 
-Select it with ``PERSISTENCE_MODULE=adapters.sqlite_store`` (plus ``SQLITE_DBNAME``).
+Select it with ``PERSISTENCE_MODULE=adapters.store.sqlite`` (plus ``SQLITE_DBNAME``).
 File databases are already switched to ``journal_mode=WAL`` by the library's
 ``SQLiteConnectionPool``, so readers (pollers) never block the writer.
 

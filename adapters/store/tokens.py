@@ -32,9 +32,9 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from adapters.config import Config
-from adapters.files import private_dir, private_file
-from adapters.migrations import Step, migrate_postgres, migrate_sqlite
-from adapters.view_store import postgres_conninfo
+from adapters.store.files import private_dir, private_file
+from adapters.store.migrations import Step, migrate_postgres, migrate_sqlite
+from adapters.store.views import postgres_conninfo
 from domain.centre import CentreState
 from domain.events import Role
 from service.errors import IdempotencyKeyReused
@@ -350,7 +350,7 @@ STEPS = (
         ),
     ),
 )
-"""The schema's versions (adapters/migrations.py); never edit a released step, add one."""
+"""The schema's versions (adapters/store/migrations.py); never edit a released step, add one."""
 
 
 class SqliteTokenStore(_SqlTokens):

@@ -19,14 +19,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 from typing import TYPE_CHECKING
 
-from adapters.view_store import TrackingConflict
+from adapters.store.views import TrackingConflict
 from domain.events import Event
 from projections.base import Projection
 
 if TYPE_CHECKING:
     from eventsourcing.persistence import ApplicationRecorder, Notification, Subscription
 
-    from adapters.view_store import ViewStore
+    from adapters.store.views import ViewStore
     from service.ledger import Ledger
 
 Progress = Callable[[int, int], None]

@@ -14,9 +14,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from adapters.config import Config
-from adapters.kek import KekError, generate, kek_id, load_ring, write_kek_file
+from adapters.store.kek import KekError, generate, kek_id, load_ring, write_kek_file
+from adapters.store.subject_keys import open_subject_keys
 from adapters.streams.webhook_store import open_webhook_store
-from adapters.subject_keys import open_subject_keys
 
 
 class Rotation(NamedTuple):

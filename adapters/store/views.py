@@ -14,7 +14,7 @@ batch that deleted any is followed by a scrub (a rebuild's too, when it meets an
 the deleted and rewritten documents must leave no bytes on disk. SQLite keeps them in free
 pages, in the slack of live pages (`secure_delete` zeroes freed cells, not space a page
 rebuild leaves) and in old WAL frames, so the file is rewritten (`VACUUM`) and the WAL
-truncated; PostgreSQL keeps dead row versions, so the table is rewritten (`adapters.scrub`).
+truncated; PostgreSQL keeps dead row versions, so the table is rewritten (`adapters.store.scrub`).
 Both cost time in proportion to the view's size, once per erasing batch (docs/adr/0007).
 """
 
@@ -33,8 +33,8 @@ from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
 
 from adapters.config import Config
-from adapters.files import private_dir, private_file
-from adapters.scrub import scrub_postgres, scrub_sqlite
+from adapters.store.files import private_dir, private_file
+from adapters.store.scrub import scrub_postgres, scrub_sqlite
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 from uuid import UUID
 
-from adapters.files import private_dir, private_file
+from adapters.store.files import private_dir, private_file
 
 
 class BlobTooLarge(Exception):
