@@ -17,24 +17,24 @@ from uuid import UUID
 from rich.console import Console
 from rich.markup import escape
 
-from adapters.audit import open_audit
-from adapters.bootstrap import build
-from adapters.bundle import ATTACHMENTS
-from adapters.config import Config
-from adapters.export import ExportError
-from adapters.http.settings import HttpSettings
-from adapters.report import Report
-from adapters.signing import (
+from adapters.audit.bundle import ATTACHMENTS
+from adapters.audit.export import ExportError
+from adapters.audit.findings import Report
+from adapters.audit.parts import open_audit
+from adapters.audit.signing import (
     SigningKey,
     SigningKeyError,
     VerifierKey,
     load_signing_key,
     write_signing_key,
 )
+from adapters.audit.verify import verify_bundle
+from adapters.bootstrap import build
+from adapters.config import Config
+from adapters.http.settings import HttpSettings
 from adapters.store.files import write_private
 from adapters.store.kek import KekError, encode_ring, generate, write_kek_file
 from adapters.store.kek_rotation import rotate_kek
-from adapters.verify import verify_bundle
 from domain.errors import DomainError
 from service.checkpoints import Checkpointer, Reason
 

@@ -10,9 +10,9 @@ from uuid import UUID
 from rich.console import Console
 from rich.markup import escape
 
-from adapters.audit import open_audit
-from adapters.audit_pack.pack import live_pack
-from adapters.audit_pack.render import PdfUnavailable, to_pdf
+from adapters.audit.pack.pack import live_pack
+from adapters.audit.pack.render import PdfUnavailable, to_pdf
+from adapters.audit.parts import open_audit
 from adapters.bootstrap import build, build_projections
 from adapters.config import Config
 from domain.errors import DomainError

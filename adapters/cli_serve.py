@@ -11,12 +11,12 @@ import msgspec
 import uvicorn
 from rich.console import Console
 
-from adapters.audit import open_audit
+from adapters.audit.parts import open_audit
+from adapters.audit.signing import SigningKey, write_signing_key
 from adapters.bootstrap import build, check_store
 from adapters.config import Config
 from adapters.http.app import create_app
 from adapters.http.settings import HttpSettings
-from adapters.signing import SigningKey, write_signing_key
 from adapters.store.kek import ensure_kek, load_ring
 from adapters.store.tokens import TokenStore, open_token_store
 from adapters.streams.settings import StreamSettings

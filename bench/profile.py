@@ -20,12 +20,12 @@ from uuid import uuid4
 
 from pyinstrument import Profiler
 
+from adapters.audit.export import export_bundle
+from adapters.audit.merkle_index import open_merkle_index
+from adapters.audit.signing import SigningKey
+from adapters.audit.verify import verify_bundle
 from adapters.bootstrap import build, build_projections
 from adapters.config import Config
-from adapters.export import export_bundle
-from adapters.merkle_index import open_merkle_index
-from adapters.signing import SigningKey
-from adapters.verify import verify_bundle
 from bench import ingest
 from bench.common import log, store_config
 from bench.data import Generated, Template, generate

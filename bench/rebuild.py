@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from adapters.audit.merkle_index import open_merkle_index
 from adapters.bootstrap import build, build_projections
 from adapters.config import Config
-from adapters.merkle_index import open_merkle_index
 from bench.common import Figure, peak_rss_mb, rss_mb, stopwatch, store_config
 
 BATCH = 5_000

@@ -16,12 +16,12 @@ from pathlib import Path
 
 from eventsourcing.persistence import Notification
 
+from adapters.audit.export import export_bundle
+from adapters.audit.merkle_index import open_merkle_index
+from adapters.audit.signing import SigningKey
+from adapters.audit.verify import verify_bundle
 from adapters.bootstrap import build
 from adapters.config import Config
-from adapters.export import export_bundle
-from adapters.merkle_index import open_merkle_index
-from adapters.signing import SigningKey
-from adapters.verify import verify_bundle
 from bench.common import Figure, RssSampler, log, rss_mb, stopwatch, store_config
 from bench.data import Template, generate
 from bench.report import table

@@ -49,7 +49,7 @@ class TreeHead(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class MerkleLog(Protocol):
-    """The incrementally maintained leaf index (adapters.merkle_index)."""
+    """The incrementally maintained leaf index (adapters.audit.merkle_index)."""
 
     def catch_up(self, ledger: Ledger) -> TreeHead: ...
 

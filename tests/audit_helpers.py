@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from uuid import UUID, uuid4
 
+from adapters.audit.merkle_index import MerkleIndex, open_merkle_index
+from adapters.audit.signing import SigningKey
 from adapters.bootstrap import build
 from adapters.config import Config
-from adapters.merkle_index import MerkleIndex, open_merkle_index
-from adapters.signing import SigningKey
 from domain import commands as c
 from domain.events import Outcome, SampleOutcome
 from service.checkpoints import Checkpointer, CheckpointingEportfolio, with_checkpoints

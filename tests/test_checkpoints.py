@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from adapters.audit.signing import SigningKey, VerifierKey
 from adapters.config import Config
-from adapters.signing import SigningKey, VerifierKey
 from domain.events import CheckpointIssued, Role
 from service.checkpoints import (
     AUDIT_STREAM,

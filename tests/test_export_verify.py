@@ -22,14 +22,14 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from adapters import bundle as b
+from adapters.audit import bundle as b
+from adapters.audit.export import export_bundle
+from adapters.audit.findings import Report
+from adapters.audit.signing import SigningKey
+from adapters.audit.verify import verify_bundle
+from adapters.audit.verify_store import verify_store
 from adapters.cli import main
 from adapters.config import Config
-from adapters.export import export_bundle
-from adapters.report import Report
-from adapters.signing import SigningKey
-from adapters.verify import verify_bundle
-from adapters.verify_store import verify_store
 from service.checkpoints import Reason, checkpoint_text, checkpoints
 from tests.audit_helpers import KEY, Audited
 from tests.conftest import POSTGRES_URL, with_kek

@@ -23,6 +23,7 @@ import psycopg
 import pytest
 from eventsourcing.persistence import StoredEvent
 
+from adapters.audit.verify import verify_bundle
 from adapters.bootstrap import build
 from adapters.config import Config
 from adapters.store import subject_keys, tokens
@@ -32,7 +33,6 @@ from adapters.store.subject_keys import open_subject_keys
 from adapters.store.tokens import open_token_store
 from adapters.streams import webhook_store
 from adapters.streams.webhook_store import Registration, open_webhook_store
-from adapters.verify import verify_bundle
 from domain.events import Role
 from service.ledger import Ledger
 from tests.conftest import POSTGRES_URL, with_kek

@@ -16,11 +16,11 @@ import anyio.to_thread
 from litestar import Controller, Response, get, post
 from litestar.params import QueryParameter
 
-from adapters.export import ExportError
+from adapters.audit.export import ExportError
+from adapters.audit.signing import SigningKeyError
 from adapters.http.problems import READ, WRITE, problem, responses
 from adapters.http.schemas import Checkpoint, PublicKey
 from adapters.http.writes import GrantDep, ServicesDep
-from adapters.signing import SigningKeyError
 from domain.events import CheckpointIssued
 from service.checkpoints import Reason, checkpoints, latest_checkpoint
 

@@ -13,8 +13,8 @@ from uuid import UUID
 from litestar import Controller, Response, get
 from litestar.params import QueryParameter
 
-from adapters.audit_pack.pack import live_pack
-from adapters.audit_pack.render import PdfUnavailable, to_pdf
+from adapters.audit.pack.pack import live_pack
+from adapters.audit.pack.render import PdfUnavailable, to_pdf
 from adapters.http.params import AsKnownAt, EffectiveAt, aware
 from adapters.http.policy import Grant
 from adapters.http.problems import READ, problem, responses

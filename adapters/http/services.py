@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from adapters.audit import Audit, CheckpointSchedule, open_audit
+from adapters.audit.parts import Audit, CheckpointSchedule, open_audit
 from adapters.bootstrap import build, build_projections
 from adapters.config import Config
 from adapters.http.auth import Authenticator

@@ -20,10 +20,10 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from adapters.audit.signing import SigningKey, write_signing_key
 from adapters.config import Config
 from adapters.http.app import create_app
 from adapters.http.settings import HttpSettings
-from adapters.signing import SigningKey, write_signing_key
 
 ADMIN_TOKEN = "test-admin-token"
 SEED_000 = "CS-RCSP-H"

@@ -17,11 +17,11 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from adapters import bundle as b
+from adapters.audit import bundle as b
+from adapters.audit.verify import verify_bundle
 from adapters.cli import main
 from adapters.config import Config
 from adapters.http.services import Services
-from adapters.verify import verify_bundle
 from tests.http.conftest import ADMIN_TOKEN, Api, HttpCentre, sha256
 
 ERASE = {"reason": "Art. 17 request; retention period over"}

@@ -13,7 +13,7 @@ import zipfile
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from adapters.verify import verify_bundle
+from adapters.audit.verify import verify_bundle
 from tests.http.conftest import HttpCentre
 
 

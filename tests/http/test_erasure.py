@@ -28,11 +28,11 @@ import psycopg
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from adapters.audit.verify import verify_bundle
 from adapters.config import Config
 from adapters.http.services import Services
 from adapters.store.kek import load_ring
 from adapters.store.subject_keys import key_aad
-from adapters.verify import verify_bundle
 from domain.events import ERASED, Event, PortfolioEvent
 from domain.personal import sealable
 from service.demo import DemoSummary, load_demo

@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from adapters.audit.verify import verify_bundle
 from adapters.config import Config
-from adapters.verify import verify_bundle
 from tests.http.conftest import ADMIN_TOKEN, HttpCentre
 from tests.http.scenario import build_complete_portfolio
 

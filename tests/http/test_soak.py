@@ -27,9 +27,9 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 
+from adapters.audit.signing import SigningKey, write_signing_key
 from adapters.bootstrap import build
 from adapters.config import Config
-from adapters.signing import SigningKey, write_signing_key
 from adapters.store.projection_runner import ProjectionRunner
 from adapters.store.views import open_view_store
 from domain.events import Event, LearnerRegistered

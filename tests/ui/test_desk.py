@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from playwright.sync_api import Page
 
-from adapters.audit_pack.render import when as in_words
-from adapters.verify import verify_bundle
+from adapters.audit.pack.render import when as in_words
+from adapters.audit.verify import verify_bundle
 from tests.ui.conftest import ADMIN, Demo, api, shot
 
 pytestmark = pytest.mark.slow

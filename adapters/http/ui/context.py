@@ -12,7 +12,7 @@ from uuid import UUID
 from litestar import Request
 from litestar.response import Template
 
-from adapters.audit_pack.pack import moment
+from adapters.audit.pack.pack import moment
 from adapters.http.auth import Principal
 from adapters.http.policy import Grant, may
 from adapters.http.services import Services

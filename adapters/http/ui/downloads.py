@@ -10,15 +10,15 @@ import anyio.to_thread
 from litestar import Controller, Response, get
 from litestar.params import FromPath, FromQuery, QueryParameter
 
-from adapters.audit_pack.sheet import PortfolioSheet, centre_sheet, portfolio_sheet
-from adapters.audit_pack.tables import coverage_csv, decisions_csv
-from adapters.export import ExportError
+from adapters.audit.export import ExportError
+from adapters.audit.pack.sheet import PortfolioSheet, centre_sheet, portfolio_sheet
+from adapters.audit.pack.tables import coverage_csv, decisions_csv
+from adapters.audit.signing import SigningKeyError
 from adapters.http.pack import pack_response
 from adapters.http.params import AsKnownAt, EffectiveAt, aware
 from adapters.http.problems import problem
 from adapters.http.services import Services
 from adapters.http.writes import GrantDep, ServicesDep
-from adapters.signing import SigningKeyError
 
 CSV = "text/csv; charset=utf-8"
 ZIP = "application/zip"

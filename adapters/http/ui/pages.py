@@ -9,8 +9,8 @@ from litestar import Controller, Request, get
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Template
 
-from adapters.audit_pack.proof import proof_of
-from adapters.audit_pack.sheet import centre_sheet, portfolio_sheet
+from adapters.audit.pack.proof import proof_of
+from adapters.audit.pack.sheet import centre_sheet, portfolio_sheet
 from adapters.http.params import AsKnownAt, EffectiveAt, aware
 from adapters.http.ui.context import Moment, allocated_centres, page
 from adapters.http.writes import GrantDep, ServicesDep

@@ -15,7 +15,7 @@ from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 
-from adapters.audit_pack.render import STYLESHEET, environment
+from adapters.audit.pack.render import STYLESHEET, environment
 from adapters.http.problems import CONVERTERS, as_problem, finish
 from adapters.http.ui.downloads import DeskDownloads
 from adapters.http.ui.forms import DeskForms, SignIn

@@ -14,9 +14,9 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from adapters.audit_pack.proof import proof_at, proof_of, verifier_key
-from adapters.audit_pack.render import day, render_pack, when
-from adapters.audit_pack.sheet import (
+from adapters.audit.pack.proof import proof_at, proof_of, verifier_key
+from adapters.audit.pack.render import day, render_pack, when
+from adapters.audit.pack.sheet import (
     CentreSheet,
     PortfolioSheet,
     assemble,
@@ -33,7 +33,7 @@ from projections.sampling import sampling_compliance
 from service.queries import Queries
 
 if TYPE_CHECKING:
-    from adapters.audit import Audit
+    from adapters.audit.parts import Audit
 
 
 def moment(as_known_at: datetime | None, effective_at: date | None) -> str:

@@ -19,11 +19,11 @@ from typing import TypeVar
 
 import msgspec
 
-from adapters import bundle as b
-from adapters.report import Problem, Report
-from adapters.signing import NoteError, SigningKeyError, VerifierKey, split_note
-from adapters.verify_attachments import Attachments
-from adapters.verify_rows import Row, check_decoded, check_streams, load_rows
+from adapters.audit import bundle as b
+from adapters.audit.findings import Problem, Report
+from adapters.audit.signing import NoteError, SigningKeyError, VerifierKey, split_note
+from adapters.audit.verify_attachments import Attachments
+from adapters.audit.verify_rows import Row, check_decoded, check_streams, load_rows
 from domain.events import Event
 from service.checkpoints import CheckpointBody, parse_checkpoint_text
 from service.merkle import Tree, verify_consistency, verify_inclusion

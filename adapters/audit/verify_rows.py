@@ -18,8 +18,8 @@ from uuid import UUID
 import msgspec
 from eventsourcing.persistence import MapperDeserialisationError
 
-from adapters import bundle as b
-from adapters.report import Report
+from adapters.audit import bundle as b
+from adapters.audit.findings import Report
 from domain.events import Event
 from service.codec import TYPES, Stored, decode
 from service.merkle import event_leaf, recorded_time

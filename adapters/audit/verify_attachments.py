@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import NamedTuple
 from uuid import UUID
 
-from adapters.report import Report
+from adapters.audit.findings import Report
 from domain.events import Event, EvidenceSubmitted, LearnerEnrolled, SubjectErased
 
 Digest = Callable[[str], str | None]

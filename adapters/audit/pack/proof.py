@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from adapters.audit_pack.sheet import Proof
-from adapters.signing import SigningKeyError
+from adapters.audit.pack.sheet import Proof
+from adapters.audit.signing import SigningKeyError
 from domain.events import CheckpointIssued
 from service.checkpoints import latest_checkpoint
 
 if TYPE_CHECKING:
-    from adapters.audit import Audit
+    from adapters.audit.parts import Audit
 
 
 def proof_of(audit: Audit, positions: Iterable[int]) -> Proof | None:

@@ -13,13 +13,13 @@ import threading
 from functools import cached_property
 from uuid import UUID
 
+from adapters.audit.export import Export, ExportError, export_bundle
+from adapters.audit.findings import Report
+from adapters.audit.merkle_index import MerkleIndex, open_merkle_index
+from adapters.audit.signing import SigningKey, VerifierKey, load_signing_key
+from adapters.audit.verify_store import verify_store
 from adapters.config import Config
-from adapters.export import Export, ExportError, export_bundle
-from adapters.merkle_index import MerkleIndex, open_merkle_index
-from adapters.report import Report
-from adapters.signing import SigningKey, VerifierKey, load_signing_key
 from adapters.store.blobs import BlobStore
-from adapters.verify_store import verify_store
 from service.checkpoints import Checkpointer, Reason
 from service.ledger import Ledger
 

@@ -21,11 +21,11 @@ from uuid import UUID
 import msgspec
 from eventsourcing.persistence import Notification
 
-from adapters import bundle as b
-from adapters.merkle_index import IndexedLeaf, MerkleIndex
-from adapters.signing import SigningKey
+from adapters.audit import bundle as b
+from adapters.audit.bundle_summary import render_summary
+from adapters.audit.merkle_index import IndexedLeaf, MerkleIndex
+from adapters.audit.signing import SigningKey
 from adapters.store.blobs import BlobAltered, BlobStore
-from adapters.summary import render_summary
 from domain.errors import NotFound
 from domain.events import CheckpointIssued, Event, EvidenceSubmitted, LearnerEnrolled
 from service.checkpoints import checkpoints, decoded, recorded_text

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import cache
 
-from adapters.audit_pack.pack import bundle_pack
+from adapters.audit.pack.pack import bundle_pack
 from adapters.specs import default_specs_dir, load_catalogue
 from domain import events as e
 from domain.spec import SpecCatalogue

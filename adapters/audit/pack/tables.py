@@ -6,8 +6,8 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 
-from adapters.audit_pack.render import day, when, words
-from adapters.audit_pack.sheet import PortfolioSheet
+from adapters.audit.pack.render import day, when, words
+from adapters.audit.pack.sheet import PortfolioSheet
 from projections.audit import DecisionChain, SampleView
 
 COVERAGE_HEADER = (

@@ -18,11 +18,11 @@ from uuid import UUID
 
 from eventsourcing.persistence import Notification
 
-from adapters.merkle_index import IndexedLeaf, MerkleIndex
-from adapters.report import Report
-from adapters.signing import NoteError, VerifierKey
+from adapters.audit.findings import Report
+from adapters.audit.merkle_index import IndexedLeaf, MerkleIndex
+from adapters.audit.signing import NoteError, VerifierKey
+from adapters.audit.verify_attachments import Attachments
 from adapters.store.blobs import BlobStore
-from adapters.verify_attachments import Attachments
 from domain.events import CheckpointIssued, Event
 from service.checkpoints import (
     CheckpointBody,
