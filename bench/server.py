@@ -45,7 +45,7 @@ def free_port() -> int:
 
 
 def start(data_dir: Path, database_url: str | None = None) -> Server:
-    """`python -m adapters.cli serve` as a user starts it, configured by environment."""
+    """`python -m adapters.cli.main serve` as a user starts it, configured by environment."""
     data_dir.mkdir(parents=True, exist_ok=True)
     store_config(data_dir)  # the server finds its KEK beside the data directory
     port = free_port()
@@ -63,7 +63,7 @@ def start(data_dir: Path, database_url: str | None = None) -> Server:
     log_path = data_dir / "server.log"
     with log_path.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "adapters.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "adapters.cli.main", "serve", "--port", str(port)],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -38,7 +38,7 @@ def test_a_bad_setting_is_one_line_that_names_it(
         [
             sys.executable,
             "-m",
-            "adapters.cli",
+            "adapters.cli.main",
             *command,
             *(["--port", "1"] if command == ["serve"] else []),
         ],

@@ -28,7 +28,7 @@ from adapters.audit.findings import Report
 from adapters.audit.signing import SigningKey
 from adapters.audit.verify import verify_bundle
 from adapters.audit.verify_store import verify_store
-from adapters.cli import main
+from adapters.cli.main import main
 from adapters.config import Config
 from service.checkpoints import Reason, checkpoint_text, checkpoints
 from tests.audit_helpers import KEY, Audited

@@ -22,7 +22,7 @@ import psycopg
 import pytest
 
 from adapters.bootstrap import build
-from adapters.cli import main
+from adapters.cli.main import main
 from adapters.config import Config, Secret
 from adapters.store.kek import KekError, encode_ring, generate, kek_id, load_ring, parse_ring
 from adapters.store.subject_keys import key_aad, open_subject_keys

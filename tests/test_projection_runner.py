@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.bootstrap import build, build_projections
-from adapters.cli import main
+from adapters.cli.main import main
 from adapters.config import Config
 from adapters.store.projection_runner import ProjectionFailed, ProjectionRunner, Projections
 from adapters.store.views import Doc, TrackingConflict, ViewBatch, ViewStore, open_view_store

@@ -8,8 +8,8 @@ from uuid import uuid4
 
 import pytest
 
-from adapters import cli
 from adapters.bootstrap import build
+from adapters.cli import main as cli
 from adapters.config import Config
 from domain import commands as c
 from domain.events import HoldReason

@@ -19,7 +19,7 @@ from litestar.testing import TestClient
 
 from adapters.audit import bundle as b
 from adapters.audit.verify import verify_bundle
-from adapters.cli import main
+from adapters.cli.main import main
 from adapters.config import Config
 from adapters.http.services import Services
 from tests.http.conftest import ADMIN_TOKEN, Api, HttpCentre, sha256

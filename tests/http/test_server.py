@@ -57,7 +57,7 @@ def start(config: Config, tmp_path: Path, *args: str) -> Server:
         env["EPORTFOLIO_KEK_FILE"] = str(config.kek_path)
     if config.database_url:
         env["EPORTFOLIO_DATABASE_URL"] = config.database_url
-    command = [sys.executable, "-m", "adapters.cli", "serve", "--port", str(port), *args]
+    command = [sys.executable, "-m", "adapters.cli.main", "serve", "--port", str(port), *args]
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

@@ -58,7 +58,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        command = [sys.executable, "-m", "adapters.cli", "serve", "--port", str(self.port)]
+        command = [sys.executable, "-m", "adapters.cli.main", "serve", "--port", str(self.port)]
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(command, env=self.env, stdout=out, stderr=out)
         deadline = time.monotonic() + 60
@@ -257,7 +257,7 @@ def test_killing_the_server_loses_no_acknowledged_write(
         app.ledger.close()
 
     verified = subprocess.run(
-        [sys.executable, "-m", "adapters.cli", "verify", "--store"],
+        [sys.executable, "-m", "adapters.cli.main", "verify", "--store"],
         env=server.env,
         capture_output=True,
         text=True,

@@ -14,7 +14,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from adapters.cli import main
+from adapters.cli.main import main
 from adapters.config import Config
 from adapters.http.services import Services
 from adapters.store.tokens import open_token_store

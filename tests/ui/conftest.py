@@ -63,7 +63,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     log = data / "serve.log"
     env = {**os.environ, "EPORTFOLIO_DATA_DIR": str(data / "data"), "EPORTFOLIO_ADMIN_TOKEN": ADMIN}
     env.pop("EPORTFOLIO_DATABASE_URL", None)
-    command = [sys.executable, "-m", "adapters.cli", "serve", "--demo", "--port", str(port)]
+    command = [sys.executable, "-m", "adapters.cli.main", "serve", "--demo", "--port", str(port)]
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:

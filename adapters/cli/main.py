@@ -11,8 +11,12 @@ from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress, TaskID
 from rich.table import Table
 
-from adapters import cli_audit, cli_pack, cli_retention, cli_serve, cli_tokens
 from adapters.bootstrap import build, build_projections
+from adapters.cli import audit as cli_audit
+from adapters.cli import pack as cli_pack
+from adapters.cli import retention as cli_retention
+from adapters.cli import serve as cli_serve
+from adapters.cli import tokens as cli_tokens
 from adapters.config import Config, SettingError, StoreUnreachable
 from adapters.store.kek import KekError
 from adapters.store.projection_runner import ProjectionRunner
