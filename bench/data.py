@@ -1,6 +1,6 @@
 """Realistic stores, fast: the demo centre copied into many centres, saved in big batches.
 
-The template is `service.demo.load_demo` run once through `Eportfolio.execute` (so every
+The template is `adapters.demo.load_demo` run once through `Eportfolio.execute` (so every
 event was decided by the domain rules): one centre, 5 staff, 12 learners, 18 portfolios,
 223 events of ~480 bytes. Each copy gets its own ids (every UUID in every event's JSON and
 every stream id is XORed with a per-copy random mask), so copies are distinct centres,
@@ -26,11 +26,11 @@ from uuid import UUID
 import msgspec
 
 from adapters.bootstrap import build
+from adapters.demo import load_demo
 from bench.common import stopwatch, store_config
 from domain.events import CentreEvent, Event, LearnerEnrolled
 from domain.spec import SpecCatalogue
 from service.codec import Recorded
-from service.demo import load_demo
 from service.ledger import Ledger
 
 UUID_TEXT = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

@@ -18,7 +18,7 @@ from domain import events as e
 from domain.centre import CentreState
 from domain.portfolio import Decision, PortfolioState, Sample
 from domain.spec import Method
-from projections import words as w
+from projections import phrasing as w
 
 
 class ChainState(StrEnum):

@@ -15,7 +15,7 @@ from typing import TypeVar
 import msgspec
 
 from domain import events as e
-from projections import words as w
+from projections import phrasing as w
 from projections.audit import ChainState, DecisionChainWithContext
 
 

@@ -18,7 +18,7 @@ import msgspec
 
 from domain.centre import CentreState, fold_centre
 from domain.errors import NotFound
-from domain.events import Event, LearnerEnrolled, PortfolioEvent
+from domain.events import Event, PortfolioEvent
 from domain.portfolio import PortfolioState, fold_portfolio
 from projections import audit as audit_view
 from projections.base import effective_at as effective_filter
@@ -26,7 +26,6 @@ from projections.base import known_at
 from projections.coverage import CoverageReport
 from projections.judgement import coverage_of, sufficiency_of
 from projections.sampling import SamplingCompliance, sampling_compliance
-from projections.state import DECISION, DecisionPlace
 from projections.sufficiency import SufficiencyReport
 from service.handlers import Eportfolio
 
@@ -293,33 +292,3 @@ def _wanted(
 def _about(entry: audit_view.TrailEntry, person_id: UUID | None) -> bool:
     """By that person, or about them (a learner enrolled, a member of staff registered)."""
     return person_id is None or person_id == entry.actor_id or person_id in entry.subject_ids
-
-
-# ---- lookups for the HTTP adapter's authorization ------------------------------------
-
-_decision_place = msgspec.json.Decoder(DecisionPlace).decode
-
-
-def enrolment(app: Eportfolio, portfolio_id: UUID) -> LearnerEnrolled:
-    """A portfolio's enrolment (its first event): whose it is, at which centre, who assesses.
-
-    One event read, whatever the portfolio's size: enough to decide who may touch it.
-    """
-    first = next(iter(app.ledger.events.get(portfolio_id, limit=1)), None)
-    event = getattr(first, "event", None)
-    if not isinstance(event, LearnerEnrolled):
-        raise NotFound(f"no portfolio {portfolio_id}", field="portfolio_id")
-    return event
-
-
-def decision_portfolio(view: ViewReader, decision_id: UUID, centre_id: UUID) -> UUID | None:
-    """Which of the centre's portfolios holds a decision: one stored lookup.
-
-    The view may lag the log: a caller that misses should wait for the views to reach the
-    log's head and ask again before saying "no such decision".
-    """
-    body = view.get(DECISION, str(decision_id))
-    if body is None:
-        return None
-    place = _decision_place(body)
-    return place.portfolio_id if place.centre_id == centre_id else None

@@ -18,9 +18,9 @@ from adapters.cli import retention as cli_retention
 from adapters.cli import serve as cli_serve
 from adapters.cli import tokens as cli_tokens
 from adapters.config import Config, SettingError, StoreUnreachable
+from adapters.demo import load_demo
 from adapters.store.kek import KekError
 from adapters.store.projection_runner import ProjectionRunner
-from service.demo import load_demo
 
 console = Console()
 

@@ -15,6 +15,7 @@ from adapters.audit.parts import open_audit
 from adapters.audit.signing import SigningKey, write_signing_key
 from adapters.bootstrap import build, check_store
 from adapters.config import Config
+from adapters.demo import load_demo
 from adapters.http.app import create_app
 from adapters.http.settings import HttpSettings
 from adapters.store.kek import ensure_kek, load_ring
@@ -22,7 +23,6 @@ from adapters.store.tokens import TokenStore, open_token_store
 from adapters.streams.settings import StreamSettings
 from domain.events import LearnerEnrolled, Qualification, Role
 from service.checkpoints import Reason
-from service.demo import load_demo
 from service.handlers import Eportfolio
 
 DEMO_LABEL = "demo"

@@ -18,30 +18,32 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from adapters.config import Config
-from adapters.http.access import MeController, TokensController, UnitsController
 from adapters.http.assessment import DecisionsController, PortfolioWritesController
 from adapters.http.attachments import AttachmentsController
-from adapters.http.bodies import CheckedRequest
+from adapters.http.body_guard import CheckedRequest
 from adapters.http.centres import CentresController
 from adapters.http.checkpoints import AuditLogController
+from adapters.http.dependencies import open_services
 from adapters.http.limits import rate_limits
+from adapters.http.me import MeController
 from adapters.http.openapi import use_msgspec_schemas
 from adapters.http.pack import AuditPackController
 from adapters.http.personal_data import PersonalDataController
 from adapters.http.policy import authorize
 from adapters.http.portfolios import PortfoliosController
 from adapters.http.problems import Problem, exception_handlers, problem_plugin
-from adapters.http.services import open_services
 from adapters.http.settings import HttpSettings
+from adapters.http.tokens import TokensController
 from adapters.http.ui.router import desk_router, template_config
 from adapters.http.ui.session import SessionStore
+from adapters.http.units import UnitsController
 from adapters.http.writes import (
     provide_grant,
     provide_portfolio_writer,
     provide_services,
     provide_writer,
 )
-from adapters.http_streams import api_streams_plugin
+from adapters.streams.endpoints import api_streams_plugin
 from domain.spec import SpecCatalogue
 
 API_DESCRIPTION = """Workplace-assessed units (NVQ/SVQ style): centres, portfolios, evidence,

@@ -11,9 +11,10 @@ from uuid import UUID
 from litestar import Controller, Response, post
 from litestar.params import FromPath, JSONBody
 
+from adapters.http.dependencies import Services
 from adapters.http.policy import Grant
 from adapters.http.problems import PORTFOLIO_WRITE, problem, responses
-from adapters.http.requests import (
+from adapters.http.request_bodies import (
     Appeal,
     AttachmentRef,
     Countersignature,
@@ -33,8 +34,7 @@ from adapters.http.requests import (
     SignOff,
     to_command,
 )
-from adapters.http.schemas import Written
-from adapters.http.services import Services
+from adapters.http.response_bodies import Written
 from adapters.http.writes import ETAG_HEADER, GrantDep, ServicesDep, WriterDep
 from domain import commands as c
 

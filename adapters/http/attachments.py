@@ -22,7 +22,7 @@ from litestar.params import PathParameter, QueryParameter
 from litestar.response import Stream
 
 from adapters.http.problems import READ, WRITE, problem, responses
-from adapters.http.schemas import BlobStored
+from adapters.http.response_bodies import BlobStored
 from adapters.http.writes import GrantDep, ServicesDep
 from adapters.store.blobs import CHUNK, BlobAltered, BlobTooLarge
 

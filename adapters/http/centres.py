@@ -10,9 +10,10 @@ import msgspec
 from litestar import Controller, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 
+from adapters.http.dependencies import Services
 from adapters.http.params import AsKnownAt, aware
 from adapters.http.problems import READ, WRITE, responses
-from adapters.http.requests import (
+from adapters.http.request_bodies import (
     EvAllocation,
     NewCentre,
     NewLearner,
@@ -26,8 +27,7 @@ from adapters.http.requests import (
     UnitCode,
     to_command,
 )
-from adapters.http.schemas import CentreView, PersonCreated, Written
-from adapters.http.services import Services
+from adapters.http.response_bodies import CentreView, PersonCreated, Written
 from adapters.http.writes import ServicesDep, Writer, WriterDep
 from domain import commands as c
 from domain.events import Role

@@ -19,7 +19,7 @@ from litestar.params import QueryParameter
 from adapters.audit.export import ExportError
 from adapters.audit.signing import SigningKeyError
 from adapters.http.problems import READ, WRITE, problem, responses
-from adapters.http.schemas import Checkpoint, PublicKey
+from adapters.http.response_bodies import Checkpoint, PublicKey
 from adapters.http.writes import GrantDep, ServicesDep
 from domain.events import CheckpointIssued
 from service.checkpoints import Reason, checkpoints, latest_checkpoint

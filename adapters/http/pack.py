@@ -15,10 +15,10 @@ from litestar.params import QueryParameter
 
 from adapters.audit.pack.pack import live_pack
 from adapters.audit.pack.render import PdfUnavailable, to_pdf
+from adapters.http.dependencies import Services
 from adapters.http.params import AsKnownAt, EffectiveAt, aware
 from adapters.http.policy import Grant
 from adapters.http.problems import READ, problem, responses
-from adapters.http.services import Services
 from adapters.http.writes import GrantDep, ServicesDep
 
 PDF = "application/pdf"

@@ -16,10 +16,10 @@ import msgspec
 from litestar import Controller, Response, post, put
 from litestar.params import FromPath, JSONBody
 
+from adapters.http.dependencies import Services
 from adapters.http.problems import PORTFOLIO_WRITE, WRITE, responses
-from adapters.http.requests import Dated, to_command
-from adapters.http.schemas import Written
-from adapters.http.services import Services
+from adapters.http.request_bodies import Dated, to_command
+from adapters.http.response_bodies import Written
 from adapters.http.writes import ETAG_HEADER, WriterDep
 from domain import commands as c
 from domain.commands import Short

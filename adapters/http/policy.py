@@ -21,13 +21,13 @@ from litestar.connection import ASGIConnection, Request
 from litestar.handlers.base import BaseRouteHandler
 
 from adapters.http.auth import Principal
-from adapters.http.bodies import check_body
+from adapters.http.body_guard import check_body
+from adapters.http.dependencies import Services
+from adapters.http.lookups import decision_portfolio, enrolment
 from adapters.http.problems import problem
-from adapters.http.services import Services
 from domain.centre import CentreState
 from domain.errors import NotFound
 from domain.events import LearnerEnrolled, Role
-from service.queries import decision_portfolio, enrolment
 
 
 class Target(StrEnum):
@@ -140,7 +140,7 @@ POLICY: Mapping[str, Rule] = {
     "get_blob": Rule(T.BLOB, {**CENTRE_PEOPLE, R.EV: S.EV_OF_CENTRE}),
     "issue_token": Rule(T.NONE, {R.ADMIN: S.ANYONE}),
     "revoke_token": Rule(T.NONE, {R.ADMIN: S.ANYONE}),
-    # Integrator streams (adapters/http_streams.py): the stream layer scopes every event to
+    # Integrator streams (adapters/streams/endpoints.py): the stream layer scopes every event to
     # the caller's centre (an admin's: every centre), so reaching the endpoint is enough.
     **dict.fromkeys(
         (

@@ -9,8 +9,8 @@ from litestar.params import FromPath, JSONBody
 
 from adapters.http.params import AsKnownAt, EffectiveAt, aware
 from adapters.http.problems import READ, WRITE, problem, responses
-from adapters.http.requests import Enrolment, to_command
-from adapters.http.schemas import PortfolioView, Written
+from adapters.http.request_bodies import Enrolment, to_command
+from adapters.http.response_bodies import PortfolioView, Written
 from adapters.http.writes import ETAG_HEADER, ServicesDep, WriterDep, etag
 from domain import commands as c
 from domain.errors import NotFound

@@ -16,10 +16,10 @@ from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, QueryParameter
 
+from adapters.http.dependencies import Services
 from adapters.http.policy import Grant
 from adapters.http.problems import problem
-from adapters.http.schemas import Written
-from adapters.http.services import Services
+from adapters.http.response_bodies import Written
 from domain.commands import Command
 from service.handlers import WriteResult
 

@@ -21,7 +21,7 @@ from adapters.audit import bundle as b
 from adapters.audit.verify import verify_bundle
 from adapters.cli.main import main
 from adapters.config import Config
-from adapters.http.services import Services
+from adapters.http.dependencies import Services
 from tests.http.conftest import ADMIN_TOKEN, Api, HttpCentre, sha256
 
 ERASE = {"reason": "Art. 17 request; retention period over"}

@@ -30,12 +30,12 @@ from litestar.testing import TestClient
 
 from adapters.audit.verify import verify_bundle
 from adapters.config import Config
-from adapters.http.services import Services
+from adapters.demo import DemoSummary, load_demo
+from adapters.http.dependencies import Services
 from adapters.store.kek import load_ring
 from adapters.store.subject_keys import key_aad
 from domain.events import ERASED, Event, PortfolioEvent
 from domain.personal import sealable
-from service.demo import DemoSummary, load_demo
 from tests.conftest import POSTGRES_URL
 from tests.http.conftest import ADMIN_TOKEN, Api, HttpCentre, sha256
 from tests.pg_files import schema_files

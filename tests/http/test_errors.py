@@ -14,7 +14,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from adapters.http.services import Services
+from adapters.http.dependencies import Services
 from tests.http.conftest import MAX_BLOB, Api, HttpCentre, sha256
 
 PROBLEM = "application/problem+json"

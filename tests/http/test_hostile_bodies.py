@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from adapters.http.bodies import MAX_DEPTH
+from adapters.http.body_guard import MAX_DEPTH
 from domain import commands as c
 from domain.events import SampleOutcome
 from tests.http.conftest import Api, HttpCentre

@@ -16,7 +16,7 @@ from litestar.testing import TestClient
 
 from adapters.cli.main import main
 from adapters.config import Config
-from adapters.http.services import Services
+from adapters.http.dependencies import Services
 from adapters.store.tokens import open_token_store
 from domain.events import Role
 from tests.http.conftest import Api, HttpCentre

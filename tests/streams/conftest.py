@@ -12,8 +12,8 @@ from litestar import Litestar, Request
 from adapters.bootstrap import build
 from adapters.config import Config
 from adapters.http.problems import exception_handlers, problem, problem_plugin
-from adapters.http_streams import StreamAccess, StreamsPlugin
 from adapters.streams import Streams, build_streams
+from adapters.streams.endpoints import StreamAccess, StreamsPlugin
 from adapters.streams.settings import StreamSettings
 from adapters.streams.webhooks import DeliveryPolicy
 from service.handlers import Eportfolio

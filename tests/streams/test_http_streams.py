@@ -12,7 +12,7 @@ import pytest
 from cloudevents.v1.http import from_dict
 from litestar.testing import TestClient
 
-from adapters.http_streams import StreamAccess
+from adapters.streams.endpoints import StreamAccess
 from adapters.streams.envelope import TYPES
 from adapters.streams.schemas import asyncapi_document
 from service.handlers import Eportfolio

@@ -18,7 +18,7 @@ from uuid import UUID, uuid4
 import httpx
 from httpx_sse import connect_sse
 
-from adapters.http_streams import StreamAccess
+from adapters.streams.endpoints import StreamAccess
 from domain import commands as c
 from domain.events import Environment
 from domain.spec import Method

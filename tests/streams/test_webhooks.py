@@ -20,8 +20,8 @@ from cloudevents.core.bindings.http import HTTPMessage, from_http
 from cloudevents.core.formats.json import JSONFormat
 from standardwebhooks import Webhook
 
-from adapters.http_streams import StreamAccess
 from adapters.streams import Streams
+from adapters.streams.endpoints import StreamAccess
 from adapters.streams.feed import ANY
 from adapters.streams.webhooks import DeliveryPolicy, backoff
 from service.handlers import Eportfolio

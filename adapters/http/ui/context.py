@@ -14,11 +14,11 @@ from litestar.response import Template
 
 from adapters.audit.pack.pack import moment
 from adapters.http.auth import Principal
+from adapters.http.dependencies import Services
 from adapters.http.policy import Grant, may
-from adapters.http.services import Services
 from adapters.http.ui.session import Session
 from domain.events import EvAllocated, Role
-from projections.words import role_name
+from projections.phrasing import role_name
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from adapters.audit.export import ExportError
 from adapters.audit.pack.sheet import PortfolioSheet, centre_sheet, portfolio_sheet
 from adapters.audit.pack.tables import coverage_csv, decisions_csv
 from adapters.audit.signing import SigningKeyError
+from adapters.http.dependencies import Services
 from adapters.http.pack import pack_response
 from adapters.http.params import AsKnownAt, EffectiveAt, aware
 from adapters.http.problems import problem
-from adapters.http.services import Services
 from adapters.http.writes import GrantDep, ServicesDep
 
 CSV = "text/csv; charset=utf-8"

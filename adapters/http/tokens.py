@@ -1,70 +1,22 @@
-"""Who am I, the unit specifications, and the administrator's token desk."""
+"""The administrator's token desk: issue a token to someone a centre knows, revoke one."""
 
 from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
-from typing import Annotated
 from uuid import UUID, uuid4
 
 import msgspec
-from litestar import Controller, delete, get, post
-from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
+from litestar import Controller, delete, post
+from litestar.params import FromPath, JSONBody
 
+from adapters.http.dependencies import Services
 from adapters.http.problems import READ, WRITE, problem, responses
-from adapters.http.requests import TokenRequest
-from adapters.http.schemas import Me, TokenIssued, UnitSummary
-from adapters.http.services import Services
+from adapters.http.request_bodies import TokenRequest
+from adapters.http.response_bodies import TokenIssued
 from adapters.http.writes import GrantDep, IdempotencyKey, ServicesDep, checked_key
 from adapters.store.tokens import TokenRefused, check_holder
 from domain.events import Role
-from domain.spec import UnitSpec
-
-
-class MeController(Controller):
-    path = "/me"
-    tags = ["access"]
-
-    @get("/", operation_id="whoami", responses=responses(401, 403), sync_to_thread=False)
-    def whoami(self, grant: GrantDep) -> Me:
-        who = grant.principal
-        return Me(
-            subject_id=who.subject_id, role=who.role, centre_id=who.centre_id, token_id=who.token_id
-        )
-
-
-class UnitsController(Controller):
-    path = "/units"
-    tags = ["units"]
-
-    @get("/", operation_id="list_units", responses=responses(*READ), sync_to_thread=False)
-    def list_units(self, services: ServicesDep) -> list[UnitSummary]:
-        """Every unit specification on offer, every version."""
-        return [
-            UnitSummary(
-                code=s.code,
-                version=s.version,
-                title=s.title,
-                awarding_body=s.awarding_body,
-                level=s.level,
-                credit=s.credit,
-                guided_learning_hours=s.guided_learning_hours,
-            )
-            for s in sorted(services.app.specs.specs, key=lambda s: (s.code, s.version))
-        ]
-
-    @get("/{code:str}", operation_id="get_unit", responses=responses(*READ), sync_to_thread=False)
-    def get_unit(
-        self,
-        code: Annotated[str, PathParameter(pattern=r"^[A-Za-z0-9-]{1,32}$")],
-        services: ServicesDep,
-        version: Annotated[int | None, QueryParameter(ge=1, le=10_000)] = None,
-    ) -> UnitSpec:
-        """A unit's criteria, range, requirements and rules (the latest version by default)."""
-        spec = services.app.specs.get(code, version)
-        if spec is None:
-            raise problem(404, f"no unit {code} (version {version or 'latest'})", field="code")
-        return spec
 
 
 class TokensController(Controller):

@@ -27,11 +27,11 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 from litestar.types import Guard
 
 from adapters.config import Config
+from adapters.http.dependencies import Services
 from adapters.http.policy import authorize
 from adapters.http.problems import READ, WRITE, problem, responses
-from adapters.http.services import Services
 from adapters.streams import Streams, build_streams
-from adapters.streams.api import (
+from adapters.streams.bodies import (
     Deliveries,
     FeedPage,
     NewWebhook,
