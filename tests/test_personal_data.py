@@ -22,7 +22,7 @@ from adapters.bootstrap import build
 from adapters.config import Config
 from adapters.store import subject_keys
 from adapters.store.kek import KeyRing, load_ring
-from adapters.store.subject_keys import SqliteSubjectKeys
+from adapters.store.subject_keys import sqlite_subject_keys
 from domain import commands as c
 from domain.events import ERASED, EVENT_TYPES, Environment, EvidenceSubmitted, LearnerRegistered
 from domain.spec import Method
@@ -136,7 +136,7 @@ def test_without_the_key_store_sealed_fields_read_as_sealed(app: Eportfolio) -> 
 
 def test_a_missing_key_is_an_error_not_an_erasure(app: Eportfolio, tmp_path: Path) -> None:
     _, notification = evidence(World(app))
-    other = SqliteSubjectKeys(tmp_path / "another-keys.sqlite", ring(tmp_path))  # a wrong file
+    other = sqlite_subject_keys(tmp_path / "another-keys.sqlite", ring(tmp_path))  # a wrong file
     try:
         with pytest.raises(MapperDeserialisationError, match="no key for subject"):
             decode(
@@ -154,7 +154,7 @@ def test_an_erasure_in_another_process_takes_effect_here_once_the_cached_key_exp
 ) -> None:
     path = tmp_path / "keys.sqlite"
     kek = ring(tmp_path)
-    server, eraser = SqliteSubjectKeys(path, kek), SqliteSubjectKeys(path, kek)  # two processes
+    server, eraser = sqlite_subject_keys(path, kek), sqlite_subject_keys(path, kek)  # two processes
     try:
         subject, aad = uuid4(), b"event"
         sealed = server.seal(subject, b"Lee Learner", aad)
@@ -174,11 +174,11 @@ def test_a_reader_racing_destroy_cannot_put_the_key_back(
     """The reader fetches the live key, `destroy()` runs and returns, then the reader caches
     what it fetched: the key must stay destroyed for every read after `destroy()` returned."""
     kek, path = ring(tmp_path), tmp_path / "keys.sqlite"
-    writer = SqliteSubjectKeys(path, kek)
+    writer = sqlite_subject_keys(path, kek)
     subject, aad = uuid4(), b"event"
     sealed = writer.seal(subject, b"Lee Learner", aad)
     writer.close()
-    keys = SqliteSubjectKeys(path, kek)  # nothing cached yet
+    keys = sqlite_subject_keys(path, kek)  # nothing cached yet
     fetched, resume = threading.Event(), threading.Event()
     stored = keys._stored
 

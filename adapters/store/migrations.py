@@ -18,18 +18,15 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import psycopg
 from psycopg import sql
 
+from adapters.store.sql import PostgresTx, SqliteTx, Tx
 
-class Tx(Protocol):
-    """One migration transaction: runs a statement, returns its rows (if any)."""
-
-    dialect: str  # "sqlite" or "postgres", for the rare step that must differ
-
-    def execute(self, query: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]: ...
+if TYPE_CHECKING:
+    from adapters.store.sql import Database
 
 
 class Step(NamedTuple):
@@ -46,37 +43,6 @@ class Migrated(NamedTuple):
 
 class SchemaTooNew(RuntimeError):
     """The store was migrated by a newer release than this one."""
-
-
-def render(query: str, names: Mapping[str, str]) -> str:
-    for name, value in names.items():
-        query = query.replace("{" + name + "}", value)
-    return query
-
-
-class _SqliteTx:
-    dialect = "sqlite"
-
-    def __init__(self, conn: sqlite3.Connection, names: Mapping[str, str]) -> None:
-        self.conn, self.names = conn, {"bytes": "BLOB", **names}
-
-    def execute(self, query: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-        return list(self.conn.execute(render(query, self.names), tuple(params)).fetchall())
-
-
-class _PostgresTx:
-    dialect = "postgres"
-
-    def __init__(self, conn: psycopg.Connection[Any], names: Mapping[str, str]) -> None:
-        self.conn, self.names = conn, {"bytes": "BYTEA", **names}
-
-    def execute(self, query: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-        text = render(query, self.names)
-        if params:
-            cursor = self.conn.execute(text.replace("?", "%s").encode(), tuple(params))
-        else:
-            cursor = self.conn.execute(text.encode())
-        return list(cursor.fetchall()) if cursor.description else []
 
 
 def _pending(store: str, steps: Sequence[Step], version: int) -> Sequence[Step]:
@@ -103,6 +69,14 @@ def _apply(tx: Tx, pending: Sequence[Step]) -> int:
     return rewritten
 
 
+def migrate(db: Database, store: str, steps: Sequence[Step]) -> Migrated:
+    """Bring a store's tables to the last step, on whichever engine `db` is."""
+    with db.connection() as conn:
+        if db.dialect == "sqlite":
+            return migrate_sqlite(conn, store, steps, db.names)
+        return migrate_postgres(conn, db.schema, store, steps, db.names)
+
+
 def migrate_sqlite(
     conn: sqlite3.Connection, store: str, steps: Sequence[Step], names: Mapping[str, str]
 ) -> Migrated:
@@ -115,7 +89,7 @@ def migrate_sqlite(
     try:
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         pending = _pending(store, steps, version)
-        rewritten = _apply(_SqliteTx(conn, names), pending)
+        rewritten = _apply(SqliteTx(conn, names), pending)
         if pending:
             conn.execute(f"PRAGMA user_version = {len(steps):d}")
         conn.execute("COMMIT")
@@ -154,7 +128,7 @@ def migrate_postgres(
         ).fetchone()
         version = 0 if row is None else int(row[0])
         pending = _pending(store, steps, version)
-        rewritten = _apply(_PostgresTx(conn, names), pending)
+        rewritten = _apply(PostgresTx(conn, names), pending)
         if pending:
             conn.execute(
                 sql.SQL(

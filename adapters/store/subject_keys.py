@@ -23,28 +23,22 @@ back. Another process learns of an erasure when it reads `SubjectErased` from th
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from psycopg import sql
-from psycopg_pool import ConnectionPool
 
 from adapters.config import Config
-from adapters.store.files import private_dir, private_file
+from adapters.store.files import private_dir
 from adapters.store.kek import CURRENT_KEK_TABLE, RECORD_CURRENT_KEK, KeyRing, load_ring
-from adapters.store.migrations import Step, Tx, migrate_postgres, migrate_sqlite
-from adapters.store.scrub import scrub_postgres, scrub_sqlite
-from adapters.store.views import postgres_conninfo
+from adapters.store.migrations import Step, migrate
+from adapters.store.sql import Database, PostgresDatabase, SqliteDatabase, Tx
 from service.personal_data import KeyDestroyed, SealBroken
 
 NONCE_BYTES = 12
@@ -53,8 +47,6 @@ _DESTROYED = b""  # the subject's key is gone
 KEYS_CACHED = 10_000
 KEY_TTL_SECONDS = 60.0
 _WRAP_AAD = b"eportfolio:subject-key:v1\x00"
-
-Run = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
 
 
 def key_aad(subject_id: UUID | str) -> bytes:
@@ -124,44 +116,35 @@ def steps(ring: KeyRing) -> tuple[Step, ...]:
     )
 
 
-class _SqlKeys:
-    """AES-GCM over wrapped keys kept by `_run(query, params) -> rows` (SQLite or PostgreSQL)."""
+class SqlSubjectKeys:
+    """AES-GCM over wrapped keys kept in one store database (SQLite file or PostgreSQL table).
 
-    placeholder = "?"
-    table = "subject_keys"
-    kek_table = "kek"
-    share = ""  # PostgreSQL: FOR SHARE, so a rotation waits for (and sees) this write
+    On PostgreSQL a new key reads the current KEK `FOR SHARE`, so a rotation waits for (and
+    sees) the write.
+    """
 
-    def __init__(self, ring: KeyRing) -> None:
+    def __init__(self, db: Database, ring: KeyRing) -> None:
+        self.db = db
         self.ring = ring
         self._cache: OrderedDict[UUID, tuple[float, bytes]] = OrderedDict()
         self._destroyed: set[UUID] = set()
         self._lock = threading.Lock()
-
-    def _run(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
-
-    def _transaction(self) -> AbstractContextManager[Run]:
-        raise NotImplementedError
-
-    def _q(self, query: str) -> str:
-        return (
-            query.replace("?", self.placeholder)
-            .replace("{table}", self.table)
-            .replace("{kek}", self.kek_table)
-            .replace("{share}", self.share)
-        )
+        if migrate(db, "subject_keys", steps(ring)).rewritten:
+            self._scrub()  # release 0.1's unwrapped keys were just overwritten
+        self._opened()
 
     def _scrub(self) -> None:
         """Make sure overwritten key material is gone from the files, not just unreachable."""
+        self.db.scrub("table")
+
+    def close(self) -> None:
+        self.db.close()
 
     def _opened(self) -> None:
         """Every KEK the rows are wrapped under must be at hand: say so now, not mid-request."""
-        for (wanted,) in self._run(
-            self._q(
-                "SELECT kek_id FROM {kek} UNION "
-                "SELECT DISTINCT kek_id FROM {table} WHERE wrapped_key IS NOT NULL"
-            ),
+        for (wanted,) in self.db.execute(
+            "SELECT kek_id FROM {kek} UNION "
+            "SELECT DISTINCT kek_id FROM {table} WHERE wrapped_key IS NOT NULL",
             (),
         ):
             self.ring.key(wanted)
@@ -195,18 +178,14 @@ class _SqlKeys:
             if subject_id in self._destroyed:
                 return False
         now = datetime.now(UTC).isoformat()
-        destroyed = self._run(
-            self._q(
-                "UPDATE {table} SET wrapped_key = NULL, destroyed_at = ? "
-                "WHERE subject_id = ? AND destroyed_at IS NULL RETURNING subject_id"
-            ),
+        destroyed = self.db.execute(
+            "UPDATE {table} SET wrapped_key = NULL, destroyed_at = ? "
+            "WHERE subject_id = ? AND destroyed_at IS NULL RETURNING subject_id",
             (now, str(subject_id)),
         )
-        self._run(  # a tombstone even for a subject who never had a key
-            self._q(
-                "INSERT INTO {table} (subject_id, wrapped_key, created_at, destroyed_at) "
-                "VALUES (?, NULL, ?, ?) ON CONFLICT (subject_id) DO NOTHING"
-            ),
+        self.db.execute(  # a tombstone even for a subject who never had a key
+            "INSERT INTO {table} (subject_id, wrapped_key, created_at, destroyed_at) "
+            "VALUES (?, NULL, ?, ?) ON CONFLICT (subject_id) DO NOTHING",
             (str(subject_id), now, now),
         )
         self._remember(subject_id, _DESTROYED)
@@ -217,19 +196,17 @@ class _SqlKeys:
     def rewrap(self, target: str) -> int:
         """Wrap every live key under the KEK `target` (a rotation); how many were rewrapped."""
         self.ring.key(target)  # held, or KekError before anything changes
-        with self._transaction() as run:
-            run(self._q("UPDATE {kek} SET kek_id = ?"), (target,))  # waits for writers
-            rows = run(
-                self._q(
-                    "SELECT subject_id, wrapped_key, kek_id FROM {table} "
-                    "WHERE wrapped_key IS NOT NULL AND kek_id <> ?"
-                ),
+        with self.db.transaction() as tx:
+            tx.execute("UPDATE {kek} SET kek_id = ?", (target,))  # waits for writers
+            rows = tx.execute(
+                "SELECT subject_id, wrapped_key, kek_id FROM {table} "
+                "WHERE wrapped_key IS NOT NULL AND kek_id <> ?",
                 (target,),
             )
             for subject_id, wrapped, old in rows:
                 key = self.ring.unwrap(old, bytes(wrapped), key_aad(subject_id))
-                run(
-                    self._q("UPDATE {table} SET wrapped_key = ?, kek_id = ? WHERE subject_id = ?"),
+                tx.execute(
+                    "UPDATE {table} SET wrapped_key = ?, kek_id = ? WHERE subject_id = ?",
                     (self.ring.wrap(target, key, key_aad(subject_id)), target, subject_id),
                 )
         if rows:
@@ -238,11 +215,9 @@ class _SqlKeys:
 
     def kek_ids(self) -> set[str]:
         """Every KEK something in this store is wrapped under (the current one included)."""
-        rows = self._run(
-            self._q(
-                "SELECT kek_id FROM {kek} UNION "
-                "SELECT DISTINCT kek_id FROM {table} WHERE wrapped_key IS NOT NULL"
-            ),
+        rows = self.db.execute(
+            "SELECT kek_id FROM {kek} UNION "
+            "SELECT DISTINCT kek_id FROM {table} WHERE wrapped_key IS NOT NULL",
             (),
         )
         return {str(row[0]) for row in rows}
@@ -264,14 +239,12 @@ class _SqlKeys:
 
     def _insert(self, subject_id: UUID) -> None:
         """A new key, wrapped under the store's current KEK as of this very transaction."""
-        with self._transaction() as run:
-            (current,) = run(self._q("SELECT kek_id FROM {kek}{share}"), ())[0]
+        with self.db.transaction() as tx:
+            (current,) = tx.execute("SELECT kek_id FROM {kek}{share}", ())[0]
             wrapped = self.ring.wrap(current, AESGCM.generate_key(KEY_BITS), key_aad(subject_id))
-            run(
-                self._q(
-                    "INSERT INTO {table} (subject_id, wrapped_key, kek_id, created_at) "
-                    "VALUES (?, ?, ?, ?) ON CONFLICT (subject_id) DO NOTHING"
-                ),
+            tx.execute(
+                "INSERT INTO {table} (subject_id, wrapped_key, kek_id, created_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (subject_id) DO NOTHING",
                 (str(subject_id), wrapped, current, datetime.now(UTC).isoformat()),
             )
 
@@ -307,8 +280,8 @@ class _SqlKeys:
                 self._cache.popitem(last=False)
 
     def _stored(self, subject_id: UUID) -> bytes | None:
-        rows = self._run(
-            self._q("SELECT wrapped_key, kek_id, destroyed_at FROM {table} WHERE subject_id = ?"),
+        rows = self.db.execute(
+            "SELECT wrapped_key, kek_id, destroyed_at FROM {table} WHERE subject_id = ?",
             (str(subject_id),),
         )
         if not rows:
@@ -319,116 +292,40 @@ class _SqlKeys:
         return self.ring.unwrap(wrapped_by, bytes(wrapped), key_aad(subject_id))
 
 
-class SqliteSubjectKeys(_SqlKeys):
-    """Keys in their own SQLite file, one connection under a lock (lookups are cached)."""
-
-    def __init__(self, path: Path, ring: KeyRing) -> None:
-        super().__init__(ring)
-        self._conn_lock = threading.Lock()
-        self._conn = sqlite3.connect(
-            private_file(path), isolation_level=None, check_same_thread=False, timeout=10.0
-        )
-        try:
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA secure_delete = ON")  # freed bytes are zeroed
-            names = {"table": self.table, "kek": self.kek_table}
-            if migrate_sqlite(self._conn, "subject_keys", steps(ring), names).rewritten:
-                self._scrub()  # release 0.1's unwrapped keys were just overwritten
-            self._opened()
-        except BaseException:
-            self._conn.close()
-            raise
-
-    def _run(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        with self._conn_lock:
-            return list(self._conn.execute(query, tuple(params)).fetchall())
-
-    @contextmanager
-    def _transaction(self) -> Iterator[Run]:
-        with self._conn_lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield lambda query, params: list(self._conn.execute(query, tuple(params)))
-                self._conn.execute("COMMIT")
-            except BaseException:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise
-
-    def _scrub(self) -> None:
-        with self._conn_lock:
-            scrub_sqlite(self._conn, "the key store")
-
-    def close(self) -> None:
-        with self._conn_lock:
-            self._conn.close()
-
-
-class PostgresSubjectKeys(_SqlKeys):
-    """Keys as a table of their own in the application's schema, over a small pool."""
-
-    placeholder = "%s"
-    share = " FOR SHARE"
-
-    def __init__(self, env: Mapping[str, str], ring: KeyRing) -> None:
-        super().__init__(ring)
-        schema = env.get("POSTGRES_SCHEMA", "").strip() or "public"
-        self._identifier = sql.Identifier(schema, "subject_keys")
-        self.table = self._identifier.as_string()
-        self.kek_table = sql.Identifier(schema, "subject_keys_kek").as_string()
-        self._pool = ConnectionPool(
-            postgres_conninfo(env),
-            min_size=1,
-            max_size=2,
-            kwargs={"autocommit": True},
-            name="subject-keys",
-            open=True,
-        )
-        names = {
-            "table": self.table,
-            "kek": self.kek_table,
-            "function": sql.Identifier(schema, "subject_keys_tombstones_stay").as_string(),
-            "trigger": sql.Identifier("subject_keys_tombstones_stay").as_string(),
-        }
-        try:
-            with self._pool.connection() as conn:
-                migrated = migrate_postgres(conn, schema, "subject_keys", steps(ring), names)
-            if migrated.rewritten:
-                self._scrub()  # release 0.1's unwrapped keys were just overwritten
-            self._opened()
-        except BaseException:
-            self._pool.close()
-            raise
-
-    def _run(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        with self._pool.connection() as conn:
-            cursor = conn.execute(query.encode(), tuple(params))
-            return list(cursor.fetchall()) if cursor.description else []
-
-    @contextmanager
-    def _transaction(self) -> Iterator[Run]:
-        with self._pool.connection() as conn, conn.transaction():
-
-            def run(query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-                cursor = conn.execute(query.encode(), tuple(params))
-                return list(cursor.fetchall()) if cursor.description else []
-
-            yield run
-
-    def _scrub(self) -> None:
-        with self._pool.connection() as conn:
-            scrub_postgres(conn, self._identifier)
-
-    def close(self) -> None:
-        self._pool.close()
-
-
-def open_subject_keys(
-    config: Config, ring: KeyRing | None = None
-) -> SqliteSubjectKeys | PostgresSubjectKeys:
+def open_subject_keys(config: Config, ring: KeyRing | None = None) -> SqlSubjectKeys:
     """The configured key store, its keys wrapped under the configured KEK (KekError if none)."""
     ring = ring or load_ring(config)
-    if config.uses_postgres:
-        return PostgresSubjectKeys(config.eventsourcing_env(), ring)
-    private_dir(config.data_dir)
-    return SqliteSubjectKeys(config.data_dir / "keys.sqlite", ring)
+    if not config.uses_postgres:
+        private_dir(config.data_dir)
+        return sqlite_subject_keys(config.data_dir / "keys.sqlite", ring)
+    db = PostgresDatabase(
+        config.eventsourcing_env(),
+        {
+            "table": "subject_keys",
+            "kek": "subject_keys_kek",
+            "function": "subject_keys_tombstones_stay",
+        },
+        {"trigger": sql.Identifier("subject_keys_tombstones_stay").as_string()},
+        label="subject-keys",
+    )
+    return _keys_over(db, ring)
+
+
+def sqlite_subject_keys(path: Path, ring: KeyRing) -> SqlSubjectKeys:
+    """A key store in its own SQLite file (freed pages zeroed)."""
+    db = SqliteDatabase(
+        path,
+        {"table": "subject_keys", "kek": "kek"},
+        label="the key store",
+        timeout=10.0,
+        secure_delete=True,
+    )
+    return _keys_over(db, ring)
+
+
+def _keys_over(db: Database, ring: KeyRing) -> SqlSubjectKeys:
+    try:
+        return SqlSubjectKeys(db, ring)
+    except BaseException:
+        db.close()
+        raise

@@ -20,21 +20,18 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Literal, Protocol
 from uuid import UUID, uuid4
 
 import msgspec
 import psycopg
-from psycopg import sql
-from psycopg_pool import ConnectionPool
 
 from adapters.config import Config
-from adapters.store.files import private_dir, private_file
-from adapters.store.migrations import Step, migrate_postgres, migrate_sqlite
-from adapters.store.views import postgres_conninfo
+from adapters.store.files import private_dir
+from adapters.store.migrations import Step, migrate
+from adapters.store.sql import Database, PostgresDatabase, SqliteDatabase
 from domain.centre import CentreState
 from domain.events import Role
 from service.errors import IdempotencyKeyReused
@@ -164,21 +161,17 @@ _SELECT = (
 )
 
 
-class _SqlTokens:
-    """The store's logic over any DB-API-ish `_run(query, params) -> rows`."""
+class SqlTokenStore:
+    """The token store over one store database (SQLite file or PostgreSQL table)."""
 
-    placeholder = "?"
-    table = "api_tokens"
-
-    def __init__(self) -> None:
+    def __init__(self, db: Database) -> None:
+        self.db = db
         self._used: dict[str, float] = {}  # token hash -> when its use was last written
         self._used_lock = threading.Lock()
+        migrate(db, "tokens", STEPS)
 
-    def _run(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
-
-    def _q(self, query: str) -> str:
-        return query.replace("?", self.placeholder).replace("{table}", self.table)
+    def close(self) -> None:
+        self.db.close()
 
     def issue(
         self,
@@ -215,12 +208,10 @@ class _SqlTokens:
         return record, secret
 
     def _insert(self, secret: str, record: TokenRecord, key: str | None, fingerprint: str) -> None:
-        self._run(
-            self._q(
-                "INSERT INTO {table} (token_hash, token_id, subject_id, role, centre_id, label, "
-                "created_at, expires_at, idem_key, idem_fingerprint) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ),
+        self.db.execute(
+            "INSERT INTO {table} (token_hash, token_id, subject_id, role, centre_id, label, "
+            "created_at, expires_at, idem_key, idem_fingerprint) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 token_hash(secret),
                 str(record.token_id),
@@ -236,8 +227,8 @@ class _SqlTokens:
         )
 
     def _by_key(self, key: str, fingerprint: str) -> TokenRecord | None:
-        rows = self._run(
-            self._q(_SELECT + " , idem_fingerprint FROM {table} WHERE idem_key = ?"),
+        rows = self.db.execute(
+            _SELECT + " , idem_fingerprint FROM {table} WHERE idem_key = ?",
             (token_hash(key),),
         )
         if not rows:
@@ -250,11 +241,9 @@ class _SqlTokens:
 
     def find(self, secret: str) -> TokenRecord | None:
         hashed, now = token_hash(secret), datetime.now(UTC)
-        rows = self._run(
-            self._q(
-                _SELECT + " FROM {table} WHERE token_hash = ? AND revoked_at IS NULL "
-                "AND (expires_at IS NULL OR expires_at > ?)"
-            ),
+        rows = self.db.execute(
+            _SELECT + " FROM {table} WHERE token_hash = ? AND revoked_at IS NULL "
+            "AND (expires_at IS NULL OR expires_at > ?)",
             (hashed, now.isoformat()),
         )
         if not rows:
@@ -272,17 +261,17 @@ class _SqlTokens:
             if len(self._used) > 100_000:  # forget the oldest notes; at worst one more write
                 for stale in list(self._used)[:50_000]:
                     del self._used[stale]
-        self._run(
-            self._q("UPDATE {table} SET last_used_at = ? WHERE token_hash = ?"),
+        self.db.execute(
+            "UPDATE {table} SET last_used_at = ? WHERE token_hash = ?",
             (now.isoformat(), hashed),
         )
 
     def tokens(self, centre_id: UUID | None = None) -> list[TokenRecord]:
         if centre_id is None:
-            rows = self._run(self._q(_SELECT + " FROM {table} ORDER BY created_at"), ())
+            rows = self.db.execute(_SELECT + " FROM {table} ORDER BY created_at", ())
         else:
-            rows = self._run(
-                self._q(_SELECT + " FROM {table} WHERE centre_id = ? ORDER BY created_at"),
+            rows = self.db.execute(
+                _SELECT + " FROM {table} WHERE centre_id = ? ORDER BY created_at",
                 (str(centre_id),),
             )
         return [_record(row) for row in rows]
@@ -298,17 +287,15 @@ class _SqlTokens:
 
     def _revoke_where(self, column: RevokeBy, value: str) -> int:
         """Revoke the live tokens whose `column` is `value` (the column is never input)."""
-        rows = self._run(
-            self._q(
-                f"UPDATE {{table}} SET revoked_at = ? WHERE {column} = ? "  # noqa: S608
-                "AND revoked_at IS NULL RETURNING token_id"
-            ),
+        rows = self.db.execute(
+            f"UPDATE {{table}} SET revoked_at = ? WHERE {column} = ? "  # noqa: S608
+            "AND revoked_at IS NULL RETURNING token_id",
             (datetime.now(UTC).isoformat(), value),
         )
         return len(rows)
 
     def discard(self, token_id: UUID) -> None:
-        self._run(self._q("DELETE FROM {table} WHERE token_id = ?"), (str(token_id),))
+        self.db.execute("DELETE FROM {table} WHERE token_id = ?", (str(token_id),))
 
 
 def _record(row: Sequence[Any]) -> TokenRecord:
@@ -353,66 +340,18 @@ STEPS = (
 """The schema's versions (adapters/store/migrations.py); never edit a released step, add one."""
 
 
-class SqliteTokenStore(_SqlTokens):
-    """Tokens in their own SQLite file; one connection, used under a lock (lookups are µs)."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__()
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(
-            private_file(path), isolation_level=None, check_same_thread=False
-        )
-        try:
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            migrate_sqlite(self._conn, "tokens", STEPS, {"table": self.table})
-        except BaseException:
-            self._conn.close()
-            raise
-
-    def _run(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return list(self._conn.execute(query, tuple(params)).fetchall())
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-
-class PostgresTokenStore(_SqlTokens):
-    """Tokens as a table in the application's schema, over a small pool."""
-
-    placeholder = "%s"
-
-    def __init__(self, env: Mapping[str, str]) -> None:
-        super().__init__()
-        schema = env.get("POSTGRES_SCHEMA", "").strip() or "public"
-        self.table = sql.Identifier(schema, "api_tokens").as_string()
-        self._pool = ConnectionPool(
-            postgres_conninfo(env),
-            min_size=1,
-            max_size=2,
-            kwargs={"autocommit": True},
-            name="api-tokens",
-            open=True,
-        )
-        try:
-            with self._pool.connection() as conn:
-                migrate_postgres(conn, schema, "tokens", STEPS, {"table": self.table})
-        except BaseException:
-            self._pool.close()
-            raise
-
-    def _run(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        with self._pool.connection() as conn:
-            cursor = conn.execute(query.encode(), tuple(params))
-            return list(cursor.fetchall()) if cursor.description else []
-
-    def close(self) -> None:
-        self._pool.close()
-
-
 def open_token_store(config: Config) -> TokenStore:
     if config.uses_postgres:
-        return PostgresTokenStore(config.eventsourcing_env())
-    private_dir(config.data_dir)
-    return SqliteTokenStore(config.data_dir / "tokens.sqlite")
+        db: Database = PostgresDatabase(
+            config.eventsourcing_env(), {"table": "api_tokens"}, label="api-tokens"
+        )
+    else:
+        private_dir(config.data_dir)
+        db = SqliteDatabase(
+            config.data_dir / "tokens.sqlite", {"table": "api_tokens"}, label="the token store"
+        )
+    try:
+        return SqlTokenStore(db)
+    except BaseException:
+        db.close()
+        raise

@@ -29,12 +29,12 @@ from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
 
 from adapters.config import Config
 from adapters.store.files import private_dir, private_file
 from adapters.store.scrub import scrub_postgres, scrub_sqlite
+from adapters.store.sql import postgres_conninfo
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
@@ -264,19 +264,6 @@ class SqliteViewStore:
 
 
 # ---- PostgreSQL ------------------------------------------------------------------------
-
-
-def postgres_conninfo(env: Mapping[str, str]) -> str:
-    """A libpq connection string from eventsourcing's POSTGRES_* settings."""
-    params = {
-        "dbname": env.get("POSTGRES_DBNAME", "postgres"),
-        "host": env.get("POSTGRES_HOST", "127.0.0.1"),
-        "port": env.get("POSTGRES_PORT", "5432"),
-        "user": env.get("POSTGRES_USER", "postgres"),
-    }
-    if env.get("POSTGRES_PASSWORD"):
-        params["password"] = env["POSTGRES_PASSWORD"]
-    return make_conninfo(**params)
 
 
 class PostgresViewStore:

@@ -13,26 +13,19 @@ the registration document: a copy of the store alone signs nothing.
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
-from pathlib import Path
-from typing import Any, Protocol
 from uuid import UUID
 
 import msgspec
 from psycopg import sql
-from psycopg_pool import ConnectionPool
 
 from adapters.config import Config
-from adapters.store.files import private_dir, private_file
+from adapters.store.files import private_dir
 from adapters.store.kek import CURRENT_KEK_TABLE, RECORD_CURRENT_KEK, KeyRing, load_ring
-from adapters.store.migrations import Step, Tx, migrate_postgres, migrate_sqlite
-from adapters.store.scrub import scrub_postgres, scrub_sqlite
-from adapters.store.views import postgres_conninfo
+from adapters.store.migrations import Step, migrate
+from adapters.store.sql import Database, PostgresDatabase, SqliteDatabase, Tx
 from adapters.streams.feed import Filters
 
 
@@ -74,11 +67,6 @@ class Attempt(msgspec.Struct, frozen=True, kw_only=True):
     seq: int = 0  # set by the store, in recording order
 
 
-class _Tx(Protocol):
-    def run(self, query: str, params: Sequence[object] = ()) -> int: ...
-    def rows(self, query: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]: ...
-
-
 _SUB_COLUMNS = "id, doc, position, status, status_reason, secret_sealed, kek_id"
 _decode_registration = msgspec.json.Decoder(Registration).decode
 _decode_attempt = msgspec.json.Decoder(Attempt).decode
@@ -95,25 +83,27 @@ def _document(registration: Registration) -> bytes:
 
 
 class WebhookStore:
-    """Backend-neutral queries; `_transaction` and `_scrub` are what a backend provides."""
+    """Subscriptions, cursors and attempts in one store database (SQLite or PostgreSQL)."""
 
-    def __init__(self, ring: KeyRing) -> None:
+    def __init__(self, db: Database, ring: KeyRing) -> None:
+        self.db = db
         self.ring = ring
-
-    def _transaction(self) -> AbstractContextManager[_Tx]:
-        raise NotImplementedError
+        if migrate(db, "webhooks", steps(ring)).rewritten:
+            self._scrub()  # release 0.1's secrets in clear were just overwritten
+        self._opened()
 
     def _scrub(self) -> None:
         """Make sure overwritten secrets are gone from the files, not just unreachable."""
+        self.db.scrub("webhooks")
 
     def close(self) -> None:
-        raise NotImplementedError
+        self.db.close()
 
     def add(self, subscription: Subscription) -> None:
-        with self._transaction() as tx:
-            (current,) = tx.rows("SELECT kek_id FROM {kek}{share}")[0]
+        with self.db.transaction() as tx:
+            (current,) = tx.execute("SELECT kek_id FROM {kek}{share}")[0]
             secret = subscription.registration.secret.encode()
-            tx.run(
+            tx.count(
                 "INSERT INTO {webhooks} (id, owner_id, doc, position, status, status_reason, "
                 "secret_sealed, kek_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -131,14 +121,14 @@ class WebhookStore:
     def rewrap(self, target: str) -> int:
         """Wrap every secret under the KEK `target` (a rotation); how many were rewrapped."""
         self.ring.key(target)  # held, or KekError before anything changes
-        with self._transaction() as tx:
-            tx.run("UPDATE {kek} SET kek_id = ?", (target,))  # waits for writers
-            rows = tx.rows(
+        with self.db.transaction() as tx:
+            tx.count("UPDATE {kek} SET kek_id = ?", (target,))  # waits for writers
+            rows = tx.execute(
                 "SELECT id, secret_sealed, kek_id FROM {webhooks} WHERE kek_id <> ?", (target,)
             )
             for webhook_id, sealed, old in rows:
                 secret = self.ring.unwrap(old, bytes(sealed), _aad(webhook_id))
-                tx.run(
+                tx.count(
                     "UPDATE {webhooks} SET secret_sealed = ?, kek_id = ? WHERE id = ?",
                     (self.ring.wrap(target, secret, _aad(webhook_id)), target, webhook_id),
                 )
@@ -148,8 +138,10 @@ class WebhookStore:
 
     def kek_ids(self) -> set[str]:
         """Every KEK something in this store is wrapped under (the current one included)."""
-        with self._transaction() as tx:
-            rows = tx.rows("SELECT kek_id FROM {kek} UNION SELECT DISTINCT kek_id FROM {webhooks}")
+        with self.db.transaction() as tx:
+            rows = tx.execute(
+                "SELECT kek_id FROM {kek} UNION SELECT DISTINCT kek_id FROM {webhooks}"
+            )
         return {str(row[0]) for row in rows}
 
     def _opened(self) -> None:
@@ -170,17 +162,17 @@ class WebhookStore:
         return self._select("WHERE status = ? ORDER BY id", (Status.ACTIVE.value,))
 
     def delete(self, webhook_id: UUID) -> bool:
-        with self._transaction() as tx:
-            tx.run("DELETE FROM {attempts} WHERE webhook_id = ?", (str(webhook_id),))
-            return tx.run("DELETE FROM {webhooks} WHERE id = ?", (str(webhook_id),)) == 1
+        with self.db.transaction() as tx:
+            tx.count("DELETE FROM {attempts} WHERE webhook_id = ?", (str(webhook_id),))
+            return tx.count("DELETE FROM {webhooks} WHERE id = ?", (str(webhook_id),)) == 1
 
     def record(self, webhook_id: UUID, attempt: Attempt, *, moved: tuple[int, int] | None) -> bool:
         """Record an attempt and, if `moved` = (expected, new), move the cursor with it.
 
         Returns False if the cursor was no longer at `expected` (the attempt is kept).
         """
-        with self._transaction() as tx:
-            tx.run(
+        with self.db.transaction() as tx:
+            tx.count(
                 "INSERT INTO {attempts} (webhook_id, doc) VALUES (?, ?)",
                 (str(webhook_id), msgspec.json.encode(attempt)),
             )
@@ -188,21 +180,21 @@ class WebhookStore:
 
     def advance(self, webhook_id: UUID, expected: int, position: int) -> bool:
         """Move the cursor past events the filters skip; False if it had moved meanwhile."""
-        with self._transaction() as tx:
+        with self.db.transaction() as tx:
             return self._move(tx, webhook_id, expected, position)
 
     def set_status(self, webhook_id: UUID, status: Status, reason: str = "") -> None:
-        with self._transaction() as tx:
-            tx.run(
+        with self.db.transaction() as tx:
+            tx.count(
                 "UPDATE {webhooks} SET status = ?, status_reason = ? WHERE id = ?",
                 (status.value, reason, str(webhook_id)),
             )
 
     def rewind(self, webhook_id: UUID, position: int) -> bool:
         """Deliver again from after `position`, re-enabling a disabled subscription."""
-        with self._transaction() as tx:
+        with self.db.transaction() as tx:
             return (
-                tx.run(
+                tx.count(
                     "UPDATE {webhooks} SET position = ?, status = ?, status_reason = '' "
                     "WHERE id = ?",
                     (position, Status.ACTIVE.value, str(webhook_id)),
@@ -212,8 +204,8 @@ class WebhookStore:
 
     def attempts(self, webhook_id: UUID, after: int = 0, limit: int = 100) -> list[Attempt]:
         """Attempts in the order made, after sequence number `after`."""
-        with self._transaction() as tx:
-            rows = tx.rows(
+        with self.db.transaction() as tx:
+            rows = tx.execute(
                 "SELECT seq, doc FROM {attempts} WHERE webhook_id = ? AND seq > ? "
                 "ORDER BY seq LIMIT ?",
                 (str(webhook_id), after, limit),
@@ -221,17 +213,17 @@ class WebhookStore:
         return [msgspec.structs.replace(_decode_attempt(bytes(d)), seq=s) for s, d in rows]
 
     @staticmethod
-    def _move(tx: _Tx, webhook_id: UUID, expected: int, position: int) -> bool:
-        count = tx.run(
+    def _move(tx: Tx, webhook_id: UUID, expected: int, position: int) -> bool:
+        count = tx.count(
             "UPDATE {webhooks} SET position = ? WHERE id = ? AND position = ?",
             (position, str(webhook_id), expected),
         )
         return count == 1
 
     def _select(self, where: str, params: Sequence[object]) -> list[Subscription]:
-        with self._transaction() as tx:
+        with self.db.transaction() as tx:
             query = f"SELECT {_SUB_COLUMNS} FROM {{webhooks}} {where}"  # noqa: S608 `where` is ours
-            rows = tx.rows(query, params)
+            rows = tx.execute(query, params)
         return [
             Subscription(
                 id=UUID(i),
@@ -250,10 +242,43 @@ class WebhookStore:
 def open_webhook_store(config: Config, ring: KeyRing | None = None) -> WebhookStore:
     """The configured store, its secrets wrapped under the configured KEK (KekError if none)."""
     ring = ring or load_ring(config)
+    db: Database
     if not config.uses_postgres:
         private_dir(config.data_dir)
-        return SqliteWebhookStore(config.data_dir / "webhooks.sqlite", ring)
-    return PostgresWebhookStore(config.eventsourcing_env(), ring)
+        db = SqliteDatabase(
+            config.data_dir / "webhooks.sqlite",
+            {
+                "webhooks": "webhooks",
+                "attempts": "webhook_attempts",
+                "index": "webhook_attempts_by_webhook",
+                "kek": "kek",
+                "bigint": "INTEGER",
+                "serial": "seq INTEGER PRIMARY KEY AUTOINCREMENT",
+            },
+            label="the webhook store",
+            timeout=10.0,
+            secure_delete=True,
+        )
+    else:
+        db = PostgresDatabase(
+            config.eventsourcing_env(),
+            {
+                "webhooks": "eportfolio_webhooks",
+                "attempts": "eportfolio_webhook_attempts",
+                "kek": "eportfolio_webhooks_kek",
+            },
+            {
+                "index": sql.Identifier("eportfolio_webhook_attempts_by_webhook").as_string(),
+                "bigint": "bigint",
+                "serial": "seq bigserial PRIMARY KEY",
+            },
+            label="webhooks",
+        )
+    try:
+        return WebhookStore(db, ring)
+    except BaseException:
+        db.close()
+        raise
 
 
 _RELEASE_01 = Step(
@@ -303,133 +328,3 @@ def steps(ring: KeyRing) -> tuple[Step, ...]:
             seal_every_secret,
         ),
     )
-
-
-# ---- SQLite ----------------------------------------------------------------------------
-
-_SQLITE_NAMES = {
-    "webhooks": "webhooks",
-    "attempts": "webhook_attempts",
-    "index": "webhook_attempts_by_webhook",
-    "kek": "kek",
-    "bigint": "INTEGER",
-    "serial": "seq INTEGER PRIMARY KEY AUTOINCREMENT",
-}
-
-
-class _SqliteTx:
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def run(self, query: str, params: Sequence[object] = ()) -> int:
-        return self.conn.execute(_sqlite(query), params).rowcount
-
-    def rows(self, query: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-        return self.conn.execute(_sqlite(query), params).fetchall()
-
-
-def _sqlite(query: str) -> str:
-    return query.format(webhooks="webhooks", attempts="webhook_attempts", kek="kek", share="")
-
-
-class SqliteWebhookStore(WebhookStore):
-    """One connection behind a lock: webhook bookkeeping is light and must not interleave."""
-
-    def __init__(self, path: Path, ring: KeyRing, *, timeout: float = 10.0) -> None:
-        super().__init__(ring)
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(
-            private_file(path), timeout=timeout, isolation_level=None, check_same_thread=False
-        )
-        try:
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA secure_delete = ON")  # freed bytes are zeroed
-            if migrate_sqlite(self._conn, "webhooks", steps(ring), _SQLITE_NAMES).rewritten:
-                self._scrub()  # release 0.1's secrets in clear were just overwritten
-            self._opened()
-        except BaseException:
-            self._conn.close()
-            raise
-
-    @contextmanager
-    def _transaction(self) -> Iterator[_Tx]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield _SqliteTx(self._conn)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-
-    def _scrub(self) -> None:
-        with self._lock:
-            scrub_sqlite(self._conn, "the webhook store")
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-
-# ---- PostgreSQL ------------------------------------------------------------------------
-
-
-class _PostgresTx:
-    def __init__(self, conn: Any, names: Mapping[str, sql.Composable]) -> None:
-        self.conn, self.names = conn, names
-
-    def _query(self, query: str) -> sql.Composed:
-        return sql.SQL(query.replace("?", "%s")).format(**self.names)
-
-    def run(self, query: str, params: Sequence[object] = ()) -> int:
-        return int(self.conn.execute(self._query(query), params).rowcount)
-
-    def rows(self, query: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-        return list(self.conn.execute(self._query(query), params).fetchall())
-
-
-class PostgresWebhookStore(WebhookStore):
-    def __init__(self, env: Mapping[str, str], ring: KeyRing, *, max_connections: int = 2) -> None:
-        super().__init__(ring)
-        schema = env.get("POSTGRES_SCHEMA", "").strip() or "public"
-        self._names: dict[str, sql.Composable] = {
-            "webhooks": sql.Identifier(schema, "eportfolio_webhooks"),
-            "attempts": sql.Identifier(schema, "eportfolio_webhook_attempts"),
-            "index": sql.Identifier("eportfolio_webhook_attempts_by_webhook"),
-            "kek": sql.Identifier(schema, "eportfolio_webhooks_kek"),
-        }
-        self._pool = ConnectionPool(
-            postgres_conninfo(env),
-            min_size=1,
-            max_size=max_connections,
-            kwargs={"autocommit": True},
-            name="webhooks",
-            open=True,
-        )
-        names = {name: value.as_string() for name, value in self._names.items()}
-        names |= {"bigint": "bigint", "serial": "seq bigserial PRIMARY KEY"}
-        self._names["share"] = sql.SQL(" FOR SHARE")
-        try:
-            with self._pool.connection() as conn:
-                migrated = migrate_postgres(conn, schema, "webhooks", steps(ring), names)
-            if migrated.rewritten:
-                self._scrub()  # release 0.1's secrets in clear were just overwritten
-            self._opened()
-        except BaseException:
-            self._pool.close()
-            raise
-
-    @contextmanager
-    def _transaction(self) -> Iterator[_Tx]:
-        with self._pool.connection() as conn, conn.transaction():
-            yield _PostgresTx(conn, self._names)
-
-    def _scrub(self) -> None:
-        webhooks = self._names["webhooks"]
-        if not isinstance(webhooks, sql.Identifier):  # pragma: no cover - set above
-            raise TypeError(webhooks)
-        with self._pool.connection() as conn:
-            scrub_postgres(conn, webhooks)
-
-    def close(self) -> None:
-        self._pool.close()

@@ -26,7 +26,7 @@ from psycopg import sql
 
 from adapters.bootstrap import build
 from adapters.config import Config
-from adapters.store.views import postgres_conninfo
+from adapters.store.sql import postgres_conninfo
 from adapters.streams.envelope import StreamEvent
 from adapters.streams.feed import EventLog
 from adapters.streams.tail import LogTail
