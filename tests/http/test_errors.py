@@ -38,7 +38,7 @@ def head(client: TestClient[Litestar]) -> int:
 
 def token_count(client: TestClient[Litestar]) -> int:
     services = client.app.state.services
-    rows = services.tokens._run(services.tokens._q("SELECT count(*) FROM {table}"), ())
+    rows = services.tokens.db.execute("SELECT count(*) FROM {table}")
     return int(rows[0][0])
 
 
