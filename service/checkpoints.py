@@ -21,13 +21,13 @@ import msgspec
 from eventsourcing.persistence import IntegrityError, MapperDeserialisationError, Notification
 
 from domain import commands as c
-from domain.events import CheckpointIssued, Role
-from domain.spec import SpecCatalogue
+from domain.events import CheckpointIssued, Event, EvSampleRecorded, Role
 from service.codec import Recorded, Stored
 from service.errors import ConcurrencyConflict
-from service.handlers import Eportfolio, WriteResult
+from service.handlers import Eportfolio
 from service.ledger import Ledger
 from service.merkle import event_leaf, recorded_time
+from service.reactions import Reaction
 
 AUDIT_STREAM = uuid5(NAMESPACE_URL, "urn:eportfolio:audit-log")
 SYSTEM_ACTOR = c.Actor(id=uuid5(NAMESPACE_URL, "urn:eportfolio:system"), role=Role.SYSTEM)
@@ -216,47 +216,21 @@ class Checkpointer:
         )
 
 
-class CheckpointingEportfolio(Eportfolio):
-    """The application service, plus a checkpoint covering every EV sample it records.
+def checkpoint_ev_samples(checkpointer: Checkpointer) -> Reaction:
+    """The reaction that checkpoints the log as it stood at an EV's sample.
 
-    Also on a replayed command, so a retry after a failed checkpoint still gets one.
+    The EV's sample is what an awarding body will later ask to see as it stood: a signed
+    checkpoint covering it is made at once, not at the next scheduled tick.
     """
 
-    def __init__(
-        self,
-        ledger: Ledger,
-        specs: SpecCatalogue,
-        checkpointer: Checkpointer,
-        *,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        new_id: Callable[[], UUID] = uuid4,
-    ) -> None:
-        super().__init__(ledger, specs, clock=clock, new_id=new_id)
-        self.checkpointer = checkpointer
+    def react(event: Event, position: int) -> None:
+        if isinstance(event, EvSampleRecorded):
+            checkpointer.covering(position, Reason.EV_SAMPLE)
 
-    def execute(
-        self,
-        actor: c.Actor,
-        command: c.Command,
-        *,
-        target: UUID | None = None,
-        idempotency_key: str | None = None,
-        expected_version: int | None = None,
-    ) -> WriteResult:
-        result = super().execute(
-            actor,
-            command,
-            target=target,
-            idempotency_key=idempotency_key,
-            expected_version=expected_version,
-        )
-        if isinstance(command, c.RecordEvSample):
-            self.checkpointer.covering(result.position, Reason.EV_SAMPLE)
-        return result
+    return react
 
 
-def with_checkpoints(app: Eportfolio, checkpointer: Checkpointer) -> CheckpointingEportfolio:
-    """The same service (ledger, catalogue, clock, ids) with EV samples checkpointed."""
-    return CheckpointingEportfolio(
-        app.ledger, app.specs, checkpointer, clock=app.clock, new_id=app.new_id
-    )
+def with_checkpoints(app: Eportfolio, checkpointer: Checkpointer) -> Eportfolio:
+    """The same service, its EV samples now checkpointed."""
+    app.reactions.on(EvSampleRecorded, checkpoint_ev_samples(checkpointer))
+    return app

@@ -1,9 +1,11 @@
 """Erasing a learner: record the decision, then crypto-shred their key.
 
 The order matters. `SubjectErased` is decided by the rules (retention, legal holds) and
-saved first, so nothing is destroyed that the rules refuse; the key is destroyed right
-after. Should the process die in between, asking again finds the learner already erased,
-destroys the key all the same and answers 409 `already_erased`: asking twice completes it.
+saved first, so nothing is destroyed that the rules refuse; its reactions (the key here;
+the composition root adds the learner's orphaned attachments and tokens) run right after.
+Should the process die in between, asking again finds the learner already erased, runs
+the reactions to the recorded erasure all the same and answers 409 `already_erased`:
+asking twice completes it.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import msgspec
 from domain import commands as c
 from domain.centre import CentreState
 from domain.errors import AlreadyErased
-from domain.events import EvidenceSubmitted
+from domain.events import Event, EvidenceSubmitted, SubjectErased
 from domain.portfolio import PortfolioState
 from domain.retention import Retention, retention_of
 from service.handlers import Eportfolio, WriteResult
+from service.ledger import Ledger
+from service.reactions import Reaction
 
 
 def erase_learner(
@@ -31,14 +35,33 @@ def erase_learner(
     *,
     idempotency_key: str | None = None,
 ) -> WriteResult:
-    """Record the erasure (or refuse it, 409) and destroy the learner's key."""
+    """Record the erasure (or refuse it, 409); its reactions destroy what must go."""
     try:
-        result = app.execute(actor, command, target=centre_id, idempotency_key=idempotency_key)
+        return app.execute(actor, command, target=centre_id, idempotency_key=idempotency_key)
     except AlreadyErased:
-        app.ledger.destroy_key(command.learner_id)
+        finish_erasure(app, centre_id, command.learner_id)
         raise
-    app.ledger.destroy_key(command.learner_id)
-    return result
+
+
+def finish_erasure(app: Eportfolio, centre_id: UUID, learner_id: UUID) -> None:
+    """Run the reactions to a recorded erasure again (each is idempotent)."""
+    for recorded in app.ledger.recorded(centre_id):
+        event = recorded.event
+        if isinstance(event, SubjectErased) and event.subject_id == learner_id:
+            position = app.ledger.position_of(centre_id, recorded.originator_version)
+            app.reactions.run(event, position)
+            return
+
+
+def destroy_key(ledger: Ledger) -> Reaction:
+    """The reaction that crypto-shreds an erased subject (registered by `build`)."""
+
+    def react(event: Event, _position: int) -> dict[str, int] | None:
+        if not isinstance(event, SubjectErased):
+            return None
+        return {"keys_destroyed": int(ledger.destroy_key(event.subject_id))}
+
+    return react
 
 
 def attachments_of(app: Eportfolio, portfolio_ids: Iterable[UUID]) -> set[str]:

@@ -35,6 +35,7 @@ from service import claims
 from service.codec import Receipt, Recorded
 from service.errors import ConcurrencyConflict, IdempotencyKeyReused, VersionMismatch
 from service.ledger import Ledger
+from service.reactions import Reactions
 
 RETRIES = 20
 BACKOFF_CAP = 0.05  # seconds
@@ -74,6 +75,7 @@ class WriteResult(msgspec.Struct, frozen=True, kw_only=True):
     position: int
     replayed: bool = False
     event: Event | None = None  # what was decided; None on a replay
+    effects: dict[str, int] = {}  # what the reactions to the event counted (service.reactions)
 
 
 class Eportfolio:
@@ -86,11 +88,13 @@ class Eportfolio:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         new_id: Callable[[], UUID] = uuid4,
+        reactions: Reactions | None = None,
     ) -> None:
         self.ledger = ledger
         self.specs = specs
         self.clock = clock
         self.new_id = new_id
+        self.reactions = reactions or Reactions()
         self._claims_settled = False
         self._claims_lock = threading.Lock()
         self.centre_rules: dict[type[c.Command], CentreRule] = {
@@ -216,12 +220,14 @@ class Eportfolio:
             except IntegrityError:  # decided again: If-Match then fails if the stream moved,
                 _backoff(attempt)  # and a claim or receipt someone else saved is found
                 continue
+            position = recordings[at].notification.id
             return WriteResult(
                 event_id=event.event_id,
                 stream_id=stream_id,
                 version=version,
-                position=recordings[at].notification.id,
+                position=position,
                 event=event,
+                effects=self.reactions.run(event, position),
             )
         raise ConcurrencyConflict(f"gave up after {RETRIES} conflicting attempts; retry")
 

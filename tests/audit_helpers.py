@@ -10,7 +10,8 @@ from adapters.bootstrap import build
 from adapters.config import Config
 from domain import commands as c
 from domain.events import Outcome, SampleOutcome
-from service.checkpoints import Checkpointer, CheckpointingEportfolio, with_checkpoints
+from service.checkpoints import Checkpointer, with_checkpoints
+from service.handlers import Eportfolio
 from tests.world import World
 
 KEY = SigningKey.generate("audit.example/log")
@@ -23,7 +24,7 @@ class Audited:
         app = build(config)
         self.index: MerkleIndex = open_merkle_index(config)
         self.checkpointer = Checkpointer(app.ledger, self.index, key)
-        self.app: CheckpointingEportfolio = with_checkpoints(app, self.checkpointer)
+        self.app: Eportfolio = with_checkpoints(app, self.checkpointer)
         self.ledger = app.ledger
         self.key = key
         self.world = World(self.app)

@@ -20,7 +20,6 @@ from rich.markup import escape
 from adapters.audit.bundle import ATTACHMENTS
 from adapters.audit.export import ExportError
 from adapters.audit.findings import Report
-from adapters.audit.parts import open_audit
 from adapters.audit.signing import (
     SigningKey,
     SigningKeyError,
@@ -29,9 +28,8 @@ from adapters.audit.signing import (
     write_signing_key,
 )
 from adapters.audit.verify import verify_bundle
-from adapters.bootstrap import build
+from adapters.bootstrap import open_system
 from adapters.config import Config
-from adapters.http.settings import HttpSettings
 from adapters.store.files import write_private
 from adapters.store.kek import KekError, encode_ring, generate, write_kek_file
 from adapters.store.kek_rotation import rotate_kek
@@ -97,34 +95,29 @@ def _run(config: Config, args: argparse.Namespace) -> int:
     if args.command == "keys":
         origin = args.origin if args.action == "generate" else None
         return _keys(config, args.action, origin, force=getattr(args, "force", False))
-    app = build(config)
-    needs_blobs = args.command == "verify" or getattr(args, "attachments", False)
-    blobs = HttpSettings.from_env().blobs(config.data_dir) if needs_blobs else None
-    try:
-        with open_audit(config, app.ledger, blobs) as audit:
-            if args.command == "checkpoint":
-                return _checkpoint(audit.checkpointer, args.every)
-            if args.command == "export":
-                result = audit.export(
-                    centre=args.centre,
-                    portfolio=args.portfolio,
-                    checkpoint=not args.no_checkpoint,
-                    attachments=args.attachments,
-                )
-                write_private(args.out, result.data)  # it holds personal data
-                manifest = result.manifest
-                carried = sum(name.startswith(ATTACHMENTS) for name in manifest.files)
-                console.print(
-                    f"Wrote {args.out}: {result.events} events ({manifest.scope})"
-                    f"{f', {carried} attachments' if manifest.attachments else ''}, cut at the "
-                    f"checkpoint of tree size {manifest.tree_size}, root {manifest.root_hash}",
-                    soft_wrap=True,
-                )
-                return 0
-            trusted = args.trusted_key.read_text() if args.trusted_key else None
-            return _show(audit.verify_store(VerifierKey.from_text(trusted) if trusted else None))
-    finally:
-        app.ledger.close()
+    with open_system(config) as system:
+        audit = system.audit
+        if args.command == "checkpoint":
+            return _checkpoint(audit.checkpointer, args.every)
+        if args.command == "export":
+            result = audit.export(
+                centre=args.centre,
+                portfolio=args.portfolio,
+                checkpoint=not args.no_checkpoint,
+                attachments=args.attachments,
+            )
+            write_private(args.out, result.data)  # it holds personal data
+            manifest = result.manifest
+            carried = sum(name.startswith(ATTACHMENTS) for name in manifest.files)
+            console.print(
+                f"Wrote {args.out}: {result.events} events ({manifest.scope})"
+                f"{f', {carried} attachments' if manifest.attachments else ''}, cut at the "
+                f"checkpoint of tree size {manifest.tree_size}, root {manifest.root_hash}",
+                soft_wrap=True,
+            )
+            return 0
+        trusted = args.trusted_key.read_text() if args.trusted_key else None
+        return _show(audit.verify_store(VerifierKey.from_text(trusted) if trusted else None))
 
 
 def _keys(config: Config, action: str, origin: str | None, *, force: bool) -> int:

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress, TaskID
 from rich.table import Table
 
-from adapters.bootstrap import build, build_projections
+from adapters.bootstrap import open_system
 from adapters.cli import audit as cli_audit
 from adapters.cli import pack as cli_pack
 from adapters.cli import retention as cli_retention
@@ -83,8 +83,8 @@ def _run(config: Config, args: argparse.Namespace) -> int:
 
 def _demo(config: Config, seed: int) -> int:
     cli_serve.ensure_demo_kek(config)
-    app = build(config)
-    with Progress(console=console, transient=True) as progress:
+    with open_system(config) as system, Progress(console=console, transient=True) as progress:
+        app = system.app
         task = progress.add_task("Loading the demo centre", total=None)
         summary = load_demo(
             app.ledger,
@@ -105,43 +105,41 @@ def _demo(config: Config, seed: int) -> int:
 
 
 def _events(config: Config, after: int, limit: int) -> int:
-    app = build(config)
     table = Table(title="Event log")
     for column in ("position", "recorded", "effective", "type", "actor role", "stream"):
         table.add_column(column)
-    for count, notification in enumerate(app.ledger.notifications(after=after), start=1):
-        event = app.ledger.decode(notification).event
-        recorded = getattr(event, "recorded_at", None)
-        table.add_row(
-            str(notification.id),
-            recorded.strftime("%Y-%m-%d %H:%M") if recorded else "",
-            str(getattr(event, "effective_on", "")),
-            notification.topic.removeprefix("eportfolio."),
-            str(getattr(event, "actor_role", "")),
-            str(notification.originator_id)[:8],
-        )
-        if count >= limit:
-            break
+    with open_system(config) as system:
+        ledger = system.app.ledger
+        for count, notification in enumerate(ledger.notifications(after=after), start=1):
+            event = ledger.decode(notification).event
+            recorded = getattr(event, "recorded_at", None)
+            table.add_row(
+                str(notification.id),
+                recorded.strftime("%Y-%m-%d %H:%M") if recorded else "",
+                str(getattr(event, "effective_on", "")),
+                notification.topic.removeprefix("eportfolio."),
+                str(getattr(event, "actor_role", "")),
+                str(notification.originator_id)[:8],
+            )
+            if count >= limit:
+                break
     console.print(table)
     return 0
 
 
 def _projections(config: Config, action: str, name: str | None, batch_size: int) -> int:
-    app = build(config)
-    try:
-        with build_projections(config, app) as views:
-            runners = list(views)
-            if name is not None:
-                runners = [r for r in runners if r.name == name]
-                if not runners:
-                    known = ", ".join(r.name for r in views)
-                    console.print(f"[red]No view named {name!r}[/red]; the views are: {known}")
-                    return 2
-            if action == "rebuild":
-                _rebuild(runners, batch_size)
-            _status(runners)
-    finally:
-        app.ledger.close()
+    with open_system(config) as system:
+        views = system.projections
+        runners = list(views)
+        if name is not None:
+            runners = [r for r in runners if r.name == name]
+            if not runners:
+                known = ", ".join(r.name for r in views)
+                console.print(f"[red]No view named {name!r}[/red]; the views are: {known}")
+                return 2
+        if action == "rebuild":
+            _rebuild(runners, batch_size)
+        _status(runners)
     return 0
 
 

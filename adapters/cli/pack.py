@@ -12,12 +12,10 @@ from rich.markup import escape
 
 from adapters.audit.pack.pack import live_pack
 from adapters.audit.pack.render import PdfUnavailable, to_pdf
-from adapters.audit.parts import open_audit
-from adapters.bootstrap import build, build_projections
+from adapters.bootstrap import open_system
 from adapters.config import Config
 from domain.errors import DomainError
 from projections.state import PortfolioStateProjection
-from service.queries import Queries
 
 console = Console(highlight=False)
 
@@ -44,15 +42,12 @@ def _instant(text: str) -> datetime:
 def run(config: Config, args: argparse.Namespace) -> int:
     """Write the pack; an unknown scope or a missing PDF renderer exits 2, saying why."""
     fmt = args.format or ("html" if args.out.suffix.lower() in {".html", ".htm"} else "pdf")
-    app = build(config)
     try:
-        with build_projections(config, app) as views, open_audit(config, app.ledger) as log:
-            runner = views[PortfolioStateProjection.name]
-            runner.catch_up()
-            queries = Queries(app, runner.store)
+        with open_system(config) as system:
+            system.projections[PortfolioStateProjection.name].catch_up()
             html = live_pack(
-                queries,
-                log,
+                system.queries,
+                system.audit,
                 portfolio_id=args.portfolio,
                 centre_id=args.centre,
                 as_known_at=args.as_known_at,
@@ -63,7 +58,5 @@ def run(config: Config, args: argparse.Namespace) -> int:
     except (DomainError, PdfUnavailable, OSError) as error:
         console.print(f"[red]{escape(str(error))}[/red]")
         return 2
-    finally:
-        app.ledger.close()
     console.print(f"Wrote {args.out} ({fmt})")
     return 0

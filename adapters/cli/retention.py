@@ -9,7 +9,7 @@ from uuid import UUID
 from rich.console import Console
 from rich.table import Table
 
-from adapters.bootstrap import build
+from adapters.bootstrap import open_system
 from adapters.config import Config
 from domain.events import CentreRegistered
 from domain.retention import Status
@@ -37,17 +37,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(config: Config, args: argparse.Namespace) -> int:
-    app = build(config)
-    try:
-        today = args.on or datetime.now(UTC).date()
+    today = args.on or datetime.now(UTC).date()
+    with open_system(config) as system:
+        app = system.app
         centres = (
             [args.centre_id]
             if args.centre_id
             else [e.centre_id for e in app.ledger.of_topic(CentreRegistered)]
         )
         rows = retention_report(app, centres, today)
-    finally:
-        app.ledger.close()
     table = Table(title=f"Retention of personal data on {today}")
     for column in ("centre", "learner", "status", "why", "evidence files deletable"):
         table.add_column(column)

@@ -11,15 +11,14 @@ import msgspec
 import uvicorn
 from rich.console import Console
 
-from adapters.audit.parts import open_audit
 from adapters.audit.signing import SigningKey, write_signing_key
-from adapters.bootstrap import build, check_store
+from adapters.bootstrap import check_store, open_system
 from adapters.config import Config
 from adapters.demo import load_demo
 from adapters.http.app import create_app
 from adapters.http.settings import HttpSettings
 from adapters.store.kek import ensure_kek, load_ring
-from adapters.store.tokens import TokenStore, open_token_store
+from adapters.store.tokens import TokenStore
 from adapters.streams.settings import StreamSettings
 from domain.events import LearnerEnrolled, Qualification, Role
 from service.checkpoints import Reason
@@ -98,12 +97,10 @@ def demo_logins(config: Config) -> tuple[UUID, UUID | None, list[DemoLogin]]:
 
     Returns the centre, a portfolio of the learner, and who to try it as.
     """
-    app = build(config)
-    tokens = open_token_store(config)
-    try:
+    with open_system(config) as system:
+        app, tokens = system.app, system.tokens
         summary = load_demo(app.ledger, app.specs)
-        with open_audit(config, app.ledger) as audit:  # the demo's EV samples, signed
-            audit.checkpointer.issue_if_changed(Reason.ON_DEMAND)
+        system.audit.checkpointer.issue_if_changed(Reason.ON_DEMAND)  # the demo's EV samples
         centre = app.centre(summary.centre_id)
         tokens.revoke_label(DEMO_LABEL)
         people: list[tuple[str, Role, UUID]] = []
@@ -116,9 +113,6 @@ def demo_logins(config: Config) -> tuple[UUID, UUID | None, list[DemoLogin]]:
         people.append(("Demo integrator", Role.INTEGRATOR, uuid5(centre.centre_id, "integrator")))
         logins = [_login(tokens, centre.centre_id, *p) for p in people]
         return centre.centre_id, _portfolio_of(app, learner_id), logins
-    finally:
-        tokens.close()
-        app.ledger.close()
 
 
 def _login(tokens: TokenStore, centre_id: UUID, who: str, role: Role, person: UUID) -> DemoLogin:

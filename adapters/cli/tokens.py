@@ -15,9 +15,9 @@ from uuid import UUID, uuid4
 from rich.console import Console
 from rich.markup import escape
 
-from adapters.bootstrap import build
+from adapters.bootstrap import System, open_system
 from adapters.config import Config
-from adapters.store.tokens import TokenRefused, TokenStore, check_holder, open_token_store
+from adapters.store.tokens import TokenRefused, TokenStore, check_holder
 from domain.errors import DomainError
 from domain.events import Role
 
@@ -46,18 +46,16 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run(config: Config, args: argparse.Namespace) -> int:
     """A refusal (an unknown person or centre, a bad lifetime) exits 2, saying why."""
-    tokens = open_token_store(config)
     try:
-        if args.action == "list":
-            return _list(tokens, args.centre, live=args.live)
-        if args.action == "issue":
-            return _issue(config, tokens, args)
-        return _revoke(tokens, args)
+        with open_system(config) as system:
+            if args.action == "list":
+                return _list(system.tokens, args.centre, live=args.live)
+            if args.action == "issue":
+                return _issue(system, args)
+            return _revoke(system.tokens, args)
     except (TokenRefused, DomainError) as error:
         console.print(f"[red]{escape(str(error))}[/red]", soft_wrap=True)
         return 2
-    finally:
-        tokens.close()
 
 
 def _list(tokens: TokenStore, centre_id: UUID | None, *, live: bool) -> int:
@@ -81,17 +79,13 @@ def _list(tokens: TokenStore, centre_id: UUID | None, *, live: bool) -> int:
     return 0
 
 
-def _issue(config: Config, tokens: TokenStore, args: argparse.Namespace) -> int:
+def _issue(system: System, args: argparse.Namespace) -> int:
     if not 1 <= args.days <= 3650:
         msg = f"--days is 1 to 3650, not {args.days}"
         raise TokenRefused(msg, "lifetime", "days")
     role = Role(args.role)
-    app = build(config)
-    try:
-        check_holder(app.centre, role, args.subject, args.centre)
-    finally:
-        app.ledger.close()
-    record, secret = tokens.issue(
+    check_holder(system.app.centre, role, args.subject, args.centre)
+    record, secret = system.tokens.issue(
         subject_id=args.subject or uuid4(),
         role=role,
         centre_id=None if role is Role.EV else args.centre,

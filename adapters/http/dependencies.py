@@ -7,19 +7,18 @@ at import time, and every connection the service opened is closed again.
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from dataclasses import dataclass
 
-from adapters.audit.parts import Audit, CheckpointSchedule, open_audit
-from adapters.bootstrap import build, build_projections
+from adapters.audit.parts import Audit, CheckpointSchedule
+from adapters.bootstrap import System
 from adapters.config import Config
 from adapters.http.auth import Authenticator
 from adapters.http.settings import HttpSettings
 from adapters.store.blobs import BlobStore
 from adapters.store.projection_runner import ProjectionFailed, Projections
-from adapters.store.tokens import TokenStore, open_token_store
+from adapters.store.tokens import TokenStore
 from domain.spec import SpecCatalogue
-from projections.state import PortfolioStateProjection
-from service.checkpoints import with_checkpoints
 from service.handlers import Eportfolio
 from service.queries import Queries, ViewReader
 
@@ -37,7 +36,8 @@ class Services:
     settings: HttpSettings
     authenticate: Authenticator
     audit: Audit
-    schedule: CheckpointSchedule | None = None
+    schedule: CheckpointSchedule | None
+    closing: ExitStack
 
     def start(self) -> None:
         """Follow the log: the projections, and scheduled checkpoints if there is a key."""
@@ -63,54 +63,35 @@ class Services:
         self.wait(head)
 
     def close(self) -> None:
-        try:
-            if self.schedule is not None:
-                self.schedule.stop()
-            self.projections.close()
-        finally:
-            self.tokens.close()
-            self.audit.close()
-            self.app.ledger.close()
+        """Everything the server opened, closed once, in reverse."""
+        self.closing.close()
 
 
 def open_services(
     config: Config, settings: HttpSettings, *, specs: SpecCatalogue | None = None
 ) -> Services:
-    app = build(config, specs=specs)
-    blobs = settings.blobs(config.data_dir)
+    """The server's parts, opened now (not on a first request); closed by `close()`."""
+    stack = ExitStack()
     try:
-        audit = open_audit(config, app.ledger, blobs)
-    except BaseException:
-        app.ledger.close()
-        raise
-    schedule = None
-    if config.signing_key_path.exists():  # else /audit answers 503 saying how to make one
-        app = with_checkpoints(app, audit.checkpointer)
-        if settings.checkpoint_seconds > 0:
+        system = System(config, stack, specs=specs, blobs=settings.blobs(config.data_dir))
+        audit, projections, tokens = system.audit, system.projections, system.tokens
+        schedule = None  # without a signing key /audit answers 503, saying how to make one
+        if config.signing_key_path.exists() and settings.checkpoint_seconds > 0:
             schedule = CheckpointSchedule(audit.checkpointer, settings.checkpoint_seconds)
-    try:
-        projections = build_projections(config, app)
+            stack.callback(schedule.stop)
+        return Services(
+            app=system.app,
+            projections=projections,
+            view=system.view,
+            queries=system.queries,
+            tokens=tokens,
+            blobs=system.blobs,
+            settings=settings,
+            authenticate=Authenticator(tokens, settings.admin_token),
+            audit=audit,
+            schedule=schedule,
+            closing=stack,
+        )
     except BaseException:
-        audit.close()
-        app.ledger.close()
+        stack.close()  # what was opened before the failure
         raise
-    try:
-        tokens = open_token_store(config)
-    except BaseException:
-        projections.close()
-        audit.close()
-        app.ledger.close()
-        raise
-    view: ViewReader = projections[PortfolioStateProjection.name].store
-    return Services(
-        app=app,
-        projections=projections,
-        view=view,
-        queries=Queries(app, view),
-        tokens=tokens,
-        blobs=blobs,
-        settings=settings,
-        authenticate=Authenticator(tokens, settings.admin_token),
-        audit=audit,
-        schedule=schedule,
-    )

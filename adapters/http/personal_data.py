@@ -16,16 +16,14 @@ import msgspec
 from litestar import Controller, Response, post, put
 from litestar.params import FromPath, JSONBody
 
-from adapters.http.dependencies import Services
 from adapters.http.problems import PORTFOLIO_WRITE, WRITE, responses
 from adapters.http.request_bodies import Dated, to_command
 from adapters.http.response_bodies import Written
 from adapters.http.writes import ETAG_HEADER, WriterDep
 from domain import commands as c
 from domain.commands import Short
-from domain.errors import AlreadyErased
 from domain.events import HoldReason, Text
-from service.erasure import erase_learner, orphaned_attachments
+from service.erasure import erase_learner
 
 Years = Annotated[int, msgspec.Meta(ge=0, le=100)]
 ErasureReason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
@@ -166,22 +164,12 @@ class PersonalDataController(Controller):
             msg = "erasure needs the learner's centre"
             raise RuntimeError(msg)
         command = to_command(data, c.EraseLearner, learner_id=learner_id)
-        try:
-            result = erase_learner(
-                services.app, grant.principal.actor, centre_id, command, idempotency_key=writer.key
-            )
-        except AlreadyErased:
-            _remove_what_is_left(services, centre_id, learner_id)
-            raise
-        blobs, tokens = _remove_what_is_left(services, centre_id, learner_id)
+        result = erase_learner(
+            services.app, grant.principal.actor, centre_id, command, idempotency_key=writer.key
+        )  # a retry of a half-done erasure finishes it, then answers 409 already_erased
         written = msgspec.structs.asdict(writer.written(result))
-        return Erasure(**written, blobs_deleted=blobs, tokens_revoked=tokens)
-
-
-def _remove_what_is_left(services: Services, centre_id: UUID, learner_id: UUID) -> tuple[int, int]:
-    """Blobs only the learner's evidence used, and the learner's tokens."""
-    blobs = sum(
-        services.blobs.forget(sha256, centre_id)
-        for sha256 in sorted(orphaned_attachments(services.app, centre_id, learner_id))
-    )
-    return blobs, services.tokens.revoke_subject(learner_id)
+        return Erasure(
+            **written,
+            blobs_deleted=result.effects.get("blobs_deleted", 0),
+            tokens_revoked=result.effects.get("tokens_revoked", 0),
+        )

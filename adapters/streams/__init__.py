@@ -1,4 +1,4 @@
-"""Integrator streams: one ordered log, many cursors into it (DESIGN §2.3, ADR 0006).
+"""Integrator streams: one ordered log, many cursors into it (ADR 0006).
 
 `build_streams` wires every channel over one ledger; `Streams.start()` follows the log and
 starts the delivery workers, `close()` stops them all and closes what they opened (not the
@@ -8,6 +8,7 @@ ledger, which belongs to the application).
 from __future__ import annotations
 
 import re
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -73,18 +74,18 @@ def build_streams(
         log, tail, queue_size=settings.sse_queue, heartbeat=settings.sse_heartbeat
     )
     policy = policy or DeliveryPolicy(allow_private=settings.webhooks_allow_private)
-    webhooks = Webhooks(open_webhook_store(config), log, tail, policy=policy)
-    nats = None
-    if settings.nats_url is not None:
-        nats_settings = NatsSettings(
-            url=settings.nats_url,
-            stream=settings.nats_stream,
-            subject_prefix=settings.nats_subject_prefix,
-        )
-        try:
+    with ExitStack() as opened:  # closed again only if something below fails
+        store = open_webhook_store(config)
+        opened.callback(store.close)
+        nats = None
+        if settings.nats_url is not None:
+            nats_settings = NatsSettings(
+                url=settings.nats_url,
+                stream=settings.nats_stream,
+                subject_prefix=settings.nats_subject_prefix,
+            )
             cursor = open_view_store(config, nats_cursor_name(settings.nats_stream))
-        except BaseException:
-            webhooks.store.close()
-            raise
-        nats = NatsPublisher(log, cursor, nats_settings, tail=tail)
+            nats = NatsPublisher(log, cursor, nats_settings, tail=tail)
+        opened.pop_all()
+    webhooks = Webhooks(store, log, tail, policy=policy)
     return Streams(settings, log, tail, broadcaster, webhooks, nats)
