@@ -67,6 +67,10 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     signing_key_file: Path | None = None  # the log's Ed25519 key; default data_dir/signing.key
     kek_file: Path | None = None  # the key-encryption key; default <data_dir>.kek beside it
     kek: Secret | None = None  # the key-encryption key itself (EPORTFOLIO_KEK), over the file
+    #: The log in an in-memory SQLite database (named by the data directory), gone with the
+    #: process; keys and views stay in the data directory. For fast tests, never from the
+    #: environment.
+    log_in_memory: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -102,9 +106,12 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     def eventsourcing_env(self) -> dict[str, str]:
         """The eventsourcing library's settings for the configured store."""
         if self.database_url is None:
+            log = self.data_dir / "eportfolio.sqlite"
             return {
                 "PERSISTENCE_MODULE": "adapters.store.sqlite",
-                "SQLITE_DBNAME": str(self.data_dir / "eportfolio.sqlite"),
+                "SQLITE_DBNAME": f"file:{log}?mode=memory&cache=shared"
+                if self.log_in_memory
+                else str(log),
                 "SQLITE_LOCK_TIMEOUT": "10",
             }
         return postgres_env(self.database_url)

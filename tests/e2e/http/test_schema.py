@@ -1,0 +1,158 @@
+"""The OpenAPI document at /schema, and schemathesis against it: no 5xx, nothing off-schema.
+
+schemathesis generates requests from the document (valid ones, then invalid ones) and
+checks each response: status code documented, content type documented, body valid against
+the documented schema, declared headers right, never a server error. Requests go through
+litestar's test client (in process), carrying a token of a role the operation allows, with
+the path's ids pointing at a real centre, portfolio and decision so handlers run deep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import hypothesis
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given
+from litestar import Litestar
+from litestar.testing import TestClient
+from schemathesis import GenerationMode
+from schemathesis.core.parameters import ParameterLocation
+from schemathesis.core.result import Ok
+from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
+
+from adapters.config import Config
+from adapters.http.app import create_app
+from adapters.http.policy import POLICY
+from domain.events import Role
+from tests.conftest import with_kek
+from tests.e2e.http.conftest import settings, with_signing_key
+from tests.e2e.http.test_permissions import World, build_world
+
+EXAMPLES = {GenerationMode.POSITIVE: 20, GenerationMode.NEGATIVE: 8}
+#: Auth is ours (a real token), not generated: 401s are tested by the permission test.
+#: A schema-valid request may still break a domain rule (422) or an If-Match (412).
+NOT_CHECKED = [ignored_auth, positive_data_acceptance]
+#: A live SSE stream never ends, so a generated request would never get its whole answer;
+#: tests/e2e/streams/test_sse.py drives it with an SSE client instead.
+ENDLESS = {"stream_events"}
+WHO = {
+    Role.ADMIN: "admin",
+    Role.CENTRE_ADMIN: "centre_admin",
+    Role.ASSESSOR: "assessor",
+    Role.IQA: "iqa",
+    Role.EV: "ev",
+    Role.LEARNER: "learner",
+    Role.INTEGRATOR: "integrator",
+}
+
+
+@pytest.fixture(scope="module")
+def served(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[TestClient[Litestar], World]]:
+    """One SQLite-backed app for the whole run: the document is the same on either store."""
+    data = tmp_path_factory.mktemp("schema")
+    app = create_app(
+        with_signing_key(with_kek(Config(data_dir=data)), data), settings(data / "blobs")
+    )
+    with TestClient(app) as client:
+        yield client, build_world(client)
+
+
+def test_the_document_is_served_and_every_operation_is_typed(
+    served: tuple[TestClient[Litestar], World],
+) -> None:
+    client, _ = served
+    document = client.get("/schema/openapi.json").json()
+    operations = [op for item in document["paths"].values() for op in item.values()]
+    desk = {op for op in POLICY if op.startswith("ui_")}  # pages, not in the API document
+    assert {op["operationId"] for op in operations} == set(POLICY) - desk
+    for op in operations:
+        assert {"401", "403"} <= set(op["responses"]), op["operationId"]
+        for status, response in op["responses"].items():
+            if status.startswith(("4", "5")):
+                assert list(response["content"]) == ["application/problem+json"], status
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+def _ids(world: World) -> dict[str, str]:
+    return {
+        "centre_id": str(world.a.id),
+        "portfolio_id": str(world.of_a.portfolio),
+        "decision_id": str(world.of_a.pending),
+        "evidence_id": str(world.of_a.evidence),
+    }
+
+
+def _positive(case: Any, location: ParameterLocation) -> bool:
+    info = case.meta.components.get(location) if case.meta else None
+    return info is None or info.mode.is_positive
+
+
+def _send(client: TestClient[Litestar], case: Any, world: World, token: str) -> Any:
+    """The case as generated, but with real ids and a real token where those are not the
+    part deliberately made invalid (so an invalid body meets the handler, not a 404)."""
+    if _positive(case, ParameterLocation.PATH) and case.path_parameters:
+        for name, value in _ids(world).items():
+            if name in case.path_parameters:
+                case.path_parameters[name] = value
+    auth = {"Authorization": f"Bearer {token}"}
+    kwargs = case.as_transport_kwargs(
+        headers=auth if _positive(case, ParameterLocation.HEADER) else None
+    )
+    body = kwargs.get("json")
+    content = None if "json" in kwargs else kwargs.get("data")
+    return client.request(
+        kwargs["method"],
+        kwargs["url"].removeprefix("http://localhost"),
+        headers=kwargs["headers"],
+        params=kwargs.get("params"),
+        json=body,
+        content=content.encode() if isinstance(content, str) else content,
+    )
+
+
+def _fuzz(
+    client: TestClient[Litestar],
+    world: World,
+    operation: Any,
+    mode: GenerationMode,
+) -> None:
+    """Run one operation's examples as a caller whose role the operation allows."""
+    allowed = POLICY[operation.definition.raw["operationId"]].roles
+    token = world.a.as_(WHO[next(iter(allowed))]).token or ""
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @hypothesis.settings(
+        max_examples=EXAMPLES[mode],
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def check(case: Any) -> None:
+        response = _send(client, case, world, token)
+        case.validate_response(response, excluded_checks=NOT_CHECKED)
+
+    check()
+
+
+@pytest.mark.parametrize("mode", list(EXAMPLES))
+def test_schemathesis_finds_no_server_error_and_no_off_schema_answer(
+    served: tuple[TestClient[Litestar], World], mode: GenerationMode
+) -> None:
+    client, world = served
+    schema = schemathesis.openapi.from_dict(client.get("/schema/openapi.json").json())
+    failures: list[str] = []
+    for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result
+        operation = result.ok()
+        if operation.definition.raw["operationId"] in ENDLESS:
+            continue
+        try:
+            _fuzz(client, world, operation, mode)
+        except (AssertionError, BaseExceptionGroup) as failure:  # every operation's failures
+            failures.append(f"{operation.label}: {failure}")
+    assert not failures, "\n\n".join(failures)
