@@ -29,10 +29,10 @@ from adapters.audit.signing import (
 )
 from adapters.audit.verify import verify_bundle
 from adapters.bootstrap import open_system
+from adapters.cli.kek_rotation import rotate_kek
 from adapters.config import Config
 from adapters.store.files import write_private
 from adapters.store.kek import KekError, encode_ring, generate, write_kek_file
-from adapters.store.kek_rotation import rotate_kek
 from domain.errors import DomainError
 from service.checkpoints import Checkpointer, Reason
 

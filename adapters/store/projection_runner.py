@@ -1,12 +1,12 @@
 """Runs projections over the ledger's log in batches, exactly once, and follows it live.
 
 Why not eventsourcing's `ProjectionRunner`: it commits one transaction per event (~3.5k
-events/s on SQLite, ~1.6k/s on PostgreSQL, measured here; docs/architecture.md), builds
-its own application from env, and its `wait()` polls from 100 ms. Here a batch of events
-is folded into one unit of work and committed with its tracking position in one transaction; a follower thread
-subscribes to the recorder (a polling subscription nudged by same-process writers on
-SQLite, LISTEN/NOTIFY on PostgreSQL) and batches whatever has arrived; `wait()` sleeps on
-a condition notified after every commit. See docs/adr/0003.
+events/s on SQLite, ~1.6k/s on PostgreSQL, measured here; docs/architecture.md), builds its
+own application from env, and its `wait()` polls from 100 ms. Here a batch of events is
+folded into one unit of work and committed with its tracking position in one transaction; a
+follower thread subscribes to the recorder (a polling subscription nudged by same-process
+writers on SQLite, LISTEN/NOTIFY on PostgreSQL) and batches whatever has arrived; `wait()`
+sleeps on a condition notified after every commit. See docs/adr/0003.
 """
 
 from __future__ import annotations

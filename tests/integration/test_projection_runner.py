@@ -360,7 +360,7 @@ def test_stopping_the_follower_anywhere_and_restarting_gives_the_same_docs(
         assert interrupted.store.position() == stopped_at
         scenario.run(plan[stop_at:])
         interrupted.start()
-        assert interrupted.wait(interrupted.head(), timeout=10)
+        assert interrupted.wait(interrupted.head(), timeout=60)  # batches of 1 on a busy machine
 
         reference = runner_for(config, app, stack)
         reference.catch_up()
