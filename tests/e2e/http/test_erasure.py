@@ -13,6 +13,7 @@ the export verifies.
 
 from __future__ import annotations
 
+import html
 import io
 import sqlite3
 import zipfile
@@ -32,6 +33,7 @@ from adapters.audit.verify import verify_bundle
 from adapters.config import Config
 from adapters.demo import DemoSummary, load_demo
 from adapters.http.dependencies import Services
+from adapters.http.ui.session import SESSION_COOKIE
 from adapters.store.kek import load_ring
 from adapters.store.subject_keys import key_aad
 from domain.events import ERASED, Event, PortfolioEvent
@@ -154,6 +156,24 @@ def api_texts(ev: Api, admin: Api, integrator: Api, centre_id: UUID, pids: list[
     return "\n".join(answers)
 
 
+def desk_texts(client: TestClient[Litestar], secret: str, centre_id: UUID, pids: list[UUID]) -> str:
+    """What the desk's pages show someone signed in with `secret`: the centre, its trail and
+    each portfolio (a session opened directly; signing in is the browser tests' business)."""
+    session_id, _ = client.app.state.desk_sessions.open(secret)
+    pages = [f"/ui/centres/{centre_id}", f"/ui/centres/{centre_id}/trail"]
+    pages += [f"/ui/portfolios/{pid}" for pid in pids]
+    texts = []
+    client.cookies.set(SESSION_COOKIE, session_id)
+    try:
+        for page in pages:
+            response = client.get(page)
+            assert response.status_code == 200, (page, response.status_code)
+            texts.append(response.text)
+    finally:
+        client.cookies.delete(SESSION_COOKIE)
+    return html.unescape("\n".join(texts))
+
+
 def export_texts(ev: Api, centre_id: UUID) -> tuple[bytes, str]:
     ev.ok("POST", "/audit/checkpoints")
     response = ev.get("/audit/export", params={"centre_id": str(centre_id)})
@@ -243,6 +263,7 @@ def test_an_erased_demo_learner_is_nowhere_yet_every_decision_stays_and_the_expo
     # the scans below can see her: before the erasure, they do
     assert "Amira Khan" in "\n".join(table_texts(config))
     assert "Mrs Jones" in api_texts(ev, centre_admin, integrator, centre, pids)
+    assert "Amira Khan" in desk_texts(client, str(ev.token), centre, pids)
     keys = key_bytes(config, amira)
 
     on_disk = file_texts(config, tmp_path)
@@ -266,11 +287,13 @@ def test_an_erased_demo_learner_is_nowhere_yet_every_decision_stays_and_the_expo
         "API answers": api_texts(ev, centre_admin, integrator, centre, pids),
         "store tables": "\n".join(table_texts(config)),
         "export": exported,
+        "the desk": desk_texts(client, str(ev.token), centre, pids),
     }
     for where, text in found.items():
         leaked = sorted(t for t in hers if t in text)
         assert not leaked, f"{where} still holds {leaked}"
     assert ERASED in found["API answers"]
+    assert ERASED in found["the desk"]  # shown as "[erased]", not as a blank or an error
     blob_files = [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()]
     assert not [p for p in blob_files if own in p.read_bytes()]
     assert [p for p in blob_files if shared in p.read_bytes()]
