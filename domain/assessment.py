@@ -47,7 +47,6 @@ from domain.errors import (
     ObservationRequired,
     OtherNeedsReason,
     OwnDecision,
-    PortfolioClosed,
     SimulationNotAllowed,
     SpecMismatch,
     UnknownCriterion,
@@ -202,33 +201,6 @@ class Context:
                 f"no sample {sample_id} of this portfolio's decisions", field="sample_id"
             )
         return sample
-
-
-#: Quality assurance goes on after a portfolio is closed; assessment does not.
-OPEN_WHEN_CLOSED: tuple[type[c.Command], ...] = (
-    c.RecordIqaSample,
-    c.RecordEvSample,
-    c.CountersignIqaSample,
-    c.RespondToSample,
-    c.AcceptSampleResponse,
-    c.OpenAppeal,
-)
-
-
-def check_open(portfolio: PortfolioState, command: c.Command) -> None:
-    """Refuse every assessment write on a certified or withdrawn portfolio."""
-    if isinstance(command, OPEN_WHEN_CLOSED):
-        return
-    if portfolio.certified_on is not None:
-        raise PortfolioClosed(
-            f"the unit was certified on {portfolio.certified_on}: the portfolio is closed "
-            "(the centre may open an appeal to reopen it)"
-        )
-    if portfolio.withdrawn_on is not None:
-        raise PortfolioClosed(
-            f"the learner was withdrawn on {portfolio.withdrawn_on}: the portfolio is closed "
-            "(the centre may open an appeal to reopen it)"
-        )
 
 
 def enrol(centre: CentreState, spec: UnitSpec, cmd: c.Enrol, stamp: c.Stamp) -> e.LearnerEnrolled:

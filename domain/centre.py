@@ -1,7 +1,7 @@
 """The centre: its staff, learners, witness list, EV allocations and standardisation decisions.
 
-`CentreState` is a fold over the centre's own stream; the functions below decide whether a
-command is accepted and return the event that records it.
+`CentreState` is a fold over the centre's own stream; the rules that decide its commands
+are `domain.centre_rules`.
 """
 
 from __future__ import annotations
@@ -15,15 +15,8 @@ import msgspec
 from domain import commands as c
 from domain import events as e
 from domain.errors import (
-    AlreadyErased,
-    AlreadyExists,
-    ConflictOfInterest,
-    EvNotAllocated,
-    NotFound,
     NotPermitted,
-    UnknownCriterion,
 )
-from domain.spec import CriterionKind, ObservationRule, SpecCatalogue, UnitSpec
 
 
 @dataclass
@@ -173,150 +166,3 @@ def require_centre_admin(centre: CentreState, actor: c.Actor) -> None:
         return
     if centre.staff_with_role(actor.id, e.Role.CENTRE_ADMIN) is None:
         raise NotPermitted("only the centre's administrators may change its records")
-
-
-def register_centre(cmd: c.RegisterCentre, stamp: c.Stamp) -> e.CentreRegistered:
-    if stamp.actor.role is not e.Role.ADMIN:
-        raise NotPermitted("only an administrator registers centres")
-    return e.CentreRegistered(
-        **stamp.fields(cmd.effective_on), centre_id=cmd.centre_id, name=cmd.name
-    )
-
-
-def _not_an_ev_here(centre: CentreState, person_id: UUID, field: str) -> None:
-    """An EV is independent of the centres allocated to them: never their staff or people."""
-    if person_id in centre.evs:
-        raise ConflictOfInterest(
-            f"{person_id} is an external verifier allocated to this centre", field=field
-        )
-
-
-def register_staff(centre: CentreState, cmd: c.RegisterStaff, stamp: c.Stamp) -> e.StaffRegistered:
-    require_centre_admin(centre, stamp.actor)
-    _not_an_ev_here(centre, cmd.staff_id, "staff_id")
-    if cmd.role not in (e.Role.CENTRE_ADMIN, e.Role.ASSESSOR, e.Role.IQA):
-        raise NotPermitted(
-            f"centre staff are centre admins, assessors or IQAs, not {cmd.role}", field="role"
-        )
-    if (cmd.staff_id, cmd.role) in centre.staff:
-        raise AlreadyExists(f"{cmd.staff_id} is already registered as {cmd.role}", field="staff_id")
-    return e.StaffRegistered(**cmd.event_fields(stamp), centre_id=centre.centre_id)
-
-
-def change_qualification(
-    centre: CentreState, cmd: c.ChangeQualification, stamp: c.Stamp
-) -> e.StaffQualificationChanged:
-    require_centre_admin(centre, stamp.actor)
-    if (cmd.staff_id, cmd.role) not in centre.staff:
-        raise NotFound(f"no {cmd.role} {cmd.staff_id} at this centre", field="staff_id")
-    return e.StaffQualificationChanged(**cmd.event_fields(stamp), centre_id=centre.centre_id)
-
-
-def register_learner(
-    centre: CentreState, cmd: c.RegisterLearner, stamp: c.Stamp
-) -> e.LearnerRegistered:
-    require_centre_admin(centre, stamp.actor)
-    _not_an_ev_here(centre, cmd.learner_id, "learner_id")
-    if cmd.learner_id in centre.learners:
-        raise AlreadyExists(f"learner {cmd.learner_id} is already registered", field="learner_id")
-    if cmd.learner_id in centre.erased:
-        raise AlreadyErased(f"learner {cmd.learner_id} was erased", field="learner_id")
-    return e.LearnerRegistered(**cmd.event_fields(stamp), centre_id=centre.centre_id)
-
-
-def add_witness(centre: CentreState, cmd: c.AddWitness, stamp: c.Stamp) -> e.WitnessAdded:
-    require_centre_admin(centre, stamp.actor)
-    _not_an_ev_here(centre, cmd.witness_id, "witness_id")
-    if cmd.witness_id in centre.witnesses:
-        raise AlreadyExists(f"witness {cmd.witness_id} is already listed", field="witness_id")
-    return e.WitnessAdded(**cmd.event_fields(stamp), centre_id=centre.centre_id)
-
-
-def allocate_ev(centre: CentreState, cmd: c.AllocateEv, stamp: c.Stamp) -> e.EvAllocated:
-    if stamp.actor.role is not e.Role.ADMIN:
-        raise NotPermitted("only the awarding body's administrator allocates an EV")
-    if cmd.ev_id in centre.evs:
-        raise AlreadyExists(f"EV {cmd.ev_id} is already allocated", field="ev_id")
-    if centre.is_staff(cmd.ev_id) or cmd.ev_id in centre.learners or cmd.ev_id in centre.witnesses:
-        raise ConflictOfInterest(
-            "an external verifier is independent of the centres allocated to them: "
-            f"{cmd.ev_id} is one of this centre's people",
-            field="ev_id",
-        )
-    return e.EvAllocated(**cmd.event_fields(stamp), centre_id=centre.centre_id)
-
-
-def set_observed_criteria(
-    centre: CentreState, spec: UnitSpec, cmd: c.SetObservedCriteria, stamp: c.Stamp
-) -> e.ObservedCriteriaSet:
-    require_centre_admin(centre, stamp.actor)
-    if spec.observation_rule is ObservationRule.NAMED:
-        raise NotPermitted(
-            f"unit {spec.code} names its own must-observe criteria", field="unit_code"
-        )
-    for criterion_id in cmd.criteria:
-        criterion = spec.criterion(criterion_id)
-        if criterion is None or criterion.kind is not CriterionKind.PERFORMANCE:
-            raise UnknownCriterion(
-                f"{criterion_id} is not a performance criterion of {spec.code}", field="criteria"
-            )
-    return e.ObservedCriteriaSet(**cmd.event_fields(stamp), centre_id=centre.centre_id)
-
-
-def set_sufficiency_policy(
-    centre: CentreState, specs: SpecCatalogue, cmd: c.SetSufficiencyPolicy, stamp: c.Stamp
-) -> e.SufficiencyPolicySet:
-    """A standardisation decision; refused if it names a unit or criterion that isn't one."""
-    require_centre_admin(centre, stamp.actor)
-    for n, unit in enumerate(cmd.per_unit):
-        spec = specs.get(unit.unit_code)
-        if spec is None:
-            raise NotFound(f"no unit {unit.unit_code}", field=f"per_unit[{n}].unit_code")
-        unknown = sorted(set(unit.per_criterion) - {x.id for x in spec.criteria})
-        if unknown:
-            raise UnknownCriterion(
-                f"{', '.join(unknown)} not a criterion of unit {spec.code}",
-                field=f"per_unit[{n}].per_criterion",
-            )
-    current = centre.sufficiency_policy
-    version = 1 if current is None else current.policy_version + 1
-    return e.SufficiencyPolicySet(
-        **cmd.event_fields(stamp), centre_id=centre.centre_id, policy_version=version
-    )
-
-
-def set_sampling_plan(
-    centre: CentreState, cmd: c.SetSamplingPlan, stamp: c.Stamp
-) -> e.SamplingPlanSet:
-    if stamp.actor.role is not e.Role.IQA and stamp.actor.role is not e.Role.ADMIN:
-        require_centre_admin(centre, stamp.actor)
-    elif (
-        stamp.actor.role is e.Role.IQA
-        and centre.staff_with_role(stamp.actor.id, e.Role.IQA) is None
-    ):
-        raise NotPermitted("only this centre's IQA or administrators set its sampling plan")
-    current = centre.sampling_plan
-    version = 1 if current is None else current.plan_version + 1
-    return e.SamplingPlanSet(
-        **cmd.event_fields(stamp), centre_id=centre.centre_id, plan_version=version
-    )
-
-
-def approve_realistic_environment(
-    centre: CentreState, specs: SpecCatalogue, cmd: c.ApproveRealisticEnvironment, stamp: c.Stamp
-) -> e.RealisticEnvironmentApproved:
-    """The awarding body (its administrator or an EV allocated here) approves an RWE.
-
-    A centre does not approve its own: that is what "approved" means in the unit texts.
-    """
-    actor = stamp.actor
-    if actor.role is e.Role.EV and actor.id not in centre.evs:
-        raise EvNotAllocated("only an EV allocated to this centre approves its environments")
-    if actor.role not in (e.Role.ADMIN, e.Role.EV):
-        raise NotPermitted("the awarding body (its administrator or the centre's EV) approves")
-    if cmd.approval_id in centre.rwe_approvals:
-        raise AlreadyExists(f"approval {cmd.approval_id} already exists", field="approval_id")
-    for n, code in enumerate(cmd.unit_codes):
-        if specs.get(code) is None:
-            raise NotFound(f"no unit {code}", field=f"unit_codes[{n}]")
-    return e.RealisticEnvironmentApproved(**cmd.event_fields(stamp), centre_id=centre.centre_id)

@@ -3,7 +3,7 @@
 Certification means something only if it was refused while anything was missing, so it
 lists every reason: coverage gaps, failed sufficiency figures, no current sign-off, an IQA
 summative sample the centre's sampling plan requires, an EV referral or action still open.
-A certified or withdrawn portfolio is closed to assessment (`assessment.check_open`); the
+A certified or withdrawn portfolio is closed to assessment (`portfolio_rules.check_open`); the
 centre opens an appeal to reopen it, on the record.
 """
 

@@ -7,7 +7,7 @@ renaming. `effective_on` left out means "the day it is recorded".
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
 import msgspec
@@ -66,6 +66,9 @@ class Stamp(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Command(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    OPENS: ClassVar[str | None] = None
+    """The field naming the stream this command opens; None: it acts on an existing one."""
+
     effective_on: date | None = None
 
     def __post_init__(self) -> None:
@@ -99,6 +102,7 @@ def _holds_nul(value: object) -> bool:
 
 
 class RegisterCentre(Command, frozen=True, kw_only=True):
+    OPENS = "centre_id"
     centre_id: UUID
     name: Name
 
@@ -189,6 +193,7 @@ class EraseLearner(Command, frozen=True, kw_only=True):
 
 
 class Enrol(Command, frozen=True, kw_only=True):
+    OPENS = "portfolio_id"
     portfolio_id: UUID
     centre_id: UUID
     learner_id: UUID

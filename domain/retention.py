@@ -1,10 +1,11 @@
-"""Retention, legal holds and erasure: when a learner's personal data may be destroyed.
+"""Retention: where a learner's records stand, and when their personal data may be destroyed.
 
 Centres keep assessment records under a legal obligation (awarding bodies: at least
 3 years after certification), so erasure waits until every portfolio of the learner is
 closed (certified or withdrawn) and the centre's retention period since the last closure
 has run, and no legal hold (appeal, malpractice) is open. The same pure function answers
-the erasure rule and the retention report, so the two never disagree.
+the erasure rule (`domain.centre_rules`, with the policy and hold rules) and the retention
+report, so the two never disagree.
 """
 
 from __future__ import annotations
@@ -16,18 +17,7 @@ from uuid import UUID
 
 import msgspec
 
-from domain import commands as c
-from domain import events as e
-from domain.centre import CentreState, require_centre_admin
-from domain.errors import (
-    AlreadyErased,
-    AlreadyExists,
-    LearnerErased,
-    LegalHoldApplies,
-    NotFound,
-    NotPermitted,
-    RetentionApplies,
-)
+from domain.centre import CentreState
 from domain.portfolio import PortfolioState
 
 DEFAULT_RECORDS_YEARS = 3
@@ -94,87 +84,3 @@ def retention_of(
         why = f"the {years}-year retention period after {since} ended on {until}"
         status = Status.DUE
     return Retention(learner_id=learner_id, status=status, why=why, since=since, until=until)
-
-
-# ---- centre rules ----------------------------------------------------------------------
-
-
-def set_retention_policy(
-    centre: CentreState, cmd: c.SetRetentionPolicy, stamp: c.Stamp
-) -> e.RetentionPolicySet:
-    require_centre_admin(centre, stamp.actor)
-    current = centre.retention_policy
-    version = 1 if current is None else current.policy_version + 1
-    return e.RetentionPolicySet(
-        **cmd.event_fields(stamp), centre_id=centre.centre_id, policy_version=version
-    )
-
-
-def place_legal_hold(
-    centre: CentreState, cmd: c.PlaceLegalHold, stamp: c.Stamp
-) -> e.LegalHoldPlaced:
-    require_centre_admin(centre, stamp.actor)
-    _registered(centre, cmd.learner_id)
-    if cmd.hold_id in centre.holds:
-        raise AlreadyExists(f"hold {cmd.hold_id} is already open", field="hold_id")
-    return e.LegalHoldPlaced(**cmd.event_fields(stamp), centre_id=centre.centre_id)
-
-
-def lift_legal_hold(centre: CentreState, cmd: c.LiftLegalHold, stamp: c.Stamp) -> e.LegalHoldLifted:
-    require_centre_admin(centre, stamp.actor)
-    hold = centre.holds.get(cmd.hold_id)
-    if hold is None:
-        raise NotFound(f"no open legal hold {cmd.hold_id}", field="hold_id")
-    return e.LegalHoldLifted(
-        **cmd.event_fields(stamp), centre_id=centre.centre_id, learner_id=hold.learner_id
-    )
-
-
-def erase_learner(
-    centre: CentreState,
-    portfolios: Sequence[PortfolioState],
-    cmd: c.EraseLearner,
-    stamp: c.Stamp,
-    *,
-    elsewhere: Sequence[CentreState] = (),
-) -> e.SubjectErased:
-    """Refused while the records must be kept; `portfolios` are all the learner's.
-
-    Every centre holding the learner decides: `elsewhere` are the other centres that
-    registered them, whose holds and retention periods refuse it just the same.
-    """
-    if stamp.actor.role is not e.Role.CENTRE_ADMIN:
-        raise NotPermitted("only the learner's centre administrators erase their data")
-    require_centre_admin(centre, stamp.actor)
-    if cmd.learner_id not in centre.learners:
-        raise NotFound(f"no learner {cmd.learner_id} at this centre", field="learner_id")
-    today = stamp.recorded_at.date()
-    retention = retention_of(centre, cmd.learner_id, portfolios, today)
-    if retention.status is Status.ERASED:
-        raise AlreadyErased(f"learner {cmd.learner_id} was {retention.why}", field="learner_id")
-    _refuse_unless_due(retention, "")
-    for other in elsewhere:
-        held = retention_of(other, cmd.learner_id, portfolios, today)
-        if held.status is not Status.ERASED:
-            _refuse_unless_due(held, " at another centre holding this learner")
-    return e.SubjectErased(
-        **stamp.fields(cmd.effective_on),
-        centre_id=centre.centre_id,
-        subject_id=cmd.learner_id,
-        subject_role=e.Role.LEARNER,
-        reason=cmd.reason,
-    )
-
-
-def _refuse_unless_due(retention: Retention, where: str) -> None:
-    if retention.status is Status.HELD:
-        raise LegalHoldApplies(f"cannot erase{where}: {retention.why}", field="learner_id")
-    if retention.status is not Status.DUE:
-        raise RetentionApplies(f"cannot erase{where}: {retention.why}", field="learner_id")
-
-
-def _registered(centre: CentreState, learner_id: UUID) -> None:
-    if learner_id not in centre.learners:
-        raise NotFound(f"no learner {learner_id} at this centre", field="learner_id")
-    if learner_id in centre.erased:
-        raise LearnerErased(f"learner {learner_id} was erased", field="learner_id")

@@ -13,18 +13,14 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 import msgspec
 from eventsourcing.persistence import IntegrityError
 
 from domain import assessment as a
-from domain import centre as ctr
-from domain import closing as close
+from domain import centre_rules, portfolio_rules
 from domain import commands as c
-from domain import quality as qa
-from domain import retention as ret
 from domain.centre import CentreState, fold_centre
 from domain.errors import AlreadyExists, NotFound
 from domain.events import Event
@@ -40,30 +36,6 @@ from service.reactions import Reactions
 RETRIES = 20
 BACKOFF_CAP = 0.05  # seconds
 RECEIPTS = uuid5(NAMESPACE_URL, "urn:eportfolio:idempotency")
-
-CentreRule = Callable[[CentreState, Any, c.Stamp], Event]
-PortfolioRule = Callable[[a.Context, Any, c.Stamp], Event]
-
-PORTFOLIO_RULES: dict[type[c.Command], PortfolioRule] = {
-    c.SubmitEvidence: a.submit_evidence,
-    c.MapEvidence: a.map_evidence,
-    c.RecordObservation: a.record_observation,
-    c.RecordWitnessTestimony: a.record_witness_testimony,
-    c.RecordQuestioning: a.record_questioning,
-    c.RecordDecision: a.record_decision,
-    c.Countersign: a.countersign,
-    c.RecordIqaSample: qa.record_iqa_sample,
-    c.RecordEvSample: qa.record_ev_sample,
-    c.WithdrawEvidence: a.withdraw_evidence,
-    c.RevokeDecision: a.revoke_decision,
-    c.CountersignIqaSample: qa.countersign_iqa_sample,
-    c.RespondToSample: qa.respond_to_sample,
-    c.AcceptSampleResponse: qa.accept_sample_response,
-    c.SignOffUnit: close.sign_off_unit,
-    c.CertifyUnit: close.certify_unit,
-    c.WithdrawLearner: close.withdraw_learner,
-    c.OpenAppeal: close.open_appeal,
-}
 
 
 class WriteResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -97,33 +69,7 @@ class Eportfolio:
         self.reactions = reactions or Reactions()
         self._claims_settled = False
         self._claims_lock = threading.Lock()
-        self.centre_rules: dict[type[c.Command], CentreRule] = {
-            c.RegisterStaff: ctr.register_staff,
-            c.ChangeQualification: ctr.change_qualification,
-            c.RegisterLearner: ctr.register_learner,
-            c.AddWitness: ctr.add_witness,
-            c.AllocateEv: ctr.allocate_ev,
-            c.SetSufficiencyPolicy: lambda centre, cmd, stamp: ctr.set_sufficiency_policy(
-                centre, self.specs, cmd, stamp
-            ),
-            c.ApproveRealisticEnvironment: lambda centre, cmd, stamp: (
-                ctr.approve_realistic_environment(centre, self.specs, cmd, stamp)
-            ),
-            c.SetSamplingPlan: ctr.set_sampling_plan,
-            c.SetObservedCriteria: lambda centre, cmd, stamp: ctr.set_observed_criteria(
-                centre, self.spec(cmd.unit_code), cmd, stamp
-            ),
-            c.SetRetentionPolicy: ret.set_retention_policy,
-            c.PlaceLegalHold: ret.place_legal_hold,
-            c.LiftLegalHold: ret.lift_legal_hold,
-            c.EraseLearner: lambda centre, cmd, stamp: ret.erase_learner(
-                centre,
-                self.ledger.learner_portfolios(cmd.learner_id),
-                cmd,
-                stamp,
-                elsewhere=self._centres_holding(cmd.learner_id, besides=centre.centre_id),
-            ),
-        }
+        self.reads = _LedgerReads(self)
 
     # ---- reads -----------------------------------------------------------------------
 
@@ -234,27 +180,38 @@ class Eportfolio:
     def _decide(
         self, command: c.Command, target: UUID | None, stamp: c.Stamp
     ) -> tuple[UUID, int, Event]:
-        if isinstance(command, c.RegisterCentre):
-            self._require_new(command.centre_id, "centre_id")
-            return command.centre_id, 1, ctr.register_centre(command, stamp)
-        if isinstance(command, c.Enrol):
-            self._require_new(command.portfolio_id, "portfolio_id")
-            centre = self.centre(command.centre_id)
-            event = a.enrol(centre, self.spec(command.unit_code), command, stamp)
-            return command.portfolio_id, 1, event
+        """One lookup in the stream's rule table; the rule gets None for a stream it opens."""
+        stream_id = self._stream_of(command, target)
+        opens = type(command).OPENS is not None
+        centre_rule = centre_rules.RULES.get(type(command))
+        if centre_rule is not None:
+            centre = None if opens else self._centre_facts(stream_id)
+            event: Event = centre_rule(centre, command, stamp, self.reads)
+            return stream_id, (0 if centre is None else centre.version) + 1, event
+        portfolio_rule = portfolio_rules.RULES.get(type(command))
+        if portfolio_rule is None:
+            msg = f"no rule decides {type(command).__name__}"
+            raise TypeError(msg)
+        ctx = None if opens else self._context(stream_id)
+        event = portfolio_rule(ctx, command, stamp, self.reads)
+        return stream_id, (0 if ctx is None else ctx.portfolio.version) + 1, event
+
+    def _stream_of(self, command: c.Command, target: UUID | None) -> UUID:
+        """The stream a command opens (named in the command itself), else its target."""
+        opens = type(command).OPENS
+        if opens is not None:
+            stream_id: UUID = getattr(command, opens)
+            self._require_new(stream_id, opens)
+            return stream_id
         if target is None:
             msg = f"{type(command).__name__} needs a target stream"
             raise TypeError(msg)
-        centre_rule = self.centre_rules.get(type(command))
-        if centre_rule is not None:
-            centre = self._centre_facts(target)
-            return target, centre.version + 1, centre_rule(centre, command, stamp)
-        portfolio = self._portfolio_facts(target)
+        return target
+
+    def _context(self, portfolio_id: UUID) -> a.Context:
+        portfolio = self._portfolio_facts(portfolio_id)
         centre = self._centre_facts(portfolio.centre_id)
-        ctx = a.Context(portfolio, centre, self.spec_of(portfolio), judge)
-        a.check_open(portfolio, command)
-        rule = PORTFOLIO_RULES[type(command)]
-        return target, portfolio.version + 1, rule(ctx, command, stamp)
+        return a.Context(portfolio, centre, self.spec_of(portfolio), judge)
 
     def settle_claims(self) -> None:
         """Claim the ids of a store written before claims existed, once per process."""
@@ -293,6 +250,29 @@ class Eportfolio:
             position=self.ledger.position_of(stream_id, version),
             replayed=True,
         )
+
+
+class _LedgerReads:
+    """The rules' `Reads`, answered from the ledger: facts only, personal fields sealed."""
+
+    def __init__(self, app: Eportfolio) -> None:
+        self._app = app
+
+    @property
+    def specs(self) -> SpecCatalogue:
+        return self._app.specs
+
+    def spec(self, unit_code: str) -> UnitSpec:
+        return self._app.spec(unit_code)
+
+    def centre(self, centre_id: UUID) -> CentreState:
+        return self._app._centre_facts(centre_id)
+
+    def learner_portfolios(self, learner_id: UUID) -> list[PortfolioState]:
+        return self._app.ledger.learner_portfolios(learner_id)
+
+    def centres_holding(self, learner_id: UUID, *, besides: UUID) -> list[CentreState]:
+        return self._app._centres_holding(learner_id, besides=besides)
 
 
 def _backoff(attempt: int) -> None:
