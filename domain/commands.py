@@ -2,6 +2,10 @@
 
 Field names match the events they become, so a command maps onto its event without
 renaming. `effective_on` left out means "the day it is recorded".
+
+Commands are where a write is validated: lengths, patterns, ranges and unknown fields are
+refused here, once, while the events they become stay permissive (docs/adr/0012). A value
+nested in a command (`Part`) has a permissive twin in `domain.events` that its event holds.
 """
 
 from __future__ import annotations
@@ -12,27 +16,60 @@ from uuid import UUID
 
 import msgspec
 
+from domain import events as e
 from domain.errors import EffectiveDateInFuture
 from domain.events import (
-    Attachment,
-    CustomerRef,
     Environment,
     HoldReason,
-    Name,
     Outcome,
     Qualification,
     Role,
     SampleOutcome,
     SampleStage,
-    SufficiencyThresholds,
     SummativeRule,
-    Text,
-    UnitThresholds,
 )
 from domain.spec import CriterionId, Method
 
+Sha256Hex = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+CustomerRef = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+Text = Annotated[str, msgspec.Meta(max_length=20_000)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Short = Annotated[str, msgspec.Meta(max_length=200)]
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2_000)]
+MediaType = Annotated[str, msgspec.Meta(pattern=r"^[\w.+-]+/[\w.+-]+$", max_length=200)]
+
+
+class Part(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A value nested in a command, validated like it; its event holds `EVENT_FORM`."""
+
+    EVENT_FORM: ClassVar[type[msgspec.Struct]]
+
+    def event_form(self) -> msgspec.Struct:
+        return msgspec.convert(msgspec.to_builtins(self), self.EVENT_FORM)
+
+
+class Attachment(Part, frozen=True, kw_only=True):
+    EVENT_FORM = e.Attachment
+    sha256: Sha256Hex
+    media_type: MediaType
+    size: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class SufficiencyThresholds(Part, frozen=True, kw_only=True):
+    """What "over a period of time, with different customers, on different occasions" means."""
+
+    EVENT_FORM = e.SufficiencyThresholds
+    min_occasions: Annotated[int, msgspec.Meta(ge=1)] = 2
+    min_distinct_dates: Annotated[int, msgspec.Meta(ge=1)] = 2
+    min_distinct_customers: Annotated[int, msgspec.Meta(ge=1)] = 2
+    min_span_days: Annotated[int, msgspec.Meta(ge=0)] = 14
+
+
+class UnitThresholds(Part, frozen=True, kw_only=True):
+    EVENT_FORM = e.UnitThresholds
+    unit_code: str
+    thresholds: SufficiencyThresholds
+    per_criterion: dict[CriterionId, SufficiencyThresholds] = {}
 
 
 class Actor(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,9 +120,19 @@ class Command(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 
     def event_fields(self, stamp: Stamp) -> dict[str, Any]:
         """The command's own fields plus the stamp: what its event records."""
-        values = msgspec.structs.asdict(self)
+        values: dict[str, Any] = {
+            k: _event_form(v) for k, v in msgspec.structs.asdict(self).items()
+        }
         values.update(stamp.fields(values.pop("effective_on")))
         return values
+
+
+def _event_form(value: object) -> object:
+    if isinstance(value, Part):
+        return value.event_form()
+    if isinstance(value, tuple):
+        return tuple(_event_form(item) for item in value)
+    return value
 
 
 def _holds_nul(value: object) -> bool:

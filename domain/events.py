@@ -4,6 +4,11 @@ Every event says who did it (actor id and role), when it was recorded (system ti
 the effective date of what it records. A correction is an event naming what it corrects.
 Schema evolution follows msgspec's rules: new fields get defaults; no array_like.
 
+Stored events are permissive when read back (docs/adr/0012): no length, pattern or range
+constraints and no `forbid_unknown_fields` here, so an older reader decodes a newer
+event and a rule tightened later never makes history unreadable. What a write may say is
+validated by its command (`domain.commands`), before any event is decided.
+
 Personal data is declared, not guessed: `PERSONAL` names the fields holding names or free
 text about people, and `SUBJECT` the field naming whose data they are (a portfolio event's
 subject is the portfolio's learner). The service seals those fields with the subject's key
@@ -14,17 +19,15 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, ClassVar
+from typing import ClassVar
 from uuid import UUID
 
 import msgspec
 
-from domain.spec import CriterionId, Method
+from domain.spec import Method
 
-Sha256Hex = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
-CustomerRef = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-Text = Annotated[str, msgspec.Meta(max_length=20_000)]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+CriterionId = str
+"""A criterion's id as an event records it (the spec and the commands check its form)."""
 
 ERASED = "[erased]"
 """What a personal field reads as once its subject's key is destroyed (crypto-shredding)."""
@@ -78,10 +81,10 @@ class SummativeRule(StrEnum):
     EVERY_PORTFOLIO = "every_portfolio"
 
 
-class Attachment(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    sha256: Sha256Hex
-    media_type: Annotated[str, msgspec.Meta(pattern=r"^[\w.+-]+/[\w.+-]+$")]
-    size: Annotated[int, msgspec.Meta(ge=0)]
+class Attachment(msgspec.Struct, frozen=True, kw_only=True):
+    sha256: str
+    media_type: str
+    size: int
 
 
 class HoldReason(StrEnum):
@@ -116,7 +119,7 @@ class CentreEvent(Event, frozen=True, kw_only=True):
 
 class CentreRegistered(CentreEvent, frozen=True, kw_only=True):
     TOPIC = "eportfolio.centre.registered"
-    name: Name
+    name: str
 
 
 class StaffRegistered(CentreEvent, frozen=True, kw_only=True):
@@ -124,7 +127,7 @@ class StaffRegistered(CentreEvent, frozen=True, kw_only=True):
     PERSONAL = frozenset({"name"})
     SUBJECT = "staff_id"
     staff_id: UUID
-    name: Name
+    name: str
     role: Role
     qualification: Qualification
 
@@ -143,7 +146,7 @@ class LearnerRegistered(CentreEvent, frozen=True, kw_only=True):
     PERSONAL = frozenset({"name"})
     SUBJECT = "learner_id"
     learner_id: UUID
-    name: Name
+    name: str
 
 
 class WitnessAdded(CentreEvent, frozen=True, kw_only=True):
@@ -153,8 +156,8 @@ class WitnessAdded(CentreEvent, frozen=True, kw_only=True):
     PERSONAL = frozenset({"name", "position"})
     SUBJECT = "witness_id"
     witness_id: UUID
-    name: Name
-    position: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    name: str
+    position: str = ""
 
 
 class EvAllocated(CentreEvent, frozen=True, kw_only=True):
@@ -164,7 +167,7 @@ class EvAllocated(CentreEvent, frozen=True, kw_only=True):
     PERSONAL = frozenset({"name"})
     SUBJECT = "ev_id"
     ev_id: UUID
-    name: Name
+    name: str
 
 
 class ObservedCriteriaSet(CentreEvent, frozen=True, kw_only=True):
@@ -189,19 +192,19 @@ class RealisticEnvironmentApproved(CentreEvent, frozen=True, kw_only=True):
     approval_ref: str = ""
 
 
-class SufficiencyThresholds(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class SufficiencyThresholds(msgspec.Struct, frozen=True, kw_only=True):
     """What "over a period of time, with different customers, on different occasions" means here.
 
     No national numbers exist: a centre decides them at standardisation.
     """
 
-    min_occasions: Annotated[int, msgspec.Meta(ge=1)] = 2
-    min_distinct_dates: Annotated[int, msgspec.Meta(ge=1)] = 2
-    min_distinct_customers: Annotated[int, msgspec.Meta(ge=1)] = 2
-    min_span_days: Annotated[int, msgspec.Meta(ge=0)] = 14
+    min_occasions: int = 2
+    min_distinct_dates: int = 2
+    min_distinct_customers: int = 2
+    min_span_days: int = 14
 
 
-class UnitThresholds(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class UnitThresholds(msgspec.Struct, frozen=True, kw_only=True):
     unit_code: str
     thresholds: SufficiencyThresholds
     per_criterion: dict[CriterionId, SufficiencyThresholds] = {}
@@ -211,25 +214,25 @@ class SufficiencyPolicySet(CentreEvent, frozen=True, kw_only=True):
     """A standardisation decision: the centre's sufficiency thresholds, versioned."""
 
     TOPIC = "eportfolio.centre.sufficiency_policy_set"
-    policy_version: Annotated[int, msgspec.Meta(ge=1)]
+    policy_version: int
     default: SufficiencyThresholds = SufficiencyThresholds()
     per_unit: tuple[UnitThresholds, ...] = ()
-    late_recording_days: Annotated[int, msgspec.Meta(ge=0)] = 28
-    decision_ref: Annotated[str, msgspec.Meta(max_length=300)] = ""
+    late_recording_days: int = 28
+    decision_ref: str = ""
 
 
 class SamplingPlanSet(CentreEvent, frozen=True, kw_only=True):
     """The IQA sampling plan (CAMERA), versioned; rates are fractions of decisions."""
 
     TOPIC = "eportfolio.centre.sampling_plan_set"
-    plan_version: Annotated[int, msgspec.Meta(ge=1)]
-    min_candidate_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.2
-    min_assessor_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.2
-    trainee_assessor_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 1.0
+    plan_version: int
+    min_candidate_rate: float = 0.2
+    min_assessor_rate: float = 0.2
+    trainee_assessor_rate: float = 1.0
     every_method: bool = True
     every_unit: bool = True
     every_location: bool = True
-    decision_ref: Annotated[str, msgspec.Meta(max_length=300)] = ""
+    decision_ref: str = ""
     #: Portfolios that need an agreed IQA summative sample before certification.
     summative_before_certification: SummativeRule = SummativeRule.TRAINEE_ASSESSED
 
@@ -243,10 +246,10 @@ class RetentionPolicySet(CentreEvent, frozen=True, kw_only=True):
     """
 
     TOPIC = "eportfolio.centre.retention_policy_set"
-    policy_version: Annotated[int, msgspec.Meta(ge=1)]
-    records_years: Annotated[int, msgspec.Meta(ge=0, le=100)] = 3
+    policy_version: int
+    records_years: int = 3
     evidence_after_ev_sample: bool = True
-    decision_ref: Annotated[str, msgspec.Meta(max_length=300)] = ""
+    decision_ref: str = ""
 
 
 class LegalHoldPlaced(CentreEvent, frozen=True, kw_only=True):
@@ -258,7 +261,7 @@ class LegalHoldPlaced(CentreEvent, frozen=True, kw_only=True):
     hold_id: UUID
     learner_id: UUID
     reason: HoldReason
-    note: Text = ""
+    note: str = ""
 
 
 class LegalHoldLifted(CentreEvent, frozen=True, kw_only=True):
@@ -267,7 +270,7 @@ class LegalHoldLifted(CentreEvent, frozen=True, kw_only=True):
     SUBJECT = "learner_id"
     hold_id: UUID
     learner_id: UUID
-    note: Text = ""
+    note: str = ""
 
 
 class SubjectErased(CentreEvent, frozen=True, kw_only=True):
@@ -279,7 +282,7 @@ class SubjectErased(CentreEvent, frozen=True, kw_only=True):
     TOPIC = "eportfolio.centre.subject_erased"
     subject_id: UUID
     subject_role: Role
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    reason: str
 
 
 # ---- portfolio stream ------------------------------------------------------------
@@ -296,7 +299,7 @@ class LearnerEnrolled(PortfolioEvent, frozen=True, kw_only=True):
     learner_id: UUID
     unit_code: str
     spec_version: int
-    spec_hash: Sha256Hex
+    spec_hash: str
     assessor_id: UUID
     iqa_id: UUID
 
@@ -308,19 +311,19 @@ class EvidenceSubmitted(PortfolioEvent, frozen=True, kw_only=True):
     PERSONAL = frozenset({"title", "description", "other_reason"})
     evidence_id: UUID
     method: Method
-    title: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
-    description: Text = ""
-    occasion: Annotated[str, msgspec.Meta(max_length=100)] = ""
-    customer_ref: CustomerRef | None = None
+    title: str
+    description: str = ""
+    occasion: str = ""
+    customer_ref: str | None = None
     environment: Environment
     requirement_tags: tuple[CriterionId, ...] = ()
-    location: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    location: str = ""
     attachments: tuple[Attachment, ...] = ()
     authenticity_declared: bool
     #: A work product that is the learner's written answers to knowledge questions.
     written_answers: bool = False
     #: For method "Oth": what the evidence is and why it shows what it is mapped to.
-    other_reason: Text = ""
+    other_reason: str = ""
     #: The centre's approval of the realistic working environment it comes from.
     rwe_approval_id: UUID | None = None
 
@@ -339,13 +342,13 @@ class ObservationRecorded(PortfolioEvent, frozen=True, kw_only=True):
     TOPIC = "eportfolio.portfolio.observation_recorded"
     PERSONAL = frozenset({"notes"})
     evidence_id: UUID
-    occasion: Annotated[str, msgspec.Meta(max_length=100)] = ""
-    customer_ref: CustomerRef | None = None
+    occasion: str = ""
+    customer_ref: str | None = None
     environment: Environment
     criteria: tuple[CriterionId, ...]
     requirement_tags: tuple[CriterionId, ...] = ()
-    location: Annotated[str, msgspec.Meta(max_length=200)] = ""
-    notes: Text = ""
+    location: str = ""
+    notes: str = ""
     rwe_approval_id: UUID | None = None
 
 
@@ -356,11 +359,11 @@ class WitnessTestimonyRecorded(PortfolioEvent, frozen=True, kw_only=True):
     PERSONAL = frozenset({"statement"})
     evidence_id: UUID
     witness_id: UUID
-    occasion: Annotated[str, msgspec.Meta(max_length=100)] = ""
-    customer_ref: CustomerRef | None = None
+    occasion: str = ""
+    customer_ref: str | None = None
     environment: Environment
     criteria: tuple[CriterionId, ...]
-    statement: Text
+    statement: str
     rwe_approval_id: UUID | None = None
 
 
@@ -372,7 +375,7 @@ class QuestioningRecorded(PortfolioEvent, frozen=True, kw_only=True):
     evidence_id: UUID
     method: Method
     criteria: tuple[CriterionId, ...]
-    summary: Text = ""
+    summary: str = ""
 
 
 class DecisionRecorded(PortfolioEvent, frozen=True, kw_only=True):
@@ -385,17 +388,17 @@ class DecisionRecorded(PortfolioEvent, frozen=True, kw_only=True):
     criteria: tuple[CriterionId, ...]
     evidence_ids: tuple[UUID, ...]
     assessor_qualification: Qualification
-    feedback: Text = ""
+    feedback: str = ""
     #: Why criteria to be observed "unless observation is not possible" were assessed by
     #: other methods; needed where the decision cites no observation of them.
-    observation_not_possible: Text = ""
+    observation_not_possible: str = ""
 
 
 class DecisionCountersigned(PortfolioEvent, frozen=True, kw_only=True):
     TOPIC = "eportfolio.portfolio.decision_countersigned"
     PERSONAL = frozenset({"comment"})
     decision_id: UUID
-    comment: Text = ""
+    comment: str = ""
 
 
 class IqaSampleRecorded(PortfolioEvent, frozen=True, kw_only=True):
@@ -407,8 +410,8 @@ class IqaSampleRecorded(PortfolioEvent, frozen=True, kw_only=True):
     stage: SampleStage
     decision_ids: tuple[UUID, ...]
     outcome: SampleOutcome
-    location: Annotated[str, msgspec.Meta(max_length=200)] = ""
-    feedback: Text = ""
+    location: str = ""
+    feedback: str = ""
     iqa_qualification: Qualification = Qualification.QUALIFIED
 
 
@@ -418,7 +421,7 @@ class IqaSampleCountersigned(PortfolioEvent, frozen=True, kw_only=True):
     TOPIC = "eportfolio.portfolio.iqa_sample_countersigned"
     PERSONAL = frozenset({"comment"})
     sample_id: UUID
-    comment: Text = ""
+    comment: str = ""
 
 
 class EvSampleRecorded(PortfolioEvent, frozen=True, kw_only=True):
@@ -427,8 +430,8 @@ class EvSampleRecorded(PortfolioEvent, frozen=True, kw_only=True):
     sample_id: UUID
     decision_ids: tuple[UUID, ...]
     outcome: SampleOutcome
-    actions: tuple[Annotated[str, msgspec.Meta(max_length=2_000)], ...] = ()
-    feedback: Text = ""
+    actions: tuple[str, ...] = ()
+    feedback: str = ""
 
 
 class SampleResponded(PortfolioEvent, frozen=True, kw_only=True):
@@ -437,7 +440,7 @@ class SampleResponded(PortfolioEvent, frozen=True, kw_only=True):
     TOPIC = "eportfolio.portfolio.sample_responded"
     PERSONAL = frozenset({"response"})
     sample_id: UUID
-    response: Text
+    response: str
 
 
 class SampleResponseAccepted(PortfolioEvent, frozen=True, kw_only=True):
@@ -447,7 +450,7 @@ class SampleResponseAccepted(PortfolioEvent, frozen=True, kw_only=True):
     TOPIC = "eportfolio.portfolio.sample_response_accepted"
     PERSONAL = frozenset({"comment"})
     sample_id: UUID
-    comment: Text = ""
+    comment: str = ""
 
 
 class EvidenceWithdrawn(PortfolioEvent, frozen=True, kw_only=True):
@@ -457,7 +460,7 @@ class EvidenceWithdrawn(PortfolioEvent, frozen=True, kw_only=True):
     PERSONAL = frozenset({"reason"})
     evidence_id: UUID
     corrects_event_id: UUID
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2_000)]
+    reason: str
 
 
 class DecisionRevoked(PortfolioEvent, frozen=True, kw_only=True):
@@ -467,7 +470,7 @@ class DecisionRevoked(PortfolioEvent, frozen=True, kw_only=True):
     PERSONAL = frozenset({"reason"})
     decision_id: UUID
     corrects_event_id: UUID
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2_000)]
+    reason: str
 
 
 class UnitCompletionSignedOff(PortfolioEvent, frozen=True, kw_only=True):
@@ -475,7 +478,7 @@ class UnitCompletionSignedOff(PortfolioEvent, frozen=True, kw_only=True):
 
     TOPIC = "eportfolio.portfolio.unit_completion_signed"
     PERSONAL = frozenset({"feedback"})
-    feedback: Text
+    feedback: str
 
 
 class UnitCertified(PortfolioEvent, frozen=True, kw_only=True):
@@ -486,7 +489,7 @@ class UnitCertified(PortfolioEvent, frozen=True, kw_only=True):
     """
 
     TOPIC = "eportfolio.portfolio.unit_certified"
-    certificate_ref: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    certificate_ref: str = ""
     sufficiency_policy_version: int = 0
 
 
@@ -495,7 +498,7 @@ class LearnerWithdrawn(PortfolioEvent, frozen=True, kw_only=True):
 
     TOPIC = "eportfolio.portfolio.learner_withdrawn"
     PERSONAL = frozenset({"reason"})
-    reason: Text = ""
+    reason: str = ""
 
 
 class AppealOpened(PortfolioEvent, frozen=True, kw_only=True):
@@ -515,9 +518,9 @@ class CheckpointIssued(Event, frozen=True, kw_only=True):
 
     TOPIC = "eportfolio.audit.checkpoint_issued"
     origin: str
-    tree_size: Annotated[int, msgspec.Meta(ge=0)]
-    root_hash: Sha256Hex
-    signed_note: Annotated[str, msgspec.Meta(max_length=10_000)]
+    tree_size: int
+    root_hash: str
+    signed_note: str
     key_id: str
     reason: str  # "scheduled", "on_demand" or "ev_sample"
 

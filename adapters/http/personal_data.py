@@ -21,8 +21,8 @@ from adapters.http.request_bodies import Dated, to_command
 from adapters.http.response_bodies import Written
 from adapters.http.writes import ETAG_HEADER, WriterDep
 from domain import commands as c
-from domain.commands import Short
-from domain.events import HoldReason, Text
+from domain.commands import Short, Text
+from domain.events import HoldReason
 from service.erasure import erase_learner
 
 Years = Annotated[int, msgspec.Meta(ge=0, le=100)]

@@ -13,18 +13,14 @@ from uuid import UUID
 
 import msgspec
 
-from domain.commands import Command, Reason, Short
+from domain.commands import Command, CustomerRef, Name, Reason, Sha256Hex, Short, Text
 from domain.events import (
-    CustomerRef,
     Environment,
-    Name,
     Outcome,
     Qualification,
     SampleOutcome,
     SampleStage,
-    Sha256Hex,
     SummativeRule,
-    Text,
 )
 from domain.spec import CriterionId, Method
 

@@ -205,7 +205,7 @@ class Scenario:
             self.portfolios.append(pid)
             self.decisions += list(w.app.portfolio(pid).decisions)
         elif kind == "policy":
-            thresholds = e.SufficiencyThresholds(min_occasions=1 + pick % 3)
+            thresholds = c.SufficiencyThresholds(min_occasions=1 + pick % 3)
             w.centre_cmd(c.SetSufficiencyPolicy(default=thresholds))
         elif kind == "qualify":
             status = (e.Qualification.QUALIFIED, e.Qualification.TRAINEE)[pick % 2]

@@ -23,9 +23,7 @@ from domain.events import (
     Role,
     SampleOutcome,
     SampleStage,
-    SufficiencyThresholds,
     SummativeRule,
-    UnitThresholds,
 )
 from domain.portfolio import Decision, EvidenceItem, PortfolioState
 from domain.spec import Method
@@ -664,7 +662,7 @@ def test_a_certified_portfolio_is_judged_by_the_policy_it_was_certified_under(
 ) -> None:
     world.centre_cmd(c.SetSufficiencyPolicy(decision_ref="SM-1"))
     pid = world.certified()
-    stricter = SufficiencyThresholds(min_occasions=9)
+    stricter = c.SufficiencyThresholds(min_occasions=9)
     world.centre_cmd(c.SetSufficiencyPolicy(default=stricter, decision_ref="SM-2"))
     report = world.sufficiency(pid)
     assert (report.policy_version, report.passed, report.reasons) == (1, True, ())
@@ -675,16 +673,16 @@ def test_a_certified_portfolio_is_judged_by_the_policy_it_was_certified_under(
 
 
 def test_a_policy_naming_an_unknown_unit_or_criterion_is_refused(world: RegimeWorld) -> None:
-    lenient = SufficiencyThresholds(min_occasions=1)
+    lenient = c.SufficiencyThresholds(min_occasions=1)
     unknown_unit = c.SetSufficiencyPolicy(
-        per_unit=(UnitThresholds(unit_code="NOPE-1", thresholds=lenient),)
+        per_unit=(c.UnitThresholds(unit_code="NOPE-1", thresholds=lenient),)
     )
     with pytest.raises(errors.NotFound) as caught:
         world.centre_cmd(unknown_unit)
     assert caught.value.field == "per_unit[0].unit_code"
     unknown_pc = c.SetSufficiencyPolicy(
         per_unit=(
-            UnitThresholds(
+            c.UnitThresholds(
                 unit_code=seed_spec(world.app, "000").code,
                 thresholds=lenient,
                 per_criterion={"PC99": lenient},

@@ -39,7 +39,7 @@ class _NoReads:
 
 
 def _no_reads() -> Reads:
-    return _NoReads()  # type: ignore[return-value]
+    return _NoReads()
 
 
 def test_every_command_is_decided_by_exactly_one_rule_of_one_stream() -> None:

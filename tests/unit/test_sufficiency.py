@@ -21,7 +21,7 @@ from adapters.config import Config
 from adapters.specs import default_specs_dir, load_catalogue
 from domain import commands as c
 from domain import events as e
-from domain.events import SufficiencyThresholds, UnitThresholds
+from domain.events import SufficiencyThresholds
 from domain.portfolio import Decision, EvidenceItem, PortfolioState
 from domain.spec import Method
 from projections.sufficiency import NO_POLICY_NOTE, SufficiencyReport, occasion, sufficiency
@@ -30,7 +30,7 @@ from tests.world import World, seed_spec
 
 SPEC = next(s for s in load_catalogue(default_specs_dir()).specs if s.seed.startswith("000"))
 START = datetime(2024, 6, 28, 12, tzinfo=UTC)
-TWO_OF_EVERYTHING = SufficiencyThresholds(
+TWO_OF_EVERYTHING = c.SufficiencyThresholds(
     min_occasions=2, min_distinct_dates=2, min_distinct_customers=2, min_span_days=14
 )
 
@@ -189,11 +189,15 @@ def test_without_a_standardisation_decision_the_defaults_apply_as_policy_version
 def test_the_policy_version_applied_is_reported(world: SufficiencyWorld) -> None:
     pid = world.enrol("000")
     world.centre_cmd(
-        c.SetSufficiencyPolicy(default=SufficiencyThresholds(min_occasions=1), decision_ref="SM-1")
+        c.SetSufficiencyPolicy(
+            default=c.SufficiencyThresholds(min_occasions=1), decision_ref="SM-1"
+        )
     )
     assert world.report(pid).policy_version == 1
     world.centre_cmd(
-        c.SetSufficiencyPolicy(default=SufficiencyThresholds(min_occasions=5), decision_ref="SM-2")
+        c.SetSufficiencyPolicy(
+            default=c.SufficiencyThresholds(min_occasions=5), decision_ref="SM-2"
+        )
     )
     report = world.report(pid)
     assert (report.policy_version, report.thresholds.min_occasions) == (2, 5)
@@ -203,17 +207,17 @@ def test_the_policy_version_applied_is_reported(world: SufficiencyWorld) -> None
 
 def test_per_unit_and_per_criterion_thresholds_are_applied(world: SufficiencyWorld) -> None:
     unit = seed_spec(world.app, "000").code
-    lenient = SufficiencyThresholds(
+    lenient = c.SufficiencyThresholds(
         min_occasions=1, min_distinct_dates=1, min_distinct_customers=1, min_span_days=0
     )
-    pc3 = SufficiencyThresholds(
+    pc3 = c.SufficiencyThresholds(
         min_occasions=2, min_distinct_dates=2, min_distinct_customers=1, min_span_days=0
     )
     world.centre_cmd(
         c.SetSufficiencyPolicy(
             default=TWO_OF_EVERYTHING,
             per_unit=(
-                UnitThresholds(unit_code=unit, thresholds=lenient, per_criterion={"PC3": pc3}),
+                c.UnitThresholds(unit_code=unit, thresholds=lenient, per_criterion={"PC3": pc3}),
             ),
         )
     )
