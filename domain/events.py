@@ -17,9 +17,10 @@ when storing; assessment facts (criteria, dates, methods, who decided, outcomes)
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 from uuid import UUID
 
 import msgspec
@@ -28,6 +29,9 @@ from domain.spec import Method
 
 CriterionId = str
 """A criterion's id as an event records it (the spec and the commands check its form)."""
+
+Upcast = Callable[[dict[str, Any]], dict[str, Any]]
+"""A pure function from an event's stored form at one version to the next version's."""
 
 ERASED = "[erased]"
 """What a personal field reads as once its subject's key is destroyed (crypto-shredding)."""
@@ -98,6 +102,10 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
 
     TOPIC: ClassVar[str]
     class_version: ClassVar[int] = 1
+    """Bumped only when a stored form needs changing to read as this class (docs/adr/0013)."""
+    UPCASTS: ClassVar[tuple[Upcast, ...]] = ()
+    """`UPCASTS[n]` takes the stored form of version n + 1 to version n + 2; there are
+    `class_version - 1`. They see personal fields sealed and never change their names."""
     PERSONAL: ClassVar[frozenset[str]] = frozenset()
     """Fields holding personal data: sealed with the data subject's key when stored."""
     SUBJECT: ClassVar[str | None] = None
@@ -566,3 +574,14 @@ AUDIT_EVENTS: tuple[type[Event], ...] = (CheckpointIssued,)
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.TOPIC: cls for cls in (*CENTRE_EVENTS, *PORTFOLIO_EVENTS, *AUDIT_EVENTS)
 }
+
+
+def upcast(state: dict[str, Any], version: int, upcasts: Sequence[Upcast]) -> dict[str, Any]:
+    """A stored form of `version` brought to the current version by the chain of upcasts.
+
+    A form newer than this code (an older verifier reading a newer bundle) is left as it
+    is: decoding ignores the fields it does not know.
+    """
+    for step in upcasts[version - 1 :]:
+        state = step(state)
+    return state

@@ -2,10 +2,12 @@
 
 The topic, not the Python module path, names the class, so moving code never breaks the
 store. A class whose schema changed beyond msgspec's evolution rules bumps `class_version`
-and defines `upcast_vN_vN1(state: dict)` static methods, as eventsourcing's mapper does.
+and adds a pure upcast to its `UPCASTS` (`domain.events`, docs/adr/0013); a stored form
+older than its class is upcast, as JSON, before msgspec converts it.
 
 With a key store, an event's personal fields are sealed on the way in and opened on the way
-out (`service.personal_data`); without one (the offline verifier) they read as SEALED.
+out (`service.personal_data`), *after* upcasting: an upcast never sees personal data in
+clear; without a key store (the offline verifier) they read as SEALED.
 Reading a `SubjectErased` with a key store destroys that subject's key there too (at once,
 idempotently): a process other than the eraser, following the log, drops the key as soon as
 it sees the erasure instead of using a cached copy until it expires.
@@ -22,7 +24,7 @@ import msgspec
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
 
-from domain.events import EVENT_TYPES, Event, SubjectErased
+from domain.events import EVENT_TYPES, Event, SubjectErased, upcast
 from service.personal_data import SealBroken, Sealer, SubjectKeys, open_fields
 
 
@@ -111,21 +113,16 @@ def decode(
         personal = issubclass(cls, Event) and bool(cls.PERSONAL) and _SEALED_MARK in state
         if cls.class_version == 1 and not personal:
             return _decoder(cls)(state)
-        raw = msgspec.json.decode(state)
-        if personal and issubclass(cls, Event):
-            open_fields(cls, raw, stream_id, keys)
-        return _upcast(cls, raw)
+        raw: dict[str, Any] = msgspec.json.decode(state)
+        version = raw.pop("class_version", 1)
+        if issubclass(cls, Event):
+            raw = upcast(raw, version, cls.UPCASTS)
+            if personal:
+                open_fields(cls, raw, stream_id, keys)
+        return msgspec.convert(raw, cls)
     except (KeyError, msgspec.DecodeError, msgspec.ValidationError, SealBroken) as error:
         msg = f"cannot decode stored event of topic {topic!r}: {error}"
         raise MapperDeserialisationError(msg) from error
-
-
-def _upcast(cls: type[Stored], state: dict[str, Any]) -> Stored:
-    version = state.pop("class_version", 1)
-    while version < cls.class_version:
-        getattr(cls, f"upcast_v{version}_v{version + 1}")(state)
-        version += 1
-    return msgspec.convert(state, cls)
 
 
 class EventMapper(Mapper[UUID]):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from uuid import UUID, uuid4
 
-import msgspec
 import pytest
 from eventsourcing.persistence import MapperDeserialisationError
 
@@ -124,19 +123,6 @@ def test_stored_events_round_trip_exactly(app: Eportfolio) -> None:
     world.observe(pid, ("PC3", "PC4"))
     for item in app.ledger.recorded(pid):
         assert decode(item.event.TOPIC, encode(item.event)) == item.event
-
-
-def test_a_new_field_with_a_default_reads_old_events() -> None:
-    """msgspec's evolution rule, which our event-versioning policy follows."""
-
-    class V1(msgspec.Struct, kw_only=True):
-        name: str
-
-    class V2(msgspec.Struct, kw_only=True):
-        name: str
-        position: str = ""
-
-    assert msgspec.json.decode(msgspec.json.encode(V1(name="x")), type=V2) == V2(name="x")
 
 
 def test_a_reloaded_portfolio_equals_the_one_folded_as_it_was_written(
