@@ -4,7 +4,7 @@ Field names match the events they become, so a command maps onto its event witho
 renaming. `effective_on` left out means "the day it is recorded".
 
 Commands are where a write is validated: lengths, patterns, ranges and unknown fields are
-refused here, once, while the events they become stay permissive (docs/adr/0012). A value
+refused here, once, while the events they become stay permissive (docs/adr/0013). A value
 nested in a command (`Part`) has a permissive twin in `domain.events` that its event holds.
 """
 

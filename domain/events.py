@@ -4,7 +4,7 @@ Every event says who did it (actor id and role), when it was recorded (system ti
 the effective date of what it records. A correction is an event naming what it corrects.
 Schema evolution follows msgspec's rules: new fields get defaults; no array_like.
 
-Stored events are permissive when read back (docs/adr/0012): no length, pattern or range
+Stored events are permissive when read back (docs/adr/0013): no length, pattern or range
 constraints and no `forbid_unknown_fields` here, so an older reader decodes a newer
 event and a rule tightened later never makes history unreadable. What a write may say is
 validated by its command (`domain.commands`), before any event is decided.
@@ -102,7 +102,7 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
 
     TOPIC: ClassVar[str]
     class_version: ClassVar[int] = 1
-    """Bumped only when a stored form needs changing to read as this class (docs/adr/0013)."""
+    """Bumped only when a stored form needs changing to read as this class (docs/adr/0014)."""
     UPCASTS: ClassVar[tuple[Upcast, ...]] = ()
     """`UPCASTS[n]` takes the stored form of version n + 1 to version n + 2; there are
     `class_version - 1`. They see personal fields sealed and never change their names."""

@@ -2,7 +2,7 @@
 
 The topic, not the Python module path, names the class, so moving code never breaks the
 store. A class whose schema changed beyond msgspec's evolution rules bumps `class_version`
-and adds a pure upcast to its `UPCASTS` (`domain.events`, docs/adr/0013); a stored form
+and adds a pure upcast to its `UPCASTS` (`domain.events`, docs/adr/0014); a stored form
 older than its class is upcast, as JSON, before msgspec converts it.
 
 With a key store, an event's personal fields are sealed on the way in and opened on the way

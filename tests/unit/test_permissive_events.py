@@ -1,4 +1,4 @@
-"""Stored events are permissive when read back; their commands validate (docs/adr/0012).
+"""Stored events are permissive when read back; their commands validate (docs/adr/0013).
 
 So an older verifier reads a newer bundle, and a rule tightened later never makes history
 unreadable, while nothing a write was refused for before is accepted now.

@@ -1,4 +1,4 @@
-"""Events survive change (docs/adr/0013): the golden stored bytes of every event type, as a
+"""Events survive change (docs/adr/0014): the golden stored bytes of every event type, as a
 store of the first release with them holds them, decode through the real decode path and
 fold into the centre and portfolios they recorded — on every build. A new event type
 without a fixture fails here; so does a change that would leave history unreadable.
@@ -186,7 +186,7 @@ def test_the_golden_log_folds_into_the_portfolios_it_recorded() -> None:
 def test_personal_field_names_never_change() -> None:
     """A sealed value's associated data names its topic and field: renamed or dropped, a
     personal field would leave every value sealed under the old name unopenable. Add a new
-    personal field to personal_fields.json; never rename or remove one (docs/adr/0013)."""
+    personal field to personal_fields.json; never rename or remove one (docs/adr/0014)."""
     committed = msgspec.json.decode(PERSONAL_FIELDS.read_bytes(), type=dict[str, list[str]])
     current = {
         topic: sorted(cls.PERSONAL) for topic, cls in sorted(e.EVENT_TYPES.items()) if cls.PERSONAL
