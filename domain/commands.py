@@ -36,7 +36,20 @@ Text = Annotated[str, msgspec.Meta(max_length=20_000)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Short = Annotated[str, msgspec.Meta(max_length=200)]
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2_000)]
+LongText = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
+"""Required prose: a sign-off's feedback, a response to a sample."""
+ErasureReason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+"""Why a learner is erased, in words that are not themselves personal (they stay in clear)."""
 MediaType = Annotated[str, msgspec.Meta(pattern=r"^[\w.+-]+/[\w.+-]+$", max_length=200)]
+UnitCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9-]{1,32}$")]
+Occasion = Annotated[str, msgspec.Meta(max_length=100)]
+Criteria = Annotated[tuple[CriterionId, ...], msgspec.Meta(min_length=1, max_length=200)]
+"""The criteria a write is about: at least one (a unit has well under 200)."""
+Tags = Annotated[tuple[CriterionId, ...], msgspec.Meta(max_length=200)]
+Ids = Annotated[tuple[UUID, ...], msgspec.Meta(min_length=1, max_length=500)]
+Rate = Annotated[float, msgspec.Meta(ge=0, le=1)]
+Count = Annotated[int, msgspec.Meta(ge=1, le=1000)]
+Days = Annotated[int, msgspec.Meta(ge=0, le=3650)]
 
 
 class Part(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -59,15 +72,15 @@ class SufficiencyThresholds(Part, frozen=True, kw_only=True):
     """What "over a period of time, with different customers, on different occasions" means."""
 
     EVENT_FORM = e.SufficiencyThresholds
-    min_occasions: Annotated[int, msgspec.Meta(ge=1)] = 2
-    min_distinct_dates: Annotated[int, msgspec.Meta(ge=1)] = 2
-    min_distinct_customers: Annotated[int, msgspec.Meta(ge=1)] = 2
-    min_span_days: Annotated[int, msgspec.Meta(ge=0)] = 14
+    min_occasions: Count = 2
+    min_distinct_dates: Count = 2
+    min_distinct_customers: Count = 2
+    min_span_days: Days = 14
 
 
 class UnitThresholds(Part, frozen=True, kw_only=True):
     EVENT_FORM = e.UnitThresholds
-    unit_code: str
+    unit_code: UnitCode
     thresholds: SufficiencyThresholds
     per_criterion: dict[CriterionId, SufficiencyThresholds] = {}
 
@@ -102,9 +115,12 @@ class Stamp(msgspec.Struct, frozen=True, kw_only=True):
         }
 
 
-class Command(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    OPENS: ClassVar[str | None] = None
-    """The field naming the stream this command opens; None: it acts on an existing one."""
+class Asked(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a command asks, validated: a command is this plus the ids of what it acts on.
+
+    A request body is an `Asked` too (the `…Fields` class of its command), so every
+    constraint is written once, here.
+    """
 
     effective_on: date | None = None
 
@@ -117,6 +133,11 @@ class Command(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
             if _holds_nul(getattr(self, name)):
                 msg = f"{name}: text may not contain NUL characters"
                 raise ValueError(msg)
+
+
+class Command(Asked, frozen=True, kw_only=True):
+    OPENS: ClassVar[str | None] = None
+    """The field naming the stream this command opens; None: it acts on an existing one."""
 
     def event_fields(self, stamp: Stamp) -> dict[str, Any]:
         """The command's own fields plus the stamp: what its event records."""
@@ -148,10 +169,15 @@ def _holds_nul(value: object) -> bool:
 # ---- centre --------------------------------------------------------------------------
 
 
-class RegisterCentre(Command, frozen=True, kw_only=True):
+class RegisterCentreFields(Asked, frozen=True, kw_only=True):
+    """RegisterCentre, its `centre_id` apart: what a request body asks."""
+
+    name: Name
+
+
+class RegisterCentre(RegisterCentreFields, Command, frozen=True, kw_only=True):
     OPENS = "centre_id"
     centre_id: UUID
-    name: Name
 
 
 class RegisterStaff(Command, frozen=True, kw_only=True):
@@ -167,38 +193,58 @@ class ChangeQualification(Command, frozen=True, kw_only=True):
     qualification: Qualification
 
 
-class RegisterLearner(Command, frozen=True, kw_only=True):
-    learner_id: UUID
+class RegisterLearnerFields(Asked, frozen=True, kw_only=True):
+    """RegisterLearner, its `learner_id` apart: what a request body asks."""
+
     name: Name
 
 
-class AddWitness(Command, frozen=True, kw_only=True):
-    witness_id: UUID
+class RegisterLearner(RegisterLearnerFields, Command, frozen=True, kw_only=True):
+    learner_id: UUID
+
+
+class AddWitnessFields(Asked, frozen=True, kw_only=True):
+    """AddWitness, its `witness_id` apart: what a request body asks."""
+
     name: Name
     position: Short = ""
 
 
-class AllocateEv(Command, frozen=True, kw_only=True):
-    ev_id: UUID
+class AddWitness(AddWitnessFields, Command, frozen=True, kw_only=True):
+    witness_id: UUID
+
+
+class AllocateEvFields(Asked, frozen=True, kw_only=True):
+    """AllocateEv, its `ev_id` apart: what a request body asks."""
+
     name: Name
 
 
-class SetObservedCriteria(Command, frozen=True, kw_only=True):
-    unit_code: str
-    criteria: tuple[CriterionId, ...]
+class AllocateEv(AllocateEvFields, Command, frozen=True, kw_only=True):
+    ev_id: UUID
+
+
+class SetObservedCriteriaFields(Asked, frozen=True, kw_only=True):
+    """SetObservedCriteria, its `unit_code` apart: what a request body asks."""
+
+    criteria: Tags
+
+
+class SetObservedCriteria(SetObservedCriteriaFields, Command, frozen=True, kw_only=True):
+    unit_code: UnitCode
 
 
 class SetSufficiencyPolicy(Command, frozen=True, kw_only=True):
     default: SufficiencyThresholds = SufficiencyThresholds()
-    per_unit: tuple[UnitThresholds, ...] = ()
-    late_recording_days: Annotated[int, msgspec.Meta(ge=0)] = 28
+    per_unit: Annotated[tuple[UnitThresholds, ...], msgspec.Meta(max_length=100)] = ()
+    late_recording_days: Days = 28
     decision_ref: Short = ""
 
 
 class SetSamplingPlan(Command, frozen=True, kw_only=True):
-    min_candidate_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.2
-    min_assessor_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.2
-    trainee_assessor_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 1.0
+    min_candidate_rate: Rate = 0.2
+    min_assessor_rate: Rate = 0.2
+    trainee_assessor_rate: Rate = 1.0
     every_method: bool = True
     every_unit: bool = True
     every_location: bool = True
@@ -206,11 +252,18 @@ class SetSamplingPlan(Command, frozen=True, kw_only=True):
     summative_before_certification: SummativeRule = SummativeRule.TRAINEE_ASSESSED
 
 
-class ApproveRealisticEnvironment(Command, frozen=True, kw_only=True):
-    approval_id: UUID
+class ApproveRealisticEnvironmentFields(Asked, frozen=True, kw_only=True):
+    """ApproveRealisticEnvironment, its `approval_id` apart: what a request body asks."""
+
     location: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    unit_codes: Annotated[tuple[str, ...], msgspec.Meta(max_length=50)] = ()
+    unit_codes: Annotated[tuple[UnitCode, ...], msgspec.Meta(max_length=50)] = ()
     approval_ref: Short = ""
+
+
+class ApproveRealisticEnvironment(
+    ApproveRealisticEnvironmentFields, Command, frozen=True, kw_only=True
+):
+    approval_id: UUID
 
 
 class SetRetentionPolicy(Command, frozen=True, kw_only=True):
@@ -219,146 +272,238 @@ class SetRetentionPolicy(Command, frozen=True, kw_only=True):
     decision_ref: Short = ""
 
 
-class PlaceLegalHold(Command, frozen=True, kw_only=True):
-    hold_id: UUID
+class PlaceLegalHoldFields(Asked, frozen=True, kw_only=True):
+    """PlaceLegalHold, its `hold_id` apart: what a request body asks."""
+
     learner_id: UUID
     reason: HoldReason
     note: Text = ""
 
 
-class LiftLegalHold(Command, frozen=True, kw_only=True):
+class PlaceLegalHold(PlaceLegalHoldFields, Command, frozen=True, kw_only=True):
     hold_id: UUID
+
+
+class LiftLegalHoldFields(Asked, frozen=True, kw_only=True):
+    """LiftLegalHold, its `hold_id` apart: what a request body asks."""
+
     note: Text = ""
 
 
-class EraseLearner(Command, frozen=True, kw_only=True):
+class LiftLegalHold(LiftLegalHoldFields, Command, frozen=True, kw_only=True):
+    hold_id: UUID
+
+
+class EraseLearnerFields(Asked, frozen=True, kw_only=True):
+    """EraseLearner, its `learner_id` apart: what a request body asks."""
+
+    reason: ErasureReason
+
+
+class EraseLearner(EraseLearnerFields, Command, frozen=True, kw_only=True):
     learner_id: UUID
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 
 
 # ---- portfolio -----------------------------------------------------------------------
 
 
-class Enrol(Command, frozen=True, kw_only=True):
-    OPENS = "portfolio_id"
-    portfolio_id: UUID
+class EnrolFields(Asked, frozen=True, kw_only=True):
+    """Enrol, its `portfolio_id` apart: what a request body asks."""
+
     centre_id: UUID
     learner_id: UUID
-    unit_code: str
+    unit_code: UnitCode
     assessor_id: UUID
     iqa_id: UUID
 
 
-class SubmitEvidence(Command, frozen=True, kw_only=True):
-    evidence_id: UUID
+class Enrol(EnrolFields, Command, frozen=True, kw_only=True):
+    OPENS = "portfolio_id"
+    portfolio_id: UUID
+
+
+class SubmitEvidenceFields(Asked, frozen=True, kw_only=True):
+    """SubmitEvidence, its `evidence_id` apart: what a request body asks."""
+
     method: Method
     title: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
     description: Text = ""
-    occasion: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    occasion: Occasion = ""
     customer_ref: CustomerRef | None = None
     environment: Environment
-    requirement_tags: tuple[CriterionId, ...] = ()
+    requirement_tags: Tags = ()
     location: Short = ""
-    attachments: tuple[Attachment, ...] = ()
+    attachments: Annotated[tuple[Attachment, ...], msgspec.Meta(max_length=50)] = ()
     authenticity_declared: bool
     written_answers: bool = False
     other_reason: Text = ""
     rwe_approval_id: UUID | None = None
 
 
-class MapEvidence(Command, frozen=True, kw_only=True):
+class SubmitEvidence(SubmitEvidenceFields, Command, frozen=True, kw_only=True):
     evidence_id: UUID
-    criteria: Annotated[tuple[CriterionId, ...], msgspec.Meta(min_length=1)]
 
 
-class RecordObservation(Command, frozen=True, kw_only=True):
+class MapEvidenceFields(Asked, frozen=True, kw_only=True):
+    """MapEvidence, its `evidence_id` apart: what a request body asks."""
+
+    criteria: Criteria
+
+
+class MapEvidence(MapEvidenceFields, Command, frozen=True, kw_only=True):
     evidence_id: UUID
-    occasion: Annotated[str, msgspec.Meta(max_length=100)] = ""
+
+
+class RecordObservationFields(Asked, frozen=True, kw_only=True):
+    """RecordObservation, its `evidence_id` apart: what a request body asks."""
+
+    occasion: Occasion = ""
     customer_ref: CustomerRef | None = None
     environment: Environment
-    criteria: Annotated[tuple[CriterionId, ...], msgspec.Meta(min_length=1)]
-    requirement_tags: tuple[CriterionId, ...] = ()
+    criteria: Criteria
+    requirement_tags: Tags = ()
     location: Short = ""
     notes: Text = ""
     rwe_approval_id: UUID | None = None
 
 
-class RecordWitnessTestimony(Command, frozen=True, kw_only=True):
+class RecordObservation(RecordObservationFields, Command, frozen=True, kw_only=True):
     evidence_id: UUID
+
+
+class RecordWitnessTestimonyFields(Asked, frozen=True, kw_only=True):
+    """RecordWitnessTestimony, its `evidence_id` apart: what a request body asks."""
+
     witness_id: UUID
-    occasion: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    occasion: Occasion = ""
     customer_ref: CustomerRef | None = None
     environment: Environment
-    criteria: Annotated[tuple[CriterionId, ...], msgspec.Meta(min_length=1)]
+    criteria: Criteria
     statement: Text
     rwe_approval_id: UUID | None = None
 
 
-class RecordQuestioning(Command, frozen=True, kw_only=True):
+class RecordWitnessTestimony(RecordWitnessTestimonyFields, Command, frozen=True, kw_only=True):
     evidence_id: UUID
+
+
+class RecordQuestioningFields(Asked, frozen=True, kw_only=True):
+    """RecordQuestioning, its `evidence_id` apart: what a request body asks."""
+
     method: Method
-    criteria: Annotated[tuple[CriterionId, ...], msgspec.Meta(min_length=1)]
+    criteria: Criteria
     summary: Text = ""
 
 
-class RecordDecision(Command, frozen=True, kw_only=True):
-    decision_id: UUID
+class RecordQuestioning(RecordQuestioningFields, Command, frozen=True, kw_only=True):
+    evidence_id: UUID
+
+
+class RecordDecisionFields(Asked, frozen=True, kw_only=True):
+    """RecordDecision, its `decision_id` apart: what a request body asks."""
+
     outcome: Outcome
-    criteria: Annotated[tuple[CriterionId, ...], msgspec.Meta(min_length=1)]
-    evidence_ids: Annotated[tuple[UUID, ...], msgspec.Meta(min_length=1)]
+    criteria: Criteria
+    evidence_ids: Ids
     feedback: Text = ""
     observation_not_possible: Text = ""
 
 
-class Countersign(Command, frozen=True, kw_only=True):
+class RecordDecision(RecordDecisionFields, Command, frozen=True, kw_only=True):
     decision_id: UUID
+
+
+class CountersignFields(Asked, frozen=True, kw_only=True):
+    """Countersign, its `decision_id` apart: what a request body asks."""
+
     comment: Text = ""
 
 
-class RecordIqaSample(Command, frozen=True, kw_only=True):
-    sample_id: UUID
+class Countersign(CountersignFields, Command, frozen=True, kw_only=True):
+    decision_id: UUID
+
+
+class RecordIqaSampleFields(Asked, frozen=True, kw_only=True):
+    """RecordIqaSample, its `sample_id` apart: what a request body asks."""
+
     stage: SampleStage
-    decision_ids: Annotated[tuple[UUID, ...], msgspec.Meta(min_length=1)]
+    decision_ids: Ids
     outcome: SampleOutcome
     location: Short = ""
     feedback: Text = ""
 
 
-class RecordEvSample(Command, frozen=True, kw_only=True):
+class RecordIqaSample(RecordIqaSampleFields, Command, frozen=True, kw_only=True):
     sample_id: UUID
-    decision_ids: Annotated[tuple[UUID, ...], msgspec.Meta(min_length=1)]
+
+
+class RecordEvSampleFields(Asked, frozen=True, kw_only=True):
+    """RecordEvSample, its `sample_id` apart: what a request body asks."""
+
+    decision_ids: Ids
     outcome: SampleOutcome
-    actions: tuple[Annotated[str, msgspec.Meta(max_length=2_000)], ...] = ()
+    actions: Annotated[
+        tuple[Annotated[str, msgspec.Meta(max_length=2_000)], ...], msgspec.Meta(max_length=100)
+    ] = ()
     feedback: Text = ""
 
 
-class CountersignIqaSample(Command, frozen=True, kw_only=True):
+class RecordEvSample(RecordEvSampleFields, Command, frozen=True, kw_only=True):
     sample_id: UUID
+
+
+class CountersignIqaSampleFields(Asked, frozen=True, kw_only=True):
+    """CountersignIqaSample, its `sample_id` apart: what a request body asks."""
+
     comment: Text = ""
 
 
-class RespondToSample(Command, frozen=True, kw_only=True):
+class CountersignIqaSample(CountersignIqaSampleFields, Command, frozen=True, kw_only=True):
     sample_id: UUID
-    response: Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
 
 
-class AcceptSampleResponse(Command, frozen=True, kw_only=True):
+class RespondToSampleFields(Asked, frozen=True, kw_only=True):
+    """RespondToSample, its `sample_id` apart: what a request body asks."""
+
+    response: LongText
+
+
+class RespondToSample(RespondToSampleFields, Command, frozen=True, kw_only=True):
     sample_id: UUID
+
+
+class AcceptSampleResponseFields(Asked, frozen=True, kw_only=True):
+    """AcceptSampleResponse, its `sample_id` apart: what a request body asks."""
+
     comment: Text = ""
 
 
-class WithdrawEvidence(Command, frozen=True, kw_only=True):
+class AcceptSampleResponse(AcceptSampleResponseFields, Command, frozen=True, kw_only=True):
+    sample_id: UUID
+
+
+class WithdrawEvidenceFields(Asked, frozen=True, kw_only=True):
+    """WithdrawEvidence, its `evidence_id` apart: what a request body asks."""
+
+    reason: Reason
+
+
+class WithdrawEvidence(WithdrawEvidenceFields, Command, frozen=True, kw_only=True):
     evidence_id: UUID
+
+
+class RevokeDecisionFields(Asked, frozen=True, kw_only=True):
+    """RevokeDecision, its `decision_id` apart: what a request body asks."""
+
     reason: Reason
 
 
-class RevokeDecision(Command, frozen=True, kw_only=True):
+class RevokeDecision(RevokeDecisionFields, Command, frozen=True, kw_only=True):
     decision_id: UUID
-    reason: Reason
 
 
 class SignOffUnit(Command, frozen=True, kw_only=True):
-    feedback: Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
+    feedback: LongText
 
 
 class CertifyUnit(Command, frozen=True, kw_only=True):
@@ -369,6 +514,11 @@ class WithdrawLearner(Command, frozen=True, kw_only=True):
     reason: Text = ""
 
 
-class OpenAppeal(Command, frozen=True, kw_only=True):
-    appeal_id: UUID
+class OpenAppealFields(Asked, frozen=True, kw_only=True):
+    """OpenAppeal, its `appeal_id` apart: what a request body asks."""
+
     reason: Reason
+
+
+class OpenAppeal(OpenAppealFields, Command, frozen=True, kw_only=True):
+    appeal_id: UUID

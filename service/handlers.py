@@ -281,5 +281,6 @@ def _backoff(attempt: int) -> None:
 
 
 def _fingerprint(command: c.Command, target: UUID | None) -> str:
-    body = msgspec.json.encode([type(command).__name__, str(target), command])
+    # fields in name order: the fingerprint never depends on how a command class is laid out
+    body = msgspec.json.encode([type(command).__name__, str(target), command], order="sorted")
     return hashlib.sha256(body).hexdigest()

@@ -16,7 +16,6 @@ from adapters.http.policy import Grant
 from adapters.http.problems import PORTFOLIO_WRITE, problem, responses
 from adapters.http.request_bodies import (
     Appeal,
-    AttachmentRef,
     Countersignature,
     DecisionRevocation,
     EvidenceMapping,
@@ -249,7 +248,7 @@ def _portfolio_of(grant: Grant) -> UUID:
 
 
 def _check_attachments(
-    services: Services, centre_id: FromPath[UUID], attachments: tuple[AttachmentRef, ...]
+    services: Services, centre_id: FromPath[UUID], attachments: tuple[c.Attachment, ...]
 ) -> None:
     """Evidence refers to blobs by hash: each must be uploaded by this centre, at that size."""
     for n, attachment in enumerate(attachments):

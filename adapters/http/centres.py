@@ -24,7 +24,6 @@ from adapters.http.request_bodies import (
     RweApproval,
     SamplingPlan,
     SufficiencyPolicy,
-    UnitCode,
     to_command,
 )
 from adapters.http.response_bodies import CentreView, PersonCreated, Written
@@ -204,7 +203,7 @@ class CentresController(Controller):
         writer: WriterDep,
     ) -> Written:
         """Circle the criteria that must be observed, for a unit that leaves it to the centre."""
-        code: UnitCode = unit_code
+        code: c.UnitCode = unit_code
         command = to_command(data, c.SetObservedCriteria, unit_code=code)
         return writer.run(command, target=centre_id)
 

@@ -9,7 +9,6 @@ erasure (a crash after the event) and still answers 409 `already_erased`.
 
 from __future__ import annotations
 
-from typing import Annotated
 from uuid import UUID
 
 import msgspec
@@ -17,51 +16,35 @@ from litestar import Controller, Response, post, put
 from litestar.params import FromPath, JSONBody
 
 from adapters.http.problems import PORTFOLIO_WRITE, WRITE, responses
-from adapters.http.request_bodies import Dated, to_command
+from adapters.http.request_bodies import to_command
 from adapters.http.response_bodies import Written
 from adapters.http.writes import ETAG_HEADER, WriterDep
 from domain import commands as c
-from domain.commands import Short, Text
-from domain.events import HoldReason
 from service.erasure import erase_learner
 
-Years = Annotated[int, msgspec.Meta(ge=0, le=100)]
-ErasureReason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 
-
-class RetentionPolicy(Dated, frozen=True, kw_only=True):
+class RetentionPolicy(c.SetRetentionPolicy, frozen=True, kw_only=True):
     """Assessment records kept `records_years` after certification or withdrawal."""
 
-    records_years: Years = 3
-    evidence_after_ev_sample: bool = True
-    decision_ref: Short = ""
 
-
-class NewLegalHold(Dated, frozen=True, kw_only=True):
+class NewLegalHold(c.PlaceLegalHoldFields, frozen=True, kw_only=True):
     hold_id: UUID | None = None
-    learner_id: UUID
-    reason: HoldReason
-    note: Text = ""
 
 
-class HoldLifting(Dated, frozen=True, kw_only=True):
-    note: Text = ""
+class HoldLifting(c.LiftLegalHoldFields, frozen=True, kw_only=True):
+    """Why the hold ends."""
 
 
-class Certification(Dated, frozen=True, kw_only=True):
+class Certification(c.CertifyUnit, frozen=True, kw_only=True):
     """`effective_on` is the certificate's date: the retention clock starts there."""
 
-    certificate_ref: Annotated[str, msgspec.Meta(max_length=100)] = ""
+
+class Withdrawal(c.WithdrawLearner, frozen=True, kw_only=True):
+    """The learner leaves the unit uncertified."""
 
 
-class Withdrawal(Dated, frozen=True, kw_only=True):
-    reason: Text = ""
-
-
-class ErasureRequest(Dated, frozen=True, kw_only=True):
+class ErasureRequest(c.EraseLearnerFields, frozen=True, kw_only=True):
     """Why, in words that are not themselves personal data (they stay in clear)."""
-
-    reason: ErasureReason
 
 
 class Erasure(Written, frozen=True, kw_only=True):
