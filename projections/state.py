@@ -459,11 +459,6 @@ class PortfolioStateProjection:
         return self._batch
 
 
-def _place(decision_id: UUID, portfolio: PortfolioState, docs: Documents) -> None:
-    where = DecisionPlace(portfolio_id=portfolio.portfolio_id, centre_id=portfolio.centre_id)
-    docs.put(DECISION, str(decision_id), _encoder.encode(where), centre_id=str(where.centre_id))
-
-
 class _Recent(Generic[T]):
     """States as decoded from the bytes last written for them, to skip decoding them again.
 

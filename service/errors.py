@@ -32,10 +32,6 @@ class IdempotencyKeyReused(ServiceError):
     rule = "idempotency_key_reused"
 
 
-class UnknownStream(ServiceError):
-    rule = "not_found"
-
-
 class IdAlreadyUsed(ServiceError):
     """A client-chosen id already names another record, here or at another centre."""
 

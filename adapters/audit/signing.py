@@ -203,8 +203,3 @@ def write_signing_key(path: Path, key: SigningKey, *, overwrite: bool = False) -
             "(checkpoints already issued stay signed by the old key)"
         )
         raise SigningKeyError(msg) from None
-
-
-def public_key_text(config: Config) -> str:
-    """The configured key's verifier key (what GET /audit/public-key serves)."""
-    return load_signing_key(config).verifier.to_text()

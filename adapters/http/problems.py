@@ -35,7 +35,6 @@ from service.errors import (
     IdAlreadyUsed,
     IdempotencyKeyReused,
     ServiceError,
-    UnknownStream,
     VersionMismatch,
 )
 from service.personal_data import KeyDestroyed
@@ -134,7 +133,6 @@ def _service(exc: ServiceError) -> ProblemDetailsException:
         ConcurrencyConflict: 409,
         IdAlreadyUsed: 409,
         IdempotencyKeyReused: 422,
-        UnknownStream: 404,
     }
     return problem(statuses.get(type(exc), 422), exc.message, rule=exc.rule, field=exc.field)
 
