@@ -26,6 +26,7 @@ from projections.base import known_at
 from projections.coverage import CoverageReport
 from projections.judgement import coverage_of, sufficiency_of
 from projections.sampling import SamplingCompliance, sampling_compliance
+from projections.state import CENTRE_PORTFOLIOS, COVERAGE, SUFFICIENCY, TRAIL, position_key
 from projections.sufficiency import SufficiencyReport
 from service.handlers import Eportfolio
 
@@ -109,7 +110,7 @@ class Queries:
         effective_at: date | None = None,
     ) -> CoverageReport:
         if as_known_at is None and effective_at is None:
-            stored = self._stored("coverage", portfolio_id, CoverageReport)
+            stored = self._stored(COVERAGE, portfolio_id, CoverageReport)
             if stored is not None:
                 return stored
         portfolio, centre = self.portfolio_at(
@@ -125,7 +126,7 @@ class Queries:
         effective_at: date | None = None,
     ) -> SufficiencyReport:
         if as_known_at is None and effective_at is None:
-            stored = self._stored("sufficiency", portfolio_id, SufficiencyReport)
+            stored = self._stored(SUFFICIENCY, portfolio_id, SufficiencyReport)
             if stored is not None:
                 return stored
         portfolio, centre = self.portfolio_at(
@@ -231,9 +232,9 @@ class Queries:
     ) -> tuple[list[audit_view.TrailEntry], int | None]:
         view = self._require_view()
         entries: list[audit_view.TrailEntry] = []
-        key = f"{after:020d}"
+        key = position_key(after)
         while len(entries) < limit:
-            page = view.list("trail", str(centre_id), after_key=key, limit=500)
+            page = view.list(TRAIL, str(centre_id), after_key=key, limit=500)
             for doc in page:
                 entry = msgspec.json.decode(doc.body, type=audit_view.TrailEntry)
                 if _wanted(entry, as_known_at, event_type, portfolio_id) and _about(
@@ -248,7 +249,7 @@ class Queries:
         return entries, entries[-1].position if entries else None
 
     def _centre_portfolios(self, centre_id: UUID) -> list[UUID]:
-        body = self._require_view().get("centre_portfolios", str(centre_id))
+        body = self._require_view().get(CENTRE_PORTFOLIOS, str(centre_id))
         return [] if body is None else msgspec.json.decode(body, type=list[UUID])
 
     def _stored(self, kind: str, key: UUID, type_: type[T]) -> T | None:
