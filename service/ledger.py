@@ -28,9 +28,13 @@ T = TypeVar("T", bound=Event)
 
 @runtime_checkable
 class KnowsPositions(Protocol):
-    """A recorder that can say where a stored event sits in the log."""
+    """A recorder that can say where stored events sit in the log."""
 
     def notification_position(self, originator_id: UUID, originator_version: int) -> int | None:
+        raise NotImplementedError
+
+    def stream_positions(self, originator_id: UUID) -> dict[int, int]:
+        """Every stored version of the stream -> its position, in version order."""
         raise NotImplementedError
 
 
@@ -186,15 +190,22 @@ class Ledger(Application[UUID]):
         return None
 
     def position_of(self, stream_id: UUID, version: int) -> int:
-        recorder = self.recorder
-        if not isinstance(recorder, KnowsPositions):
-            msg = f"{type(recorder).__name__} cannot look up positions; use adapters' factories"
-            raise TypeError(msg)
-        position = recorder.notification_position(stream_id, version)
+        position = self._positions().notification_position(stream_id, version)
         if position is None:
             msg = f"no stored event {stream_id} v{version}"
             raise LookupError(msg)
         return position
+
+    def positions_of(self, stream_id: UUID) -> dict[int, int]:
+        """Each stored version of a stream -> its position in the log: one query per stream."""
+        return self._positions().stream_positions(stream_id)
+
+    def _positions(self) -> KnowsPositions:
+        recorder = self.recorder
+        if not isinstance(recorder, KnowsPositions):
+            msg = f"{type(recorder).__name__} cannot look up positions; use adapters' factories"
+            raise TypeError(msg)
+        return recorder
 
     def decode(self, notification: Notification) -> Recorded:
         """A notification read from the log, as the event it stores."""

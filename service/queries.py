@@ -146,9 +146,10 @@ class Queries:
         assert isinstance(first, PortfolioEvent)
         centre = self.centre_at(_centre_of(first), as_known_at=as_known_at)
         names = audit_view.names(centre)
+        positions = self.app.ledger.positions_of(portfolio_id)  # read after: holds every version
         return [
             audit_view.trail_entry(
-                self.app.ledger.position_of(r.originator_id, r.originator_version),
+                positions[r.originator_version],
                 r.event,
                 audit_view.name_of(names, r.event.actor_id, r.event.actor_role),
                 centre.centre_id,

@@ -93,11 +93,7 @@ def live_pack(
 def _centre_positions(queries: Queries, centre_id: UUID) -> list[int]:
     ledger = queries.app.ledger
     streams = [centre_id, *queries.centre_portfolios(centre_id)]
-    return [
-        ledger.position_of(stream, r.originator_version)
-        for stream in streams
-        for r in ledger.recorded(stream)
-    ]
+    return [position for stream in streams for position in ledger.positions_of(stream).values()]
 
 
 def _context(**values: Any) -> dict[str, Any]:
