@@ -31,7 +31,7 @@ from adapters.store.tokens import TokenStore, open_token_store
 from adapters.store.views import open_view_store
 from domain.events import Event, EvSampleRecorded, Role, SubjectErased
 from domain.spec import SpecCatalogue
-from projections.state import PortfolioStateProjection
+from projections.portfolio_view import PortfolioStateProjection
 from service.checkpoints import checkpoint_ev_samples
 from service.erasure import destroy_key, orphaned_attachments
 from service.handlers import Eportfolio

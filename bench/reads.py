@@ -34,7 +34,7 @@ from domain.events import Environment, Role
 from domain.portfolio import fold_portfolio
 from domain.spec import CriterionKind, Method
 from projections.coverage import coverage
-from projections.state import PortfolioStateProjection
+from projections.portfolio_view import PortfolioStateProjection
 from service.handlers import Eportfolio
 from service.queries import Queries, ViewReader
 

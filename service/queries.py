@@ -24,9 +24,9 @@ from projections import audit as audit_view
 from projections.base import effective_at as effective_filter
 from projections.base import known_at
 from projections.coverage import CoverageReport
+from projections.documents import CENTRE_PORTFOLIOS, COVERAGE, SUFFICIENCY, TRAIL, position_key
 from projections.judgement import coverage_of, sufficiency_of
 from projections.sampling import SamplingCompliance, sampling_compliance
-from projections.state import CENTRE_PORTFOLIOS, COVERAGE, SUFFICIENCY, TRAIL, position_key
 from projections.sufficiency import SufficiencyReport
 from service.handlers import Eportfolio
 

@@ -15,7 +15,7 @@ from adapters.audit.pack.render import PdfUnavailable, to_pdf
 from adapters.bootstrap import open_system
 from adapters.config import Config
 from domain.errors import DomainError
-from projections.state import PortfolioStateProjection
+from projections.portfolio_view import PortfolioStateProjection
 
 console = Console(highlight=False)
 

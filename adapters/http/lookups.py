@@ -12,7 +12,7 @@ import msgspec
 
 from domain.errors import NotFound
 from domain.events import LearnerEnrolled
-from projections.state import DECISION, DecisionPlace
+from projections.documents import DECISION, DecisionPlace
 from service.handlers import Eportfolio
 from service.queries import ViewReader
 

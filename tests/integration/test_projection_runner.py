@@ -28,18 +28,18 @@ from domain import events as e
 from domain.errors import DomainError
 from domain.spec import Method, SpecCatalogue
 from projections.base import Documents
-from projections.judgement import coverage_of, sufficiency_of
-from projections.state import (
+from projections.centre_snapshot import CentreSnapshot
+from projections.documents import (
     CENTRE,
     COVERAGE,
     PORTFOLIO,
     SUFFICIENCY,
-    CentreSnapshot,
-    PortfolioStateProjection,
     decode_centre,
     decode_portfolio,
     encode_doc,
 )
+from projections.judgement import coverage_of, sufficiency_of
+from projections.portfolio_view import PortfolioStateProjection
 from service.codec import Recorded
 from service.handlers import Eportfolio
 from tests.world import World

@@ -33,7 +33,7 @@ from adapters.config import Config
 from adapters.store.projection_runner import ProjectionRunner
 from adapters.store.views import open_view_store
 from domain.events import Event, LearnerRegistered
-from projections.state import PortfolioStateProjection
+from projections.portfolio_view import PortfolioStateProjection
 from tests.e2e.http.conftest import ADMIN_TOKEN, HttpCentre
 from tests.e2e.http.test_server import free_port
 from tests.integration.test_projection_runner import docs_of

@@ -1,0 +1,69 @@
+"""The documents the state view stores: their kinds, keys and encoding.
+
+Every kind is named here, so writers (`projections.portfolio_view`, the derivers) and
+readers (`service.queries`, the HTTP lookups) agree on one spelling. Bodies are canonical
+JSON (`encode_doc`): equal states are equal bytes, so a rebuild from zero and the live
+view agree byte for byte.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import msgspec
+
+from domain.portfolio import PortfolioState
+from projections.canonical import canonical_form
+from projections.centre_snapshot import CentreSnapshot
+
+CENTRE = "centre"
+PORTFOLIO = "portfolio"
+PORTFOLIO_CENTRE = "portfolio_centre"
+CENTRE_PORTFOLIOS = "centre_portfolios"
+DECISION = "decision"  # a decision's portfolio and centre, for addressing it by its id alone
+TRAIL = "trail"
+CHAINS = "chains"
+COVERAGE = "coverage"
+SUFFICIENCY = "sufficiency"
+TRAIL_ERASABLE = "trail_erasable"  # a trail row as it will read once its learner is erased
+ERASABLE_INDEX = "erasable_index"  # a learner's positions with such a row
+
+
+def position_key(position: int) -> str:
+    """A document key that sorts in log order."""
+    return f"{position:020d}"
+
+
+class DecisionPlace(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a decision lives (kind "decision", keyed by its id)."""
+
+    portfolio_id: UUID
+    centre_id: UUID
+
+
+_encoder = msgspec.json.Encoder()
+_decode_portfolio = msgspec.json.Decoder(PortfolioState).decode
+_decode_centre = msgspec.json.Decoder(CentreSnapshot).decode
+_decode_ids = msgspec.json.Decoder(list[UUID]).decode
+_decode_positions = msgspec.json.Decoder(list[int]).decode
+
+
+def encode_doc(value: object) -> bytes:
+    """Canonical JSON: every set sorted (`projections.canonical`), dicts in insertion order."""
+    return _encoder.encode(canonical_form(value))
+
+
+def decode_portfolio(body: bytes) -> PortfolioState:
+    return _decode_portfolio(body)
+
+
+def decode_centre(body: bytes) -> CentreSnapshot:
+    return _decode_centre(body)
+
+
+def decode_ids(body: bytes) -> list[UUID]:
+    return _decode_ids(body)
+
+
+def decode_positions(body: bytes) -> list[int]:
+    return _decode_positions(body)
