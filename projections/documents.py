@@ -18,7 +18,6 @@ from projections.centre_snapshot import CentreSnapshot
 
 CENTRE = "centre"
 PORTFOLIO = "portfolio"
-PORTFOLIO_CENTRE = "portfolio_centre"
 CENTRE_PORTFOLIOS = "centre_portfolios"
 DECISION = "decision"  # a decision's portfolio and centre, for addressing it by its id alone
 TRAIL = "trail"

@@ -43,7 +43,6 @@ from projections.documents import (
     DECISION,
     ERASABLE_INDEX,
     PORTFOLIO,
-    PORTFOLIO_CENTRE,
     TRAIL,
     TRAIL_ERASABLE,
     DecisionPlace,
@@ -59,11 +58,10 @@ T = TypeVar("T")
 
 
 class PortfolioStateProjection:
-    """Stores kind "centre" (CentreSnapshot), "portfolio" (PortfolioState), "portfolio_centre"
-    (the portfolio's centre id), "centre_portfolios" (a centre's portfolio ids, so a centre
-    change can re-derive them), "decision" (DecisionPlace), whatever the derivers return
-    and, with the trail deriver, the rows to show after an erasure ("trail_erasable",
-    "erasable_index").
+    """Stores kind "centre" (CentreSnapshot), "portfolio" (PortfolioState, which names its
+    centre), "centre_portfolios" (a centre's portfolio ids, so a centre change can re-derive
+    them), "decision" (DecisionPlace), whatever the derivers return and, with the trail
+    deriver, the rows to show after an erasure ("trail_erasable", "erasable_index").
     """
 
     name = "portfolio_state"
@@ -264,9 +262,6 @@ class _Batch:
         for centre_id, new in self.enrolled.items():
             ids = [*self._centre_portfolios(centre_id), *new]
             put(CENTRE_PORTFOLIOS, str(centre_id), encode_doc(ids), centre_id=str(centre_id))
-            for portfolio_id in new:
-                put(PORTFOLIO_CENTRE, str(portfolio_id), encode_doc(str(centre_id)),
-                    centre_id=str(centre_id))  # fmt: skip
         stored: dict[UUID, bytes] = {}
         for portfolio_id in self.changed_portfolios:
             state = self.portfolios[portfolio_id]
