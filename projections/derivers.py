@@ -18,7 +18,7 @@ from domain.personal import redacted
 from domain.portfolio import PortfolioState
 from domain.spec import SpecCatalogue, UnitSpec
 from projections import audit
-from projections.documents import CHAINS, COVERAGE, SUFFICIENCY, TRAIL, encode_doc
+from projections.documents import CHAINS, COVERAGE, EV_SAMPLE, SUFFICIENCY, TRAIL, encode_doc
 from projections.judgement import coverage_of, sufficiency_of
 
 Deriver = Callable[[PortfolioState, CentreState], tuple[str, bytes] | None]
@@ -85,6 +85,23 @@ class _Erased(Mapping[UUID, str]):
 
     def __len__(self) -> int:
         return len(self.people)
+
+
+def ev_sample_index(position: int, event: e.Event, centre: CentreState) -> tuple[str, bytes] | None:
+    """Where each EV sample is: its portfolio, keyed by the event's position.
+
+    The audit view reads the sample events themselves from the log at these positions, so
+    their feedback and actions are never copied into the view and read as erased the
+    moment the learner's key is destroyed, exactly as a fold of the log would.
+    """
+    if not isinstance(event, e.EvSampleRecorded):
+        return None
+    return EV_SAMPLE, encode_doc(event.portfolio_id)
+
+
+def standard_event_derivers() -> list[EventDeriver]:
+    """The documents every deployment stores per event: the trail and the EV sample index."""
+    return [trail_deriver(), ev_sample_index]
 
 
 def chains_deriver(portfolio: PortfolioState, centre: CentreState) -> tuple[str, bytes]:

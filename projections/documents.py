@@ -21,6 +21,7 @@ PORTFOLIO = "portfolio"
 CENTRE_PORTFOLIOS = "centre_portfolios"
 DECISION = "decision"  # a decision's portfolio and centre, for addressing it by its id alone
 TRAIL = "trail"
+EV_SAMPLE = "ev_sample"  # an EV sample's portfolio, by the sample event's position
 CHAINS = "chains"
 COVERAGE = "coverage"
 SUFFICIENCY = "sufficiency"

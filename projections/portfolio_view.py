@@ -35,7 +35,7 @@ from projections.derivers import (
     EventDeriver,
     TrailDeriver,
     standard_derivers,
-    trail_deriver,
+    standard_event_derivers,
 )
 from projections.documents import (
     CENTRE,
@@ -88,13 +88,16 @@ class PortfolioStateProjection:
         event_derivers: Sequence[EventDeriver] | None = None,
         keep_decoded: int = 512,
     ) -> None:
-        """Without derivers given, stores the standard derived documents for `specs`.
+        """Without derivers given, stores the standard derived documents for `specs` (and
+        without event derivers, the standard ones: the trail and the EV sample index).
 
         `keep_decoded` states stay decoded between batches (see `_Recent`).
         """
         self.specs = specs
         self.derivers = tuple(standard_derivers(specs) if derivers is None else derivers)
-        self.event_derivers = tuple([trail_deriver()] if event_derivers is None else event_derivers)
+        self.event_derivers = tuple(
+            standard_event_derivers() if event_derivers is None else event_derivers
+        )
         self.trail = next((d for d in self.event_derivers if isinstance(d, TrailDeriver)), None)
         self._recent_centres = _Recent[CentreState](keep_decoded)
         self._recent_portfolios = _Recent[PortfolioState](keep_decoded)

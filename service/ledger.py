@@ -207,6 +207,11 @@ class Ledger(Application[UUID]):
             raise TypeError(msg)
         return recorder
 
+    def at(self, position: int) -> Recorded | None:
+        """The event stored at a position of the log, or None if none is."""
+        page = self.recorder.select_notifications(start=position, limit=1)
+        return self.decode(page[0]) if page and page[0].id == position else None
+
     def decode(self, notification: Notification) -> Recorded:
         """A notification read from the log, as the event it stores."""
         return _as_recorded(self.mapper.to_domain_event(notification))

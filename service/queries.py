@@ -1,15 +1,17 @@
 """Queries: coverage, sufficiency, history and the EV audit view, now or as they stood.
 
 Without time travel a query reads the stored view (one document, whatever the size of
-the store). With `as_known_at` (events recorded up to then) or `effective_at` (events
-effective up to a date, among those known) it folds the portfolio's own stream, cut at
-that point, through the same pure functions the view uses — so "what the EV saw on the
-day of the sample" is the projection of exactly the events recorded by then.
+the store; the EV audit view of a centre reads its stored centre, trail rows and decision
+chains, and the EV sample events at the positions the view indexed). With `as_known_at`
+(events recorded up to then) or `effective_at` (events effective up to a date, among
+those known) it folds the portfolio's own stream, cut at that point, through the same
+pure functions the view uses — so "what the EV saw on the day of the sample" is the
+projection of exactly the events recorded by then.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from typing import Protocol, TypeVar
 from uuid import UUID
@@ -18,13 +20,23 @@ import msgspec
 
 from domain.centre import CentreState, fold_centre
 from domain.errors import NotFound
-from domain.events import Event, PortfolioEvent
+from domain.events import Event, EvSampleRecorded, PortfolioEvent
 from domain.portfolio import PortfolioState, fold_portfolio
 from projections import audit as audit_view
 from projections.base import effective_at as effective_filter
 from projections.base import known_at
 from projections.coverage import CoverageReport
-from projections.documents import CENTRE_PORTFOLIOS, COVERAGE, SUFFICIENCY, TRAIL, position_key
+from projections.documents import (
+    CENTRE,
+    CENTRE_PORTFOLIOS,
+    CHAINS,
+    COVERAGE,
+    EV_SAMPLE,
+    SUFFICIENCY,
+    TRAIL,
+    decode_centre,
+    position_key,
+)
 from projections.judgement import coverage_of, sufficiency_of
 from projections.sampling import SamplingCompliance, sampling_compliance
 from projections.sufficiency import SufficiencyReport
@@ -32,6 +44,9 @@ from service.handlers import Eportfolio
 
 T = TypeVar("T")
 E = TypeVar("E", bound=Event)
+DecisionChainWithContext = audit_view.DecisionChainWithContext
+_decode_chains = msgspec.json.Decoder(list[DecisionChainWithContext]).decode
+_decode_id = msgspec.json.Decoder(UUID).decode
 
 
 class StoredDoc(Protocol):
@@ -64,6 +79,12 @@ class AuditPage(msgspec.Struct, frozen=True, kw_only=True):
     decisions: tuple[audit_view.DecisionChain, ...]
     sampling: SamplingCompliance
     ev_samples: tuple[audit_view.EvSampleView, ...]
+
+
+_CentreAudit = tuple[
+    CentreState, list[audit_view.DecisionChainWithContext], list[audit_view.EvSampleView]
+]
+"""A centre's audit view but its trail: the centre, its decision chains, its EV samples."""
 
 
 class Queries:
@@ -164,6 +185,8 @@ class Queries:
         self, portfolio_id: UUID, *, as_known_at: datetime | None = None
     ) -> list[audit_view.DecisionChain]:
         """The portfolio's decision chains as known then: the audit view's, for one portfolio."""
+        if as_known_at is None and (stored := self._stored_chains(portfolio_id)) is not None:
+            return [c.chain for c in stored]
         events = list(known_at(self.app.ledger.portfolio_events(portfolio_id), as_known_at))
         portfolio = fold_portfolio(events)
         if portfolio is None:
@@ -188,9 +211,13 @@ class Queries:
         portfolio_id: UUID | None = None,
         person_id: UUID | None = None,
     ) -> AuditPage:
-        """A page of the centre's trail and, as of `as_known_at`, its decisions and sampling."""
-        centre = self.centre_at(centre_id, as_known_at=as_known_at)
-        names = audit_view.names(centre)
+        """A page of the centre's trail and, as of `as_known_at`, its decisions and sampling.
+
+        Now: from the stored view, no fold (`_stored_audit`). With `as_known_at`: the
+        centre and each of its portfolios folded from the events known then.
+        """
+        stored = self._stored_audit(centre_id) if as_known_at is None else None
+        centre, chains, samples = stored or self._folded_audit(centre_id, as_known_at)
         trail, next_after = self._trail(
             centre_id,
             as_known_at=as_known_at,
@@ -200,6 +227,19 @@ class Queries:
             portfolio_id=portfolio_id,
             person_id=person_id,
         )
+        return AuditPage(
+            centre_id=centre_id,
+            as_known_at=as_known_at,
+            trail=tuple(trail),
+            next_after=next_after,
+            decisions=tuple(c.chain for c in chains),
+            sampling=sampling_compliance(centre.sampling_plan, chains),
+            ev_samples=tuple(samples),
+        )
+
+    def _folded_audit(self, centre_id: UUID, as_known_at: datetime | None) -> _CentreAudit:
+        centre = self.centre_at(centre_id, as_known_at=as_known_at)
+        names = audit_view.names(centre)
         chains: list[audit_view.DecisionChainWithContext] = []
         samples: list[audit_view.EvSampleView] = []
         for pid in self._centre_portfolios(centre_id):
@@ -210,15 +250,57 @@ class Queries:
                 continue
             chains.extend(audit_view.chains_with_context(portfolio, names))
             samples.extend(audit_view.ev_samples(known, names))
-        return AuditPage(
-            centre_id=centre_id,
-            as_known_at=as_known_at,
-            trail=tuple(trail),
-            next_after=next_after,
-            decisions=tuple(c.chain for c in chains),
-            sampling=sampling_compliance(centre.sampling_plan, chains),
-            ev_samples=tuple(samples),
-        )
+        return centre, chains, samples
+
+    def _stored_audit(self, centre_id: UUID) -> _CentreAudit | None:
+        """The centre as stored, each portfolio's stored chains and the EV sample events at
+        the positions the view indexed, in the fold's order (portfolios as enrolled, each
+        stream's samples in order). None if the view lacks any of it: the caller folds.
+
+        The sample events are read from the log, not copied into the view, so feedback
+        reads as erased once the learner's key is destroyed, as in the fold. Every sample
+        a chain names must be among them, or the view is not the standard one.
+        """
+        if self.view is None or (body := self.view.get(CENTRE, str(centre_id))) is None:
+            return None
+        centre = decode_centre(body).state()
+        portfolios = self._centre_portfolios(centre_id)
+        chains: list[audit_view.DecisionChainWithContext] = []
+        for pid in portfolios:
+            if (stored := self._stored_chains(pid)) is None:
+                return None
+            chains.extend(stored)
+        enrolled = {pid: n for n, pid in enumerate(portfolios)}
+        indexed: list[tuple[int, EvSampleRecorded]] = []
+        for doc in self._listed(EV_SAMPLE, centre_id):
+            if (n := enrolled.get(_decode_id(doc.body))) is None:
+                continue
+            recorded = self.app.ledger.at(int(doc.key))
+            if recorded is not None and isinstance(recorded.event, EvSampleRecorded):
+                indexed.append((n, recorded.event))
+        indexed.sort(key=lambda pair: pair[0])  # stable: log order within a portfolio
+        events = [event for _, event in indexed]
+        named = {s.sample_id for c in chains for s in c.chain.ev_samples}
+        if not named <= {event.sample_id for event in events}:
+            return None
+        return centre, chains, audit_view.ev_samples(events, audit_view.names(centre))
+
+    def _stored_chains(
+        self, portfolio_id: UUID
+    ) -> list[audit_view.DecisionChainWithContext] | None:
+        if self.view is None or (body := self.view.get(CHAINS, str(portfolio_id))) is None:
+            return None
+        return _decode_chains(body)
+
+    def _listed(self, kind: str, centre_id: UUID) -> Iterator[StoredDoc]:
+        """Every document of a kind tagged with the centre, in key order."""
+        view, key = self._require_view(), ""
+        while True:
+            page = view.list(kind, str(centre_id), after_key=key, limit=500)
+            yield from page
+            if len(page) < 500:
+                return
+            key = page[-1].key
 
     def _trail(
         self,
