@@ -4,16 +4,19 @@ A subscription's cursor is the last log position delivered (or skipped by its fi
 moves only by a conditional update from the position the worker started from, in the same
 transaction as the attempt that earned it, so a redelivery that rewinds the cursor mid-flight
 makes the worker's move fail and start again from the new position instead of overwriting it.
+What the owner may change (URL, filters, content mode, rate limit, status, secret) changes by
+a conditional update on the subscription's `version` (its ETag), never touching the cursor.
 
 SQLite keeps a file of its own (`webhooks.sqlite`, WAL); PostgreSQL keeps two tables in the
 application's schema. Signing needs the secret itself (ADR 0006), so it is stored wrapped
 under the key-encryption key (`adapters.store.kek`, ADR 0010) in a column of its own, never in
-the registration document: a copy of the store alone signs nothing.
+the registration document: a copy of the store alone signs nothing. During a secret rotation
+the old secret is sealed the same way in a second column, until it expires.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
@@ -34,8 +37,15 @@ class Status(StrEnum):
     DISABLED = "disabled"
 
 
+class ContentMode(StrEnum):
+    """CloudEvents HTTP content modes: the whole envelope as the body, or `ce-*` headers."""
+
+    STRUCTURED = "structured"
+    BINARY = "binary"
+
+
 class Registration(msgspec.Struct, frozen=True, kw_only=True):
-    """What never changes after `POST /webhooks`."""
+    """What `POST /webhooks` set; URL, filters, mode, rate and secret change by PATCH/rotation."""
 
     owner_id: UUID
     url: str
@@ -43,6 +53,17 @@ class Registration(msgspec.Struct, frozen=True, kw_only=True):
     filters: Filters = Filters()
     scope: frozenset[UUID] | None = None  # centres the owner may see; None: every centre
     created_at: datetime
+    content_mode: ContentMode = ContentMode.STRUCTURED
+    rate_limit: float | None = None  # deliveries (requests) per second; None: no limit
+    old_secret: str = ""  # the secret before the last rotation, still signing until...
+    old_secret_expires_at: datetime | None = None  # ...this moment
+
+    def secrets_at(self, now: datetime) -> list[str]:
+        """The secrets that sign at `now`: the current one, then the old one if unexpired."""
+        expires = self.old_secret_expires_at
+        if self.old_secret and expires is not None and now < expires:
+            return [self.secret, self.old_secret]
+        return [self.secret]
 
 
 class Subscription(msgspec.Struct, frozen=True, kw_only=True):
@@ -51,6 +72,15 @@ class Subscription(msgspec.Struct, frozen=True, kw_only=True):
     position: int
     status: Status = Status.ACTIVE
     status_reason: str = ""
+    version: int = 1  # moves with every change of registration or status: the ETag
+
+
+class Stale(Exception):
+    """The subscription's version is not the one the caller expected (If-Match)."""
+
+    def __init__(self, current: int) -> None:
+        super().__init__(f"the webhook is at version {current}")
+        self.current = current
 
 
 class Attempt(msgspec.Struct, frozen=True, kw_only=True):
@@ -67,19 +97,26 @@ class Attempt(msgspec.Struct, frozen=True, kw_only=True):
     seq: int = 0  # set by the store, in recording order
 
 
-_SUB_COLUMNS = "id, doc, position, status, status_reason, secret_sealed, kek_id"
+_SUB_COLUMNS = (
+    "id, doc, position, status, status_reason, secret_sealed, kek_id, old_secret_sealed, version"
+)
 _decode_registration = msgspec.json.Decoder(Registration).decode
 _decode_attempt = msgspec.json.Decoder(Attempt).decode
 _SECRET_AAD = b"eportfolio:webhook-secret:v1\x00"
+_OLD_SECRET_AAD = b"eportfolio:webhook-old-secret:v1\x00"  # not swappable with the current one
 
 
 def _aad(webhook_id: UUID | str) -> bytes:
     return _SECRET_AAD + str(webhook_id).encode()
 
 
+def _old_aad(webhook_id: UUID | str) -> bytes:
+    return _OLD_SECRET_AAD + str(webhook_id).encode()
+
+
 def _document(registration: Registration) -> bytes:
-    """The registration as stored: everything but the secret."""
-    return msgspec.json.encode(msgspec.structs.replace(registration, secret=""))
+    """The registration as stored: everything but the secrets."""
+    return msgspec.json.encode(msgspec.structs.replace(registration, secret="", old_secret=""))
 
 
 class WebhookStore:
@@ -102,10 +139,11 @@ class WebhookStore:
     def add(self, subscription: Subscription) -> None:
         with self.db.transaction() as tx:
             (current,) = tx.execute("SELECT kek_id FROM {kek}{share}")[0]
-            secret = subscription.registration.secret.encode()
+            sealed, old_sealed = self._seal(current, subscription.id, subscription.registration)
             tx.count(
                 "INSERT INTO {webhooks} (id, owner_id, doc, position, status, status_reason, "
-                "secret_sealed, kek_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "secret_sealed, kek_id, old_secret_sealed, version) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     str(subscription.id),
                     str(subscription.registration.owner_id),
@@ -113,10 +151,63 @@ class WebhookStore:
                     subscription.position,
                     subscription.status.value,
                     subscription.status_reason,
-                    self.ring.wrap(current, secret, _aad(subscription.id)),
+                    sealed,
                     current,
+                    old_sealed,
+                    subscription.version,
                 ),
             )
+
+    def _seal(self, kek: str, webhook_id: UUID, r: Registration) -> tuple[bytes, bytes | None]:
+        """The current secret and the old one (None if there is none), wrapped under `kek`."""
+        sealed = self.ring.wrap(kek, r.secret.encode(), _aad(webhook_id))
+        old = (
+            self.ring.wrap(kek, r.old_secret.encode(), _old_aad(webhook_id))
+            if r.old_secret
+            else None
+        )
+        return sealed, old
+
+    def update(
+        self,
+        webhook_id: UUID,
+        change: Callable[[Subscription], Subscription],
+        expected_version: int | None = None,
+    ) -> Subscription | None:
+        """Apply `change` to the registration and status, keeping the cursor; bump the version.
+
+        None if there is no such subscription; Stale if `expected_version` is given and is
+        not the current one (also when another change committed meanwhile).
+        """
+        with self.db.transaction() as tx:
+            (current,) = tx.execute("SELECT kek_id FROM {kek}{share}")[0]  # first, as rewrap
+            found = self._rows(tx, "WHERE id = ?{for_update}", (str(webhook_id),))
+            if not found:
+                return None
+            before = found[0]
+            if expected_version is not None and before.version != expected_version:
+                raise Stale(before.version)
+            after = msgspec.structs.replace(change(before), version=before.version + 1)
+            sealed, old_sealed = self._seal(current, webhook_id, after.registration)
+            moved = tx.count(
+                "UPDATE {webhooks} SET doc = ?, status = ?, status_reason = ?, "
+                "secret_sealed = ?, old_secret_sealed = ?, kek_id = ?, version = ? "
+                "WHERE id = ? AND version = ?",
+                (
+                    _document(after.registration),
+                    after.status.value,
+                    after.status_reason,
+                    sealed,
+                    old_sealed,
+                    current,
+                    after.version,
+                    str(webhook_id),
+                    before.version,
+                ),
+            )
+            if moved != 1:  # cannot happen under the row lock; never overwrite blindly
+                raise Stale(before.version + 1)
+        return msgspec.structs.replace(after, position=before.position)
 
     def rewrap(self, target: str) -> int:
         """Wrap every secret under the KEK `target` (a rotation); how many were rewrapped."""
@@ -124,13 +215,25 @@ class WebhookStore:
         with self.db.transaction() as tx:
             tx.count("UPDATE {kek} SET kek_id = ?", (target,))  # waits for writers
             rows = tx.execute(
-                "SELECT id, secret_sealed, kek_id FROM {webhooks} WHERE kek_id <> ?", (target,)
+                "SELECT id, secret_sealed, kek_id, old_secret_sealed FROM {webhooks} "
+                "WHERE kek_id <> ?",
+                (target,),
             )
-            for webhook_id, sealed, old in rows:
+            for webhook_id, sealed, old, old_sealed in rows:
                 secret = self.ring.unwrap(old, bytes(sealed), _aad(webhook_id))
+                old_secret = None
+                if old_sealed is not None:
+                    previous = self.ring.unwrap(old, bytes(old_sealed), _old_aad(webhook_id))
+                    old_secret = self.ring.wrap(target, previous, _old_aad(webhook_id))
                 tx.count(
-                    "UPDATE {webhooks} SET secret_sealed = ?, kek_id = ? WHERE id = ?",
-                    (self.ring.wrap(target, secret, _aad(webhook_id)), target, webhook_id),
+                    "UPDATE {webhooks} SET secret_sealed = ?, old_secret_sealed = ?, kek_id = ? "
+                    "WHERE id = ?",
+                    (
+                        self.ring.wrap(target, secret, _aad(webhook_id)),
+                        old_secret,
+                        target,
+                        webhook_id,
+                    ),
                 )
         if rows:
             self._scrub()
@@ -186,7 +289,8 @@ class WebhookStore:
     def set_status(self, webhook_id: UUID, status: Status, reason: str = "") -> None:
         with self.db.transaction() as tx:
             tx.count(
-                "UPDATE {webhooks} SET status = ?, status_reason = ? WHERE id = ?",
+                "UPDATE {webhooks} SET status = ?, status_reason = ?, version = version + 1 "
+                "WHERE id = ?",
                 (status.value, reason, str(webhook_id)),
             )
 
@@ -195,8 +299,8 @@ class WebhookStore:
         with self.db.transaction() as tx:
             return (
                 tx.count(
-                    "UPDATE {webhooks} SET position = ?, status = ?, status_reason = '' "
-                    "WHERE id = ?",
+                    "UPDATE {webhooks} SET position = ?, status = ?, status_reason = '', "
+                    "version = version + 1 WHERE id = ?",
                     (position, Status.ACTIVE.value, str(webhook_id)),
                 )
                 == 1
@@ -222,20 +326,28 @@ class WebhookStore:
 
     def _select(self, where: str, params: Sequence[object]) -> list[Subscription]:
         with self.db.transaction() as tx:
-            query = f"SELECT {_SUB_COLUMNS} FROM {{webhooks}} {where}"  # noqa: S608 `where` is ours
-            rows = tx.execute(query, params)
+            return self._rows(tx, where, params)
+
+    def _rows(self, tx: Tx, where: str, params: Sequence[object]) -> list[Subscription]:
+        query = f"SELECT {_SUB_COLUMNS} FROM {{webhooks}} {where}"  # noqa: S608 `where` is ours
         return [
             Subscription(
                 id=UUID(i),
                 registration=msgspec.structs.replace(
                     _decode_registration(bytes(doc)),
                     secret=self.ring.unwrap(kek, bytes(sealed), _aad(i)).decode(),
+                    old_secret=""
+                    if old is None
+                    else self.ring.unwrap(kek, bytes(old), _old_aad(i)).decode(),
                 ),
                 position=int(position),
                 status=Status(status),
                 status_reason=reason,
+                version=int(version),
             )
-            for i, doc, position, status, reason, sealed, kek in rows
+            for i, doc, position, status, reason, sealed, kek, old, version in tx.execute(
+                query, params
+            )
         ]
 
 
@@ -252,6 +364,7 @@ def open_webhook_store(config: Config, ring: KeyRing | None = None) -> WebhookSt
                 "attempts": "webhook_attempts",
                 "index": "webhook_attempts_by_webhook",
                 "kek": "kek",
+                "for_update": "",  # BEGIN IMMEDIATE already holds the only write lock
                 "bigint": "INTEGER",
                 "serial": "seq INTEGER PRIMARY KEY AUTOINCREMENT",
             },
@@ -271,6 +384,7 @@ def open_webhook_store(config: Config, ring: KeyRing | None = None) -> WebhookSt
                 "index": sql.Identifier("eportfolio_webhook_attempts_by_webhook").as_string(),
                 "bigint": "bigint",
                 "serial": "seq bigserial PRIMARY KEY",
+                "for_update": " FOR UPDATE",
             },
             label="webhooks",
         )
@@ -326,5 +440,13 @@ def steps(ring: KeyRing) -> tuple[Step, ...]:
                 CURRENT_KEK_TABLE,
             ),
             seal_every_secret,
+        ),
+        Step(
+            3,
+            "managed endpoints: a version (the ETag) and the old secret of a rotation",
+            (
+                "ALTER TABLE {webhooks} ADD COLUMN old_secret_sealed {bytes}",
+                "ALTER TABLE {webhooks} ADD COLUMN version {bigint} NOT NULL DEFAULT 1",
+            ),
         ),
     )
