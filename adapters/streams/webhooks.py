@@ -9,6 +9,12 @@ backoff with full jitter. After `max_attempts` failures of one event the endpoin
 disabled rather than skipping it, because skipping would break "every event, in order";
 `redeliver` rewinds the cursor and re-enables it. Delivery is at-least-once: a crash after
 the request but before the commit sends that event again, with the same `webhook-id`.
+
+An owner's change (URL, filters, content mode, rate limit, status, secret) replaces the
+worker: the new one starts only after the old one has finished its request in flight, from
+the cursor that request left, so a change sends nothing twice and skips nothing. A rate
+limit spaces the starts of requests (retries included) by 1/rate seconds. During a secret
+rotation's overlap each request carries two signatures, the new secret's first.
 """
 
 from __future__ import annotations
@@ -18,18 +24,20 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from uuid import UUID, uuid4
 
 import httpx
 import msgspec
 
+from adapters.streams.binary_mode import binary_message
 from adapters.streams.envelope import CONTENT_TYPE, StreamEvent
 from adapters.streams.feed import Filters, Visible
 from adapters.streams.signing import BadEndpoint, check_endpoint, check_resolved, new_secret, sign
 from adapters.streams.webhook_store import (
     Attempt,
+    ContentMode,
     Registration,
     Status,
     Subscription,
@@ -41,6 +49,7 @@ if TYPE_CHECKING:
     from adapters.streams.tail import LogTail
 
 Clock = Callable[[], datetime]
+Change = Callable[[Subscription], Subscription]
 
 
 class DeliveryPolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -105,6 +114,9 @@ class Webhooks:
         filters: Filters,
         scope: frozenset[UUID] | None,
         from_position: int | None = None,
+        *,
+        content_mode: ContentMode = ContentMode.STRUCTURED,
+        rate_limit: float | None = None,
     ) -> tuple[Subscription, str]:
         """A new subscription and its secret (shown once); events from `from_position` on."""
         check_endpoint(url, allow_private=self.policy.allow_private)
@@ -117,6 +129,8 @@ class Webhooks:
             filters=filters,
             scope=scope,
             created_at=self.clock(),
+            content_mode=content_mode,
+            rate_limit=rate_limit,
         )
         subscription = Subscription(id=uuid4(), registration=registration, position=start)
         self.store.add(subscription)
@@ -129,6 +143,53 @@ class Webhooks:
             return None
         self._ensure_worker(webhook_id, restart=True)
         return self.store.get(webhook_id)
+
+    def check_url(self, url: str) -> None:
+        """BadEndpoint unless deliveries may go to `url` (as at registration)."""
+        check_endpoint(url, allow_private=self.policy.allow_private)
+
+    def change(
+        self, webhook_id: UUID, change: Change, expected_version: int | None = None
+    ) -> Subscription | None:
+        """Apply an owner's change, keeping the cursor (None: no such webhook; Stale).
+
+        An active endpoint's worker is replaced (after its request in flight), a disabled
+        one's stopped; enabling one resumes after its cursor, where it stopped.
+        """
+        changed = self.store.update(webhook_id, change, expected_version)
+        if changed is None:
+            return None
+        if changed.status is Status.ACTIVE:
+            self._ensure_worker(webhook_id, restart=True)
+        else:
+            self._halt(webhook_id)
+        return changed
+
+    def rotate_secret(
+        self, webhook_id: UUID, overlap: timedelta, expected_version: int | None = None
+    ) -> tuple[Subscription, str] | None:
+        """A new secret (shown once); the current one keeps signing too for `overlap`.
+
+        Only the secret just replaced overlaps: rotating again during an overlap ends the
+        earlier old secret's at once.
+        """
+        secret, now = new_secret(), self.clock()
+
+        def rotated(subscription: Subscription) -> Subscription:
+            r = subscription.registration
+            overlapping = overlap > timedelta(0)
+            return msgspec.structs.replace(
+                subscription,
+                registration=msgspec.structs.replace(
+                    r,
+                    secret=secret,
+                    old_secret=r.secret if overlapping else "",
+                    old_secret_expires_at=now + overlap if overlapping else None,
+                ),
+            )
+
+        changed = self.change(webhook_id, rotated, expected_version)
+        return None if changed is None else (changed, secret)
 
     def delete(self, webhook_id: UUID) -> bool:
         with self._lock:
@@ -154,6 +215,13 @@ class Webhooks:
         for worker in workers:
             worker.join()
 
+    def _halt(self, webhook_id: UUID) -> None:
+        """Stop the worker but keep it known, so a later one waits for its request in flight."""
+        with self._lock:
+            current = self._workers.get(webhook_id)
+        if current is not None:
+            current.stop()
+
     def _ensure_worker(self, webhook_id: UUID, *, restart: bool = False) -> None:
         with self._lock:
             if not self._running:
@@ -175,6 +243,7 @@ class _Worker(threading.Thread):
         self.hooks, self.id, self.previous = hooks, webhook_id, after
         self.policy = hooks.policy
         self.stopping = threading.Event()
+        self.next_at = 0.0  # monotonic time the rate limit allows the next request at
 
     def stop(self) -> None:
         self.stopping.set()
@@ -183,7 +252,7 @@ class _Worker(threading.Thread):
     def run(self) -> None:
         if self.previous is not None:  # a restart must not overlap the worker it replaces
             self.previous.join()
-            self.previous = None
+            self.next_at, self.previous = self.previous.next_at, None
         with httpx.Client(
             timeout=self.policy.timeout, follow_redirects=False, trust_env=False
         ) as client:
@@ -213,7 +282,7 @@ class _Worker(threading.Thread):
         """Send until delivered (True) or disabled, rewound or stopping (False)."""
         store, policy = self.hooks.store, self.policy
         for attempt in range(1, policy.max_attempts + 1):
-            if self.stopping.is_set():
+            if self.stopping.is_set() or not self._pace(subscription.registration.rate_limit):
                 return False
             status, error, duration, wait = self._post(client, subscription, event)
             delivered = status is not None and 200 <= status < 300
@@ -245,23 +314,39 @@ class _Worker(threading.Thread):
                 return False
         return False
 
+    def _pace(self, rate: float | None) -> bool:
+        """Wait until the rate limit allows a request; False if stopped meanwhile."""
+        if rate is None:
+            return True
+        now = time.monotonic()
+        if self.next_at > now and self.stopping.wait(self.next_at - now):
+            return False
+        self.next_at = max(now, self.next_at) + 1.0 / rate
+        return True
+
     def _post(
         self, client: httpx.Client, subscription: Subscription, event: StreamEvent
     ) -> tuple[int | None, str, float, float | None]:
         """One signed request: (status, error, seconds taken, Retry-After seconds)."""
         registration, msg_id = subscription.registration, str(event.event_id)
         timestamp = int(time.time())
-        headers = {
-            "content-type": CONTENT_TYPE,
+        body, headers = event.body, {"content-type": CONTENT_TYPE}
+        if registration.content_mode is ContentMode.BINARY:
+            headers, body = binary_message(event.body)
+        signatures = [
+            sign(secret, msg_id, timestamp, body)
+            for secret in registration.secrets_at(self.hooks.clock())
+        ]
+        headers |= {
             "user-agent": "eportfolio-webhooks/1",
             "webhook-id": msg_id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(registration.secret, msg_id, timestamp, event.body),
+            "webhook-signature": " ".join(signatures),
         }
         started = time.perf_counter()
         try:
             check_resolved(registration.url, allow_private=self.policy.allow_private)
-            with client.stream("POST", registration.url, content=event.body, headers=headers) as r:
+            with client.stream("POST", registration.url, content=body, headers=headers) as r:
                 _drain(r)
                 wait = None
                 if r.status_code in (429, 503):
