@@ -149,6 +149,8 @@ POLICY: Mapping[str, Rule] = {
             "create_webhook",
             "list_webhooks",
             "get_webhook",
+            "update_webhook",
+            "rotate_webhook_secret",
             "delete_webhook",
             "list_webhook_deliveries",
             "redeliver_webhook",

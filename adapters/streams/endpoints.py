@@ -9,15 +9,18 @@ per request); every channel applies it to every event it sends.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from datetime import timedelta
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 import anyio.to_thread
 import msgspec
-from litestar import Controller, Litestar, Request, Response, delete, get, post
+from litestar import Controller, Litestar, Request, Response, delete, get, patch, post
 from litestar.config.app import AppConfig
+from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.plugins import InitPluginProtocol
@@ -36,6 +39,8 @@ from adapters.streams.bodies import (
     FeedPage,
     NewWebhook,
     Redelivery,
+    SecretRotation,
+    WebhookChanges,
     WebhookCreated,
     WebhookView,
 )
@@ -44,7 +49,7 @@ from adapters.streams.feed import MAX_POSITION, Filters, UnknownType
 from adapters.streams.schemas import asyncapi_document, encoded_event_schema
 from adapters.streams.settings import StreamSettings
 from adapters.streams.signing import BadEndpoint
-from adapters.streams.webhook_store import Subscription
+from adapters.streams.webhook_store import Stale, Status, Subscription
 from domain.events import Role
 
 
@@ -77,6 +82,21 @@ After = Annotated[
 Limit = Annotated[int, QueryParameter(ge=1, le=1_000)]
 Types = Annotated[list[str] | None, QueryParameter(name="type", description="CloudEvents types")]
 AccessDep = NamedDependency[StreamAccess]
+IfMatch = Annotated[
+    str | None,
+    HeaderParameter(
+        name="If-Match",
+        description='The webhook version you last read (its ETag, e.g. "3"): 412 if it moved.',
+    ),
+]
+ETAG = [
+    ResponseHeader(
+        name="ETag",
+        description='The webhook\'s version, quoted ("3"): send it back as If-Match.',
+        documentation_only=True,
+    )
+]
+_ETAG = re.compile(r'^"(\d{1,18})"$')
 
 
 def _ids(values: list[UUID] | None) -> frozenset[UUID]:
@@ -148,24 +168,114 @@ class WebhooksController(Controller):
         )
         try:
             subscription, secret = streams.webhooks.register(
-                stream_access.actor_id, data.url, filters, stream_access.centres, data.from_position
+                stream_access.actor_id,
+                data.url,
+                filters,
+                stream_access.centres,
+                data.from_position,
+                content_mode=data.content_mode,
+                rate_limit=data.rate_limit_per_second,
             )
         except BadEndpoint as error:
             raise problem(422, str(error), rule="bad_endpoint", field="url") from None
-        view = WebhookView.of(subscription)
-        return WebhookCreated(**msgspec.structs.asdict(view), secret=secret)
+        return _created(streams, subscription, secret)
 
     @get("/", operation_id="list_webhooks", responses=responses(*READ), sync_to_thread=True)
     def list_webhooks(self, streams: StreamsDep, stream_access: AccessDep) -> list[WebhookView]:
         found = streams.webhooks.store.subscriptions(stream_access.actor_id)
-        return [WebhookView.of(s) for s in found]
+        return [_view(streams, s) for s in found]
 
     @get("/{webhook_id:uuid}", operation_id="get_webhook", responses=responses(*READ),
-         sync_to_thread=True)  # fmt: skip
+         response_headers=ETAG, sync_to_thread=True)  # fmt: skip
     def get_webhook(
         self, webhook_id: FromPath[UUID], streams: StreamsDep, stream_access: AccessDep
-    ) -> WebhookView:
-        return WebhookView.of(_own(streams, stream_access, webhook_id))
+    ) -> Response[WebhookView]:
+        return _tagged(streams, _own(streams, stream_access, webhook_id))
+
+    @patch("/{webhook_id:uuid}", operation_id="update_webhook", responses=responses(*WRITE),
+           response_headers=ETAG, sync_to_thread=True)  # fmt: skip
+    def update_webhook(
+        self,
+        webhook_id: FromPath[UUID],
+        data: JSONBody[WebhookChanges],
+        streams: StreamsDep,
+        stream_access: AccessDep,
+        if_match: IfMatch = None,
+    ) -> Response[WebhookView]:
+        """Change the URL, filters, content mode, rate limit or status; the cursor stays.
+
+        Delivery goes on after the cursor with the new settings: nothing is sent twice and
+        nothing skipped. `status: "active"` re-enables a disabled endpoint where it stopped.
+        """
+        expected = _expected(if_match)
+        current = _own(streams, stream_access, webhook_id)
+        if not isinstance(data.url, msgspec.UnsetType):
+            try:
+                streams.webhooks.check_url(data.url)
+            except BadEndpoint as error:
+                raise problem(422, str(error), rule="bad_endpoint", field="url") from None
+        old = current.registration.filters
+        filters = stream_access.filters(
+            _given(data.centre_ids, old.centre_ids),
+            portfolio_ids=_given(data.portfolio_ids, old.portfolio_ids),
+            types=_given(data.types, old.types),
+        )
+
+        def changed(s: Subscription) -> Subscription:
+            r = s.registration
+            registration = msgspec.structs.replace(
+                r,
+                url=_given(data.url, r.url),
+                filters=filters,
+                content_mode=_given(data.content_mode, r.content_mode),
+                rate_limit=_given(data.rate_limit_per_second, r.rate_limit),
+            )
+            status, reason = s.status, s.status_reason
+            if data.status == "active":
+                status, reason = Status.ACTIVE, ""
+            elif data.status == "disabled" and s.status is Status.ACTIVE:
+                status, reason = Status.DISABLED, "disabled by its owner"
+            return msgspec.structs.replace(
+                s, registration=registration, status=status, status_reason=reason
+            )
+
+        try:
+            subscription = streams.webhooks.change(webhook_id, changed, expected)
+        except Stale as stale:
+            raise _stale(stale) from None
+        if subscription is None:
+            raise problem(404, f"no webhook {webhook_id} of yours", field="webhook_id")
+        return _tagged(streams, subscription)
+
+    @post("/{webhook_id:uuid}/rotate-secret", operation_id="rotate_webhook_secret",
+          responses=responses(*WRITE), response_headers=ETAG, status_code=200,
+          sync_to_thread=True)  # fmt: skip
+    def rotate_secret(
+        self,
+        webhook_id: FromPath[UUID],
+        streams: StreamsDep,
+        stream_access: AccessDep,
+        data: JSONBody[SecretRotation | None] = None,
+        if_match: IfMatch = None,
+    ) -> Response[WebhookCreated]:
+        """A new secret, returned here and never again; the old one signs too until it expires.
+
+        Until `old_secret_expires_at` (default a day later) every request carries both
+        signatures in `webhook-signature`, the new one first; after it, only the new one.
+        """
+        expected = _expected(if_match)
+        _own(streams, stream_access, webhook_id)
+        overlap = timedelta(seconds=(data or SecretRotation()).old_secret_expires_in)
+        try:
+            rotated = streams.webhooks.rotate_secret(webhook_id, overlap, expected)
+        except Stale as stale:
+            raise _stale(stale) from None
+        if rotated is None:
+            raise problem(404, f"no webhook {webhook_id} of yours", field="webhook_id")
+        subscription, secret = rotated
+        return Response(
+            _created(streams, subscription, secret), headers={"ETag": f'"{subscription.version}"'}
+        )
 
     @delete("/{webhook_id:uuid}", operation_id="delete_webhook", responses=responses(*READ),
             sync_to_thread=True)  # fmt: skip
@@ -205,7 +315,47 @@ class WebhooksController(Controller):
         subscription = streams.webhooks.redeliver(webhook_id, data.from_position)
         if subscription is None:
             raise problem(404, f"no webhook {webhook_id}", field="webhook_id")
-        return WebhookView.of(subscription)
+        return _view(streams, subscription)
+
+
+def _view(streams: Streams, subscription: Subscription) -> WebhookView:
+    return WebhookView.of(subscription, streams.webhooks.clock())
+
+
+def _created(streams: Streams, subscription: Subscription, secret: str) -> WebhookCreated:
+    view = _view(streams, subscription)
+    return WebhookCreated(**msgspec.structs.asdict(view), secret=secret)
+
+
+def _tagged(streams: Streams, subscription: Subscription) -> Response[WebhookView]:
+    view = _view(streams, subscription)
+    return Response(view, headers={"ETag": f'"{subscription.version}"'})
+
+
+def _expected(if_match: str | None) -> int | None:
+    """The version If-Match names (None: absent or `*`); 400 naming the header if malformed."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    match = _ETAG.match(if_match.strip())
+    if match is None:
+        raise problem(400, 'If-Match: expected a quoted version like "3"', field="If-Match")
+    return int(match.group(1))
+
+
+def _stale(stale: Stale) -> Exception:
+    return problem(
+        412,
+        f"If-Match: {stale}; read it again",
+        rule="version_mismatch",
+        field="If-Match",
+    )
+
+
+T = TypeVar("T")
+
+
+def _given(value: T | msgspec.UnsetType, default: T) -> T:
+    return default if isinstance(value, msgspec.UnsetType) else value
 
 
 def _own(streams: Streams, access: StreamAccess, webhook_id: UUID) -> Subscription:

@@ -96,6 +96,8 @@ TABLE: dict[str, tuple[set[str], set[str]]] = {
     "get_webhook": ({"integrator"}, {"admin", "b_integrator"}),  # the owner only
     "list_webhook_deliveries": ({"integrator"}, {"admin", "b_integrator"}),
     "redeliver_webhook": ({"integrator"}, {"admin", "b_integrator"}),
+    "update_webhook": ({"integrator"}, {"admin", "b_integrator"}),
+    "rotate_webhook_secret": ({"integrator"}, {"admin", "b_integrator"}),
     "delete_webhook": ({"integrator"}, {"admin", "b_integrator"}),
     "get_event_schema": (EVERYONE, set()),
     "get_asyncapi": (EVERYONE, set()),
@@ -341,6 +343,8 @@ def calls(w: Records) -> dict[str, Callable[[], Call]]:
         "get_webhook": lambda: Call("GET", hook),
         "list_webhook_deliveries": lambda: Call("GET", f"{hook}/deliveries"),
         "redeliver_webhook": lambda: Call("POST", f"{hook}/redeliver", {"from_position": 1}),
+        "update_webhook": lambda: Call("PATCH", hook, {"rate_limit_per_second": 5}),
+        "rotate_webhook_secret": lambda: Call("POST", f"{hook}/rotate-secret", {}),
         "delete_webhook": lambda: Call("DELETE", hook),  # last: later calls would 404
         "get_event_schema": lambda: Call(
             "GET", "/schemas/events/uk.eportfolio.evidence.submitted.v1.json"
