@@ -7,6 +7,7 @@ like the current one (never in the document, rewrapped by a KEK rotation) and is
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
@@ -117,5 +118,33 @@ def test_the_old_secret_is_sealed_apart_and_rewrapped_by_a_kek_rotation(config: 
         read = store.get(made.id)
         assert read is not None
         assert read.registration.secrets_at(NOW) == [NEW, OLD]
+    finally:
+        store.close()
+
+
+def test_two_changes_from_the_same_version_at_once_one_wins_the_other_is_stale(
+    config: Config,
+) -> None:
+    store = open_webhook_store(config)
+    try:
+        made = subscription()
+        store.add(made)
+        results: list[bool] = []
+
+        def change() -> None:
+            try:
+                results.append(store.update(made.id, rotated, expected_version=1) is not None)
+            except Stale:
+                results.append(False)
+
+        threads = [threading.Thread(target=change) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert sorted(results) == [False, True]
+        read = store.get(made.id)
+        assert read is not None
+        assert read.version == 2
     finally:
         store.close()
