@@ -176,6 +176,32 @@ def test_an_update_keeps_the_cursor_nothing_resent_nothing_skipped(
     assert paths[-5:] == ["/b"] * 5
 
 
+def test_new_filters_apply_from_the_cursor_on(
+    app: Eportfolio, world: World, make_streams: MakeStreams
+) -> None:
+    kept, dropped = world.enrol(), world.enrol()
+    streams = make_streams()
+    streams.start()
+    with served(world, streams) as s:
+        body = {"url": f"{s.hook_url}/h", "from_position": 1}
+        hook = f"/webhooks/{ok(s.api.post('/webhooks', json=body), 201)['id']}"
+        before = positions(app)
+        wait(lambda: ok(s.api.get(hook))["position"] == before[-1])
+
+        view = ok(s.api.patch(hook, json={"portfolio_ids": [str(kept)]}))
+        assert view["filters"]["portfolio_ids"] == [str(kept)]
+        assert view["position"] == before[-1]
+        world.submit(dropped)
+        skipped = positions(app)[-1]
+        world.submit(kept)
+        last = positions(app)[-1]
+        wait(lambda: ok(s.api.get(hook))["position"] == last)
+    assert delivered(s.receiver.requests) == [*before, last]  # not `skipped`, nothing again
+    assert skipped not in delivered(s.receiver.requests)
+    ids = [r.headers["webhook-id"] for r in s.receiver.requests]
+    assert len(ids) == len(set(ids))
+
+
 def test_bad_changes_are_problems_naming_the_field_and_others_endpoints_are_not_found(
     world: World, make_streams: MakeStreams
 ) -> None:
