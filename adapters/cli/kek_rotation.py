@@ -16,13 +16,14 @@ from typing import NamedTuple
 from adapters.config import Config
 from adapters.store.kek import KekError, generate, kek_id, load_ring, write_kek_file
 from adapters.store.subject_keys import open_subject_keys
+from adapters.streams.lrs_store import open_lrs_store
 from adapters.streams.webhook_store import open_webhook_store
 
 
 class Rotation(NamedTuple):
     kek_id: str  # the KEK everything is wrapped under now
     keys: int  # subject keys rewrapped
-    secrets: int  # webhook secrets rewrapped
+    secrets: int  # webhook secrets and LRS credentials rewrapped
     retired: tuple[str, ...]  # KEKs nothing is wrapped under any more
 
 
@@ -39,10 +40,13 @@ def rotate_kek(config: Config) -> Rotation:
     keys = open_subject_keys(config, ring)
     try:
         webhooks = open_webhook_store(config, ring)
+        lrs = open_lrs_store(config, ring)
         try:
-            rotated = Rotation(target, keys.rewrap(target), webhooks.rewrap(target), ())
-            left = (keys.kek_ids() | webhooks.kek_ids()) - {target}
+            secrets = webhooks.rewrap(target) + lrs.rewrap(target)
+            rotated = Rotation(target, keys.rewrap(target), secrets, ())
+            left = (keys.kek_ids() | webhooks.kek_ids() | lrs.kek_ids()) - {target}
         finally:
+            lrs.close()
             webhooks.close()
     finally:
         keys.close()

@@ -157,6 +157,12 @@ POLICY: Mapping[str, Rule] = {
         ),
         Rule(T.NONE, {R.ADMIN: S.ANYONE, R.INTEGRATOR: S.ANYONE}),
     ),
+    # A centre's Learning Record Stores (adapters/streams/lrs_endpoints.py): its centre
+    # admin's alone; the endpoints act on the token's centre (another centre's LRS: 404).
+    **dict.fromkeys(
+        ("create_lrs", "list_lrs", "get_lrs", "delete_lrs", "list_lrs_deliveries"),
+        Rule(T.NONE, {R.CENTRE_ADMIN: S.ANYONE}),
+    ),
     # The tamper-evident log (adapters/http/checkpoints.py): checkpoints and the key are
     # public material; an export is scoped like the audit view (an admin: any, or all).
     "list_checkpoints": Rule(T.NONE, EVERYONE),

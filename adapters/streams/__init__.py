@@ -1,8 +1,8 @@
 """Integrator streams: one ordered log, many cursors into it (ADR 0006).
 
 `build_streams` wires every channel over one ledger; `Streams.start()` follows the log and
-starts the delivery workers, `close()` stops them all and closes what they opened (not the
-ledger, which belongs to the application).
+starts the delivery workers (webhooks, and xAPI to each centre's LRS: ADR 0018), `close()`
+stops them all and closes what they opened (not the ledger, which belongs to the application).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from adapters.store.views import open_view_store
 from adapters.streams.feed import EventLog
+from adapters.streams.lrs_delivery import XapiDelivery
+from adapters.streams.lrs_store import open_lrs_store
 from adapters.streams.nats import NatsPublisher, NatsSettings
 from adapters.streams.settings import StreamSettings
 from adapters.streams.sse import Broadcaster
@@ -40,11 +42,13 @@ class Streams:
     tail: LogTail
     broadcaster: Broadcaster
     webhooks: Webhooks
+    xapi: XapiDelivery
     nats: NatsPublisher | None = None
 
     def start(self) -> None:
         self.tail.start()
         self.webhooks.start()
+        self.xapi.start()
         if self.nats is not None:
             self.nats.start()
 
@@ -52,11 +56,13 @@ class Streams:
         self.broadcaster.close()
         try:
             self.webhooks.stop()
+            self.xapi.stop()
             if self.nats is not None:
                 self.nats.close()
             self.tail.stop()
         finally:
             self.webhooks.store.close()
+            self.xapi.store.close()
 
 
 def build_streams(
@@ -77,6 +83,8 @@ def build_streams(
     with ExitStack() as opened:  # closed again only if something below fails
         store = open_webhook_store(config)
         opened.callback(store.close)
+        lrs_store = open_lrs_store(config)
+        opened.callback(lrs_store.close)
         nats = None
         if settings.nats_url is not None:
             nats_settings = NatsSettings(
@@ -88,4 +96,5 @@ def build_streams(
             nats = NatsPublisher(log, cursor, nats_settings, tail=tail)
         opened.pop_all()
     webhooks = Webhooks(store, log, tail, policy=policy)
-    return Streams(settings, log, tail, broadcaster, webhooks, nats)
+    xapi = XapiDelivery(lrs_store, ledger, tail, settings.public_url, policy=policy)
+    return Streams(settings, log, tail, broadcaster, webhooks, xapi, nats)

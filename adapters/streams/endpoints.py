@@ -1,4 +1,4 @@
-"""HTTP endpoints of the integrator streams: pull feed, SSE, webhooks, schemas, AsyncAPI.
+"""HTTP endpoints of the integrator streams: pull feed, SSE, webhooks, LRSs, schemas, AsyncAPI.
 
 Mounted by one line: `create_app` lists `api_streams_plugin(config)` (the API's policy guard
 and its grant's centre), any other app `StreamsPlugin(open_streams, access)`. The plugin adds
@@ -404,7 +404,9 @@ class StreamsPlugin(InitPluginProtocol):
         self.open_streams, self.access, self.guards = open_streams, access, list(guards)
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        handlers = [EventsController, WebhooksController, ContractsController]
+        from adapters.streams.lrs_endpoints import LrsController  # noqa: PLC0415 - it imports us
+
+        handlers = [EventsController, WebhooksController, LrsController, ContractsController]
         app_config.route_handlers.append(
             Router(path="/", route_handlers=handlers, guards=self.guards)
         )
