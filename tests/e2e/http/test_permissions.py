@@ -99,6 +99,12 @@ TABLE: dict[str, tuple[set[str], set[str]]] = {
     "update_webhook": ({"integrator"}, {"admin", "b_integrator"}),
     "rotate_webhook_secret": ({"integrator"}, {"admin", "b_integrator"}),
     "delete_webhook": ({"integrator"}, {"admin", "b_integrator"}),
+    # A centre's LRS: its centre admin's; each acts on their own centre (B's: not found)
+    "create_lrs": ({"centre_admin", "b_centre_admin"}, set()),
+    "list_lrs": ({"centre_admin", "b_centre_admin"}, set()),
+    "get_lrs": ({"centre_admin"}, {"b_centre_admin"}),
+    "list_lrs_deliveries": ({"centre_admin"}, {"b_centre_admin"}),
+    "delete_lrs": ({"centre_admin"}, {"b_centre_admin"}),
     "get_event_schema": (EVERYONE, set()),
     "get_asyncapi": (EVERYONE, set()),
     "list_checkpoints": (EVERYONE, set()),
@@ -124,6 +130,9 @@ TABLE: dict[str, tuple[set[str], set[str]]] = {
 POLICY_RULES = {"role_not_allowed", "out_of_scope"}
 # A public address (IANA's): registration resolves it; it matches no event, so is never called
 QUIET_WEBHOOK = {"url": "https://93.184.215.14/x", "portfolio_ids": [str(uuid4())]}
+# From the last position there can be: nothing is ever sent
+QUIET_LRS = {"endpoint": "https://93.184.215.14/xAPI/", "username": "lrs", "password": "secret",
+             "from_position": 2**63 - 1}  # fmt: skip
 
 
 @dataclass
@@ -148,6 +157,7 @@ class Records:
     blob: bytes
     token_id: UUID  # an integrator token to revoke
     webhook: UUID  # the integrator's; it matches no event, so nothing is ever sent
+    lrs: UUID  # the centre admin's LRS, from past the end of the log: nothing is ever sent
 
     def ids(self) -> set[str]:
         """Every id of the centre's people and records, as text."""
@@ -160,7 +170,8 @@ class Records:
             self.sample,
             self.pending,
         )
-        return {*people, *(str(i) for i in records), str(self.token_id), str(self.webhook)}
+        more = {str(self.token_id), str(self.webhook), str(self.lrs)}
+        return {*people, *(str(i) for i in records), *more}
 
 
 @dataclass
@@ -209,6 +220,7 @@ def records(centre: HttpCentre) -> Records:
         blob=blob,
         token_id=UUID(token["token_id"]),
         webhook=UUID(centre.as_("integrator").ok("POST", "/webhooks", QUIET_WEBHOOK)["id"]),
+        lrs=UUID(centre.as_("centre_admin").ok("POST", "/lrs", QUIET_LRS)["id"]),
     )
 
 
@@ -346,6 +358,11 @@ def calls(w: Records) -> dict[str, Callable[[], Call]]:
         "update_webhook": lambda: Call("PATCH", hook, {"rate_limit_per_second": 5}),
         "rotate_webhook_secret": lambda: Call("POST", f"{hook}/rotate-secret", {}),
         "delete_webhook": lambda: Call("DELETE", hook),  # last: later calls would 404
+        "create_lrs": lambda: Call("POST", "/lrs", QUIET_LRS),
+        "list_lrs": lambda: Call("GET", "/lrs"),
+        "get_lrs": lambda: Call("GET", f"/lrs/{w.lrs}"),
+        "list_lrs_deliveries": lambda: Call("GET", f"/lrs/{w.lrs}/deliveries"),
+        "delete_lrs": lambda: Call("DELETE", f"/lrs/{w.lrs}"),  # last: later calls would 404
         "get_event_schema": lambda: Call(
             "GET", "/schemas/events/uk.eportfolio.evidence.submitted.v1.json"
         ),

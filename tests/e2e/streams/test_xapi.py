@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -18,6 +19,7 @@ import msgspec
 import pytest
 
 from adapters.config import Config
+from adapters.http.app import create_app
 from adapters.streams import Streams
 from adapters.streams.lrs_store import Lrs
 from adapters.streams.xapi import ERASED_NAME, MAPPED, statement_id
@@ -34,6 +36,7 @@ from domain.events import (
 )
 from service.erasure import erase_learner
 from service.handlers import Eportfolio
+from tests.e2e.http.conftest import SEED_000, HttpCentre, settings
 from tests.e2e.streams.conftest import BASE_URL, MakeStreams
 from tests.e2e.streams.ralph import PASSWORD, USERNAME, Ralph, ralph
 from tests.e2e.streams.servers import serve
@@ -260,3 +263,46 @@ def test_statements_built_after_an_erasure_carry_none_of_the_learners_data(
     assert FEEDBACK.encode() not in ralph.stored_bytes()
     assert after[0]["actor"]["account"]["name"] == ERASED_NAME
     assert after[0]["result"] == {"success": False}  # the outcome, without the feedback
+
+
+def test_a_centre_admin_registers_the_lrs_over_http_and_sees_what_was_sent(
+    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ralph: Ralph
+) -> None:
+    monkeypatch.setenv("EPORTFOLIO_WEBHOOKS_ALLOW_PRIVATE", "1")  # the LRS is local
+    monkeypatch.setenv("EPORTFOLIO_PUBLIC_URL", BASE_URL)
+    app = create_app(config, settings(tmp_path / "blobs"))
+    with serve(app) as url, httpx.Client(base_url=url, timeout=10, trust_env=False) as client:
+        north, south = HttpCentre.create(client, "North"), HttpCentre.create(client, "South")
+        portfolio = north.enrol()
+        seen = {"environment": "workplace", "criteria": ["PC3"]}
+        north.as_("assessor").ok("POST", f"/portfolios/{portfolio}/observations", seen)
+        admin = north.as_("centre_admin")
+        body = {"endpoint": ralph.url, "username": USERNAME, "password": PASSWORD}
+        made = admin.request("POST", "/lrs", json=body)
+        assert made.status_code == 201, made.text
+        lrs = made.json()
+        assert PASSWORD not in made.text
+        assert lrs["centre_id"] == str(north.id)
+        assert admin.ok("GET", "/lrs") == [lrs]
+        assert south.as_("centre_admin").ok("GET", "/lrs") == []
+        other = south.as_("centre_admin").request("GET", f"/lrs/{lrs['id']}")
+        assert other.status_code == 404  # another centre's LRS does not exist for them
+        refused = north.as_("integrator").request("GET", "/lrs")
+        assert refused.status_code == 403
+
+        deliveries: list[dict[str, Any]] = []
+
+        def sent() -> bool:
+            deliveries[:] = admin.ok("GET", f"/lrs/{lrs['id']}/deliveries")["attempts"]
+            return bool(deliveries)
+
+        wait_until(sent, "the observation's delivery")
+        statements = ralph.statements()
+        assert [str(i) for i in deliveries[0]["statement_ids"]] == [s["id"] for s in statements]
+        assert deliveries[0]["outcome"] == "delivered"
+        assert statements[0]["object"]["id"] == f"{BASE_URL}/units/{SEED_000}#PC3"
+        assert PASSWORD not in admin.request("GET", f"/lrs/{lrs['id']}").text
+
+        gone = admin.request("DELETE", f"/lrs/{lrs['id']}")
+        assert gone.status_code == 204
+        assert admin.request("GET", f"/lrs/{lrs['id']}").status_code == 404
