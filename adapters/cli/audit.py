@@ -145,7 +145,7 @@ def _kek(config: Config, action: str, *, printed: bool) -> int:
         return 0
     rotation = rotate_kek(config)
     console.print(
-        f"Rewrapped {rotation.keys} subject keys and {rotation.secrets} webhook secrets "
+        f"Rewrapped {rotation.keys} subject keys and {rotation.secrets} webhook and LRS secrets "
         f"under KEK {rotation.kek_id}; the log was not touched."
     )
     if not rotation.retired:

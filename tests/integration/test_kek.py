@@ -131,7 +131,7 @@ def test_rotate_kek_rewraps_every_key_and_secret_and_leaves_the_log_alone(
 
     assert main(["keys", "rotate-kek"]) == 0
     out = said(capsys)
-    assert "subject keys and 1 webhook secrets" in out
+    assert "subject keys and 1 webhook and LRS secrets" in out
     assert "the log was not touched" in out
     new = parse_ring(config.kek_path.read_text(), "kek")
     assert len(new) == 1
