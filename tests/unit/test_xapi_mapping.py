@@ -11,6 +11,7 @@ from adapters.streams.xapi import ERASED_NAME, Mapper, pseudonymiser, statement_
 from domain.events import (
     ERASED,
     DecisionRecorded,
+    Environment,
     EvidenceSubmitted,
     LearnerEnrolled,
     Outcome,
@@ -91,6 +92,6 @@ def test_erased_text_is_never_sent_and_unmapped_events_send_nothing() -> None:
         event_id=uuid4(), actor_id=LEARNER, actor_role=Role.LEARNER,
         recorded_at=datetime.now(UTC), effective_on=date(2026, 3, 2), portfolio_id=PORTFOLIO,
         evidence_id=uuid4(), method=Method.WORK_PRODUCT, title="Log",
-        environment="workplace", authenticity_declared=True,
+        environment=Environment.WORKPLACE, authenticity_declared=True,
     )  # fmt: skip
     assert mapper.statements(evidence, ENROLMENT, nobody) == []
