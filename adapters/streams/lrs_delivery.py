@@ -251,6 +251,8 @@ class _Worker(threading.Thread):
                 return False
             delivery.erased.refresh()  # built now, as the erasures now stand
             statements = mapper.statements(event, enrolment, delivery.erased)
+            if not statements:  # nothing to say (no criteria): nothing to send
+                return store.advance(self.id, *move)
             status, error, duration, wait = self._post(client, lrs, statements)
             delivered = status is not None and (200 <= status < 300 or status == 409)
             last = attempt == policy.max_attempts
