@@ -126,8 +126,8 @@ def _sse_round(
             async for line in response.aiter_lines():
                 if line.startswith("data: "):
                     arrived = time.time()
-                    event = json.loads(line[6:])
-                    if event["type"].endswith("observation.recorded.v1"):
+                    event = json.loads(line[6:])  # the caught-up frame has no type
+                    if event.get("type", "").endswith("observation.recorded.v1"):
                         recorded = datetime.fromisoformat(event["recordedtime"]).timestamp()
                         latencies[index].append(arrived - recorded)
                         if len(latencies[index]) >= writes:

@@ -125,8 +125,10 @@ def asyncapi_document(
         ),
         "stream": channel(
             "/events/stream",
-            "Server-Sent Events: `id:` is the log position; reconnect with Last-Event-ID to "
-            "resume with no gap; `:` comment lines are heartbeats.",
+            "Server-Sent Events: each frame's `id:` is the log position and `event:` the "
+            "CloudEvents type; reconnect with Last-Event-ID to resume with no gap. One "
+            '`event: caught-up` frame (data {"position": n}) says the whole log has been read '
+            "and the stream is live; `: keep-alive` comment lines are heartbeats.",
             http,
         ),
         "webhook": channel(

@@ -6,8 +6,13 @@ from the log. A reader first catches up from the log without a buffer, then regi
 reads the log once more up to the position the broadcaster had reached when it registered,
 so the hand-over from log to live has no gap and, by position, no duplicate.
 
-Frames are built here as bytes (`id:` = log position, one `data:` line of CloudEvents JSON;
-compact JSON has no raw newline), so the HTTP layer only streams them.
+Frames are built here as bytes, so the HTTP layer only streams them. Every event frame has
+`id:` (the log position), `event:` (the CloudEvents type) and one `data:` line of CloudEvents
+JSON (compact JSON has no raw newline). Once the reader has read to the end of the log it gets
+one `event: caught-up` frame whose `id:` is the position reached: from then on it is live.
+Heartbeats are comment lines *without* the blank line that ends a frame, and `retry:` rides on
+the first frame: a blank line after any field makes some clients (httpx-sse) dispatch an empty
+event carrying the last id, which `json.loads` then fails on.
 """
 
 from __future__ import annotations
@@ -25,12 +30,27 @@ if TYPE_CHECKING:
     from adapters.streams.feed import EventLog
     from adapters.streams.tail import LogTail
 
-HEARTBEAT = b": heartbeat\n\n"
-OVERFLOW = b": too slow; reconnect with Last-Event-ID to resume\n\n"
+HEARTBEAT = b": keep-alive\n"
+OVERFLOW = b": too slow; reconnect with Last-Event-ID to resume\n"
+CAUGHT_UP = "caught-up"
+"""The `event:` name of the frame saying the reader has read the whole log: it is live now."""
 
 
 def frame(event: StreamEvent) -> bytes:
-    return b"id: %d\ndata: %b\n\n" % (event.position, event.body)
+    return b"id: %d\nevent: %s\ndata: %b\n\n" % (
+        event.position,
+        event.type.encode(),
+        event.body,
+    )
+
+
+def caught_up(position: int) -> bytes:
+    """The frame saying every event up to `position` has been sent; resuming from it is safe."""
+    return b'id: %d\nevent: %s\ndata: {"position":%d}\n\n' % (
+        position,
+        CAUGHT_UP.encode(),
+        position,
+    )
 
 
 class _Subscriber:
@@ -129,12 +149,13 @@ class Broadcaster:
         self, after: int | None = None, filters: Filters = ANY, visible: Visible = everything
     ) -> AsyncGenerator[bytes, None]:
         """The stream after position `after` (default: from now), as SSE frames."""
-        yield b"retry: %d\n\n" % self.retry_ms
+        retry = b"retry: %d\n" % self.retry_ms  # sent with the first frame, never alone
         last = self._position if after is None else after
         while True:  # far behind: read the log without buffering live events meanwhile
             page = await asyncio.to_thread(self.log.read, last, self.page_size, filters, visible)
             for event in page.events:
-                yield frame(event)
+                yield retry + frame(event)
+                retry = b""
             last = page.next_after
             if page.at_end:
                 break
@@ -148,10 +169,14 @@ class Broadcaster:
                     self.log.read, last, self.page_size, filters, visible, stop=registered_at
                 )
                 for event in page.events:
-                    yield frame(event)
+                    yield retry + frame(event)
+                    retry = b""
                 last = page.next_after
                 if page.at_end:
                     break
+            # Everything up to `registered_at` has been read; later events are in the buffer.
+            last = max(last, registered_at)
+            yield retry + caught_up(last)
             async for chunk in self._live(subscriber, last):
                 yield chunk
         finally:
