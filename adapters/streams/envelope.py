@@ -4,13 +4,17 @@ Each event is enveloped once, when it is read from the log, and the same JSON by
 the pull feed, SSE, webhooks and NATS, so every channel says exactly the same thing. The
 CloudEvents `type` is derived from the event's stable TOPIC (never its class name) plus its
 `class_version`, so renaming code cannot change a published type; tests pin the full list.
+
+`time` is the instant the service recorded the event (the occurrence, as CloudEvents means
+it); the date the act took effect, which may be earlier (an observation written up the next
+day), is the `effectivedate` extension (and `effective_on` in `data`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 from uuid import UUID
 
 import msgspec
@@ -55,6 +59,7 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     datacontenttype: str
     dataschema: str
     recordedtime: datetime
+    effectivedate: str  # YYYY-MM-DD; extension names are lower-case letters and digits only
     sequence: str
     partitionkey: str
     data: msgspec.Raw
@@ -105,10 +110,11 @@ def envelope(position: int, event: Event, centre_of: CentreOf, base_url: str) ->
             source=f"/centres/{centre_id}" if centre_id is not None else f"/{NO_CENTRE}",
             type=type_name,
             subject=str(portfolio_id) if portfolio_id is not None else None,
-            time=datetime.combine(event.effective_on, time(), UTC),
+            time=_aware(event.recorded_at),
             datacontenttype="application/json",
             dataschema=schema_url(base_url, type_name),
             recordedtime=_aware(event.recorded_at),
+            effectivedate=event.effective_on.isoformat(),
             sequence=f"{position:0{SEQUENCE_DIGITS}d}",
             partitionkey=str(partition) if partition is not None else NO_CENTRE,
             data=msgspec.Raw(_encoder.encode(event)),

@@ -57,7 +57,8 @@ def _cloud_event() -> JsonSchema:
         "type": "object",
         "required": [
             *("specversion", "id", "source", "type", "time", "datacontenttype"),
-            *("dataschema", "recordedtime", "sequence", "partitionkey", "data"),
+            *("dataschema", "recordedtime", "effectivedate", "sequence", "partitionkey"),
+            "data",
         ],
         "properties": {
             "specversion": {"const": SPEC_VERSION},
@@ -65,10 +66,15 @@ def _cloud_event() -> JsonSchema:
             "source": {**text, "description": f"/centres/{{centre id}}, or /{NO_CENTRE}"},
             "type": {**text, "description": f"{TYPE_PREFIX}{{what}}.{{verb}}.v{{version}}"},
             "subject": {**text, "description": "The portfolio id, for portfolio events."},
-            "time": {**timestamp, "description": "The effective date of what it records."},
+            "time": {**timestamp, "description": "When the service recorded the event."},
             "datacontenttype": {"const": "application/json"},
             "dataschema": {"type": "string", "format": "uri"},
-            "recordedtime": {**timestamp, "description": "When the service recorded it."},
+            "recordedtime": {**timestamp, "description": "The same instant as `time`."},
+            "effectivedate": {
+                "type": "string",
+                "format": "date",
+                "description": "The date the act took effect (may be before `time`).",
+            },
             "sequence": {
                 "type": "string",
                 "pattern": f"^[0-9]{{{SEQUENCE_DIGITS}}}$",

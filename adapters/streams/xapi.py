@@ -211,5 +211,5 @@ class Mapper:
 
 
 def _timestamp(event: Event) -> str:
-    """When it happened: the effective date (as CloudEvents' `time`), midnight UTC."""
+    """When it happened: the effective date (CloudEvents' `effectivedate`), midnight UTC."""
     return datetime.combine(event.effective_on, time(), UTC).isoformat().replace("+00:00", "Z")

@@ -331,7 +331,7 @@ def test_binary_mode_puts_the_attributes_in_headers_and_the_data_in_the_body(
         event = from_http(HTTPMessage(headers=request.headers, body=request.body), JSONFormat())
         attributes = event.get_attributes()
         names = ("specversion", "id", "source", "type", "subject", "dataschema", "sequence",
-                 "partitionkey", "recordedtime")  # fmt: skip
+                 "partitionkey", "recordedtime", "effectivedate")  # fmt: skip
         for name in names:
             assert attributes.get(name) == structured.get(name), name
         assert attributes["time"] == datetime.fromisoformat(structured["time"])
