@@ -75,8 +75,10 @@ def verify_bundle(
 def _open(data: bytes, report: Report) -> dict[str, bytes] | None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            names = archive.namelist()
-            if sum(info.file_size for info in archive.infolist()) > MAX_UNZIPPED:
+            # A folder entry holds nothing: `zip -r` of an unzipped bundle writes them.
+            entries = [i for i in archive.infolist() if not (i.is_dir() and i.file_size == 0)]
+            names = [info.filename for info in entries]
+            if sum(info.file_size for info in entries) > MAX_UNZIPPED:
                 report.fail(f"the bundle unzips to more than {MAX_UNZIPPED:,} bytes: not read")
                 return None
             files = {name: archive.read(name) for name in names}
@@ -313,6 +315,16 @@ def _check_trusted(
     target: CheckpointBody,
     report: Report,
 ) -> None:
+    note = trusted_note(note)
+    try:
+        split_note(note)
+    except NoteError as error:
+        report.fail(
+            f"the trusted checkpoint is not a signed checkpoint note ({error}): pass the note "
+            "exactly as `eportfolio checkpoint` prints it, or the `signed_note` of "
+            "GET /audit/checkpoints/latest (e.g. `jq -r .signed_note`)"
+        )
+        return
     try:
         trusted = parse_checkpoint_text(key.open(note))
     except (NoteError, ValueError) as error:
@@ -333,6 +345,12 @@ def _check_trusted(
             )
     elif not full and _consistent(trusted, target, proofs, report):
         report.ok(f"consistent with the trusted checkpoint of size {trusted.tree_size}")
+
+
+def trusted_note(text: str) -> str:
+    """A note as a person saved it: Windows line ends and the blank lines an editor or
+    `jq -r` adds at the end are not part of it (a signed note ends in one newline)."""
+    return text.replace("\r\n", "\n").rstrip() + "\n"
 
 
 def _hashes(path: list[str]) -> list[bytes]:

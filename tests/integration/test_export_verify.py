@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import io
 import json
+import shutil
 import sqlite3
+import subprocess
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -284,6 +288,74 @@ def test_the_cli_exits_zero_only_when_the_bundle_verifies(
     assert "Verified." in capsys.readouterr().out
     assert main(["verify", str(bad)]) == 1
     assert "summary.html was changed after export" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "saved",
+    [
+        pytest.param(lambda note: note + "\n", id="jq -r (a trailing newline)"),
+        pytest.param(lambda note: note.replace("\n", "\r\n") + "\r\n", id="Windows line ends"),
+    ],
+)
+def test_a_trusted_checkpoint_saved_as_people_save_it_is_accepted(
+    exports: Exports,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    saved: Callable[[str], str],
+) -> None:
+    bundle, trusted = tmp_path / "full.zip", tmp_path / "cp.note"
+    bundle.write_bytes(exports.bundles["full"])
+    trusted.write_bytes(saved(exports.early_note).encode())
+    assert main(["verify", str(bundle), "--trusted-checkpoint", str(trusted)]) == 0
+    out = capsys.readouterr().out
+    assert "consistent with the trusted checkpoint" in out
+    assert "Verified." in out
+
+
+def test_a_trusted_checkpoint_that_is_no_note_says_what_is_wrong_and_what_to_pass(
+    exports: Exports, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle, trusted = tmp_path / "full.zip", tmp_path / "cp.json"
+    bundle.write_bytes(exports.bundles["full"])
+    trusted.write_text(json.dumps({"signed_note": exports.early_note}))  # jq without -r
+    assert main(["verify", str(bundle), "--trusted-checkpoint", str(trusted)]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "the trusted checkpoint is not a signed checkpoint note" in out
+    assert "eportfolio checkpoint" in out
+    assert "jq -r .signed_note" in out
+
+
+def _rezipped_by_zipfile(folder: Path, out: Path) -> None:
+    """As a zip tool that writes a folder entry before the folder's files."""
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            archive.write(path, path.relative_to(folder).as_posix())
+
+
+def _rezipped_by_zip_r(folder: Path, out: Path) -> None:
+    if shutil.which("zip") is None:
+        pytest.skip("needs Info-ZIP's zip (.ci/run installs it)")
+    subprocess.run(["zip", "-q", "-r", str(out), "."], cwd=folder, check=True)
+
+
+@pytest.mark.parametrize("rezip", [_rezipped_by_zipfile, _rezipped_by_zip_r])
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_bundle_unzipped_and_zipped_again_unchanged_still_verifies(
+    exports: Exports, kind: str, rezip: Callable[[Path, Path], None], tmp_path: Path
+) -> None:
+    folder, out = tmp_path / "bundle", tmp_path / "again.zip"
+    with zipfile.ZipFile(io.BytesIO(exports.bundles[kind])) as archive:
+        archive.extractall(folder)
+    rezip(folder, out)
+    with zipfile.ZipFile(out) as archive:
+        assert any(info.is_dir() for info in archive.infolist())  # folder entries: events/
+    report = verify_bundle(out.read_bytes())
+    assert report.verified, report.lines()
+    (folder / "events" / "notes.txt").write_text("added after export")
+    out.unlink()
+    rezip(folder, out)
+    report = verify_bundle(out.read_bytes())
+    assert any(p.what.startswith("events/notes.txt is not listed") for p in report.problems)
 
 
 def test_the_cli_generates_a_key_checkpoints_exports_and_verifies(
