@@ -170,8 +170,6 @@ POLICY: Mapping[str, Rule] = {
     "get_public_key": Rule(T.NONE, EVERYONE),
     "issue_checkpoint": Rule(T.NONE, {R.ADMIN: S.ANYONE, R.CENTRE_ADMIN: S.ANYONE, R.EV: S.ANYONE}),
     "export_bundle": Rule(T.QUERY_SCOPE, EXPORTERS),
-    "get_event_schema": Rule(T.NONE, EVERYONE),
-    "get_asyncapi": Rule(T.NONE, EVERYONE),
     # The audit pack (adapters/http/pack.py): scoped like the export it describes.
     "audit_pack": Rule(T.QUERY_SCOPE, EXPORTERS),
     # The desk (adapters/http/ui): people reading evidence, never integrators; the same
@@ -189,6 +187,11 @@ POLICY: Mapping[str, Rule] = {
     "ui_pack": Rule(T.QUERY_SCOPE, EXPORTERS),
     "ui_export": Rule(T.QUERY_SCOPE, EXPORTERS),
 }
+
+
+PUBLIC_OPERATIONS = frozenset({"get_event_schema", "get_asyncapi"})
+"""Served with no token and no guard: the streams' contracts describe shapes, never data
+(the JSON Schemas behind each event's `dataschema` URL, and the AsyncAPI document)."""
 
 
 class Grant(msgspec.Struct, frozen=True, kw_only=True):

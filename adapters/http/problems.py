@@ -75,6 +75,8 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True):
     errors: tuple[FieldError, ...] = ()
     #: Every reason, where a refusal has several (certification, a unit's sign-off).
     reasons: tuple[str, ...] = ()
+    #: The last position in the log, when a cursor is past it (`cursor_ahead`).
+    log_end: int | None = None
 
 
 def problem(
@@ -86,9 +88,11 @@ def problem(
     errors: tuple[FieldError, ...] = (),
     reasons: tuple[str, ...] = (),
     headers: dict[str, str] | None = None,
+    members: Mapping[str, Any] | None = None,
 ) -> ProblemDetailsException:
+    """The problem for `status`; `members` adds extension members (RFC 9457 §3.2)."""
     rule = rule or _HTTP_RULES.get(status, "error")
-    extra: dict[str, Any] = {"rule": rule}
+    extra: dict[str, Any] = {"rule": rule, **(members or {})}
     if field is not None:
         extra["field"] = field
     if errors:

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlencode
 from uuid import UUID
 
 import anyio.to_thread
@@ -96,6 +97,8 @@ ETAG = [
         documentation_only=True,
     )
 ]
+JSON, BATCH = "application/json", "application/cloudevents-batch+json"
+NEXT_AFTER = "Eportfolio-Next-After"
 _ETAG = re.compile(r'^"(\d{1,18})"$')
 
 
@@ -107,10 +110,11 @@ class EventsController(Controller):
     path = "/events"
     tags = ["streams"]
 
-    @get("/", operation_id="list_events", responses=responses(*READ), sync_to_thread=True)
+    @get("/", operation_id="list_events", responses=responses(*READ, 409), sync_to_thread=True)
     def list_events(
         self,
         *,
+        request: Request[Any, Any, Any],
         streams: StreamsDep,
         stream_access: AccessDep,
         after: After = 0,
@@ -118,16 +122,30 @@ class EventsController(Controller):
         centre_id: FromQuery[list[UUID] | None] = None,
         portfolio_id: FromQuery[list[UUID] | None] = None,
         types: Types = None,
-    ) -> FeedPage:
-        """Events after a position, in log order, and the cursor to continue from."""
+    ) -> Response[FeedPage]:
+        """Events after a position, in log order, and the cursor to continue from.
+
+        With `Accept: application/cloudevents-batch+json` the body is the CloudEvents batch
+        (a JSON array) and the cursor is in `Eportfolio-Next-After` and a `Link: rel="next"`.
+        A cursor past the end of the log is refused (409 `cursor_ahead`, with `log_end`).
+        """
         filters = stream_access.filters(
             _ids(centre_id), portfolio_ids=_ids(portfolio_id), types=frozenset(types or ())
         )
         page = streams.log.read(after, limit, filters, stream_access.visible)
+        if not page.events:
+            _not_ahead(streams, after, "after")
+        if request.accept.best_match([JSON, BATCH], default=JSON) == BATCH:
+            cursor = str(page.next_after)
+            query = [(k, v) for k, v in request.query_params.multi_items() if k != "after"]
+            link = request.url.with_replacements(query=urlencode([*query, ("after", cursor)]))
+            headers = {NEXT_AFTER: cursor, "Link": f'<{link}>; rel="next"'}
+            body = b"[" + b",".join(e.body for e in page.events) + b"]"
+            return Response(body, media_type=BATCH, headers=headers)  # type: ignore[arg-type]
         events = [msgspec.Raw(e.body) for e in page.events]
-        return FeedPage(events=events, next_after=page.next_after)
+        return Response(FeedPage(events=events, next_after=page.next_after))
 
-    @get("/stream", operation_id="stream_events", responses=responses(*READ))
+    @get("/stream", operation_id="stream_events", responses=responses(*READ, 409))
     async def stream_events(
         self,
         *,
@@ -149,6 +167,7 @@ class EventsController(Controller):
             if not last_event_id.isdigit() or int(last_event_id) > MAX_POSITION:
                 raise problem(400, "Last-Event-ID must be a log position", field="Last-Event-ID")
             after = int(last_event_id)
+        _not_ahead(streams, after, "Last-Event-ID" if last_event_id else "after")
         frames = streams.broadcaster.frames(after, filters, stream_access.visible)
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         return Stream(frames, media_type="text/event-stream", headers=headers)
@@ -166,6 +185,7 @@ class WebhooksController(Controller):
         filters = stream_access.filters(
             data.centre_ids, portfolio_ids=data.portfolio_ids, types=data.types
         )
+        _not_ahead(streams, data.from_position, "from_position")
         try:
             subscription, secret = streams.webhooks.register(
                 stream_access.actor_id,
@@ -312,10 +332,29 @@ class WebhooksController(Controller):
     ) -> WebhookView:
         """Deliver again from `from_position` on, re-enabling a disabled endpoint."""
         _own(streams, stream_access, webhook_id)
+        _not_ahead(streams, data.from_position, "from_position")
         subscription = streams.webhooks.redeliver(webhook_id, data.from_position)
         if subscription is None:
             raise problem(404, f"no webhook {webhook_id}", field="webhook_id")
         return _view(streams, subscription)
+
+
+def _not_ahead(streams: Streams, position: int | None, field: str) -> None:
+    """409 if `position` is past the log's end: the cursor belongs to a log this is not (a
+    client restored from a newer backup than the server's, or pointed at another store)."""
+    if not position:
+        return
+    end = streams.log.head()
+    if position > end:
+        raise problem(
+            409,
+            f"{field}: position {position} is past the end of the log ({end}); this log is "
+            f"older than your cursor (a restored backup?) or not the one it came from: "
+            f"resume from {end} or below",
+            rule="cursor_ahead",
+            field=field,
+            members={"log_end": end},
+        )
 
 
 def _view(streams: Streams, subscription: Subscription) -> WebhookView:
@@ -366,10 +405,12 @@ def _own(streams: Streams, access: StreamAccess, webhook_id: UUID) -> Subscripti
 
 
 class ContractsController(Controller):
+    """Shapes, not data: public (no token), so a schema registry or validator can fetch them."""
+
     tags = ["streams"]
 
     @get("/schemas/events/{name:str}", operation_id="get_event_schema",
-         responses=responses(*READ), media_type="application/schema+json",
+         responses=responses(404), media_type="application/schema+json", security=[{}],
          sync_to_thread=False)  # fmt: skip
     def event_schema(self, name: FromPath[str], streams: StreamsDep) -> Response[bytes]:
         """The JSON Schema of an event type's `data`: each event's `dataschema` URL."""
@@ -379,12 +420,10 @@ class ContractsController(Controller):
             raise problem(404, f"no event type {name}", field="name") from None
         return Response(body, media_type="application/schema+json")
 
-    @get("/asyncapi.json", operation_id="get_asyncapi", responses=responses(*READ),
-         sync_to_thread=False)  # fmt: skip
+    @get("/asyncapi.json", operation_id="get_asyncapi", security=[{}], sync_to_thread=False)
     def asyncapi(self, streams: StreamsDep) -> dict[str, Any]:
         """AsyncAPI 3.0: the feed, SSE, webhook and NATS channels and their messages."""
-        settings = streams.settings
-        return asyncapi_document(settings.public_url, nats_prefix=settings.nats_subject_prefix)
+        return asyncapi_document(streams.settings)
 
 
 class StreamsPlugin(InitPluginProtocol):
@@ -406,10 +445,11 @@ class StreamsPlugin(InitPluginProtocol):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         from adapters.streams.lrs_endpoints import LrsController  # noqa: PLC0415 - it imports us
 
-        handlers = [EventsController, WebhooksController, LrsController, ContractsController]
+        handlers = [EventsController, WebhooksController, LrsController]
         app_config.route_handlers.append(
             Router(path="/", route_handlers=handlers, guards=self.guards)
         )
+        app_config.route_handlers.append(ContractsController)  # public: PUBLIC_OPERATIONS
         app_config.dependencies["streams"] = Provide(_streams_of, sync_to_thread=False)
         app_config.dependencies["stream_access"] = Provide(self._access, sync_to_thread=False)
         app_config.lifespan.append(self._lifespan)

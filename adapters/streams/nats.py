@@ -47,6 +47,11 @@ class NatsSettings(msgspec.Struct, frozen=True, kw_only=True):
     retry_delay: float = 1.0
 
 
+def servers(url: str) -> list[str]:
+    """EPORTFOLIO_NATS_URL's servers: one URL, or several `,`-separated (a cluster)."""
+    return [u.strip() for u in url.split(",") if u.strip()]
+
+
 def subject(prefix: str, event: StreamEvent) -> str:
     centre = str(event.centre_id) if event.centre_id is not None else NO_CENTRE
     return f"{prefix}.{centre}.{event.type.removeprefix(TYPE_PREFIX)}"
@@ -110,7 +115,7 @@ class NatsPublisher:
 
     async def _publish_until_stopped(self) -> None:
         settings = self.settings
-        client = await nats.connect(settings.url, connect_timeout=settings.ack_timeout)
+        client = await nats.connect(servers(settings.url), connect_timeout=settings.ack_timeout)
         try:
             js = client.jetstream(timeout=settings.ack_timeout)
             await self._reconcile(js)

@@ -23,6 +23,8 @@ from adapters.streams.envelope import (
     TYPES,
     schema_url,
 )
+from adapters.streams.nats import servers
+from adapters.streams.settings import StreamSettings
 
 JsonSchema = dict[str, Any]
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -86,10 +88,34 @@ def _cloud_event() -> JsonSchema:
     }
 
 
-def asyncapi_document(
-    base_url: str, nats_host: str = "localhost:4222", nats_prefix: str = "eportfolio"
-) -> JsonSchema:
-    """The channels an integrator can use, and every message they carry."""
+def nats_servers(settings: StreamSettings) -> JsonSchema:
+    """The configured NATS servers (EPORTFOLIO_NATS_URL, `,`-separated), as AsyncAPI servers."""
+    if settings.nats_url is None:
+        return {}
+    hosts = [urlsplit(u).netloc for u in servers(settings.nats_url)]
+    description = (
+        f"NATS JetStream: the stream `{settings.nats_stream}` holds subjects "
+        f"`{settings.nats_subject_prefix}.>`."
+    )
+    return {
+        f"nats{i + 1 if len(hosts) > 1 else ''}": {
+            "host": host,
+            "protocol": "nats",
+            "description": description,
+            "x-jetstream-stream": settings.nats_stream,
+        }
+        for i, host in enumerate(hosts)
+    }
+
+
+def asyncapi_document(settings: StreamSettings) -> JsonSchema:
+    """The channels an integrator can use here, and every message they carry.
+
+    Servers come from the settings: the HTTP channels from EPORTFOLIO_PUBLIC_URL, the NATS
+    channel (only when publishing is on) from EPORTFOLIO_NATS_URL and its stream.
+    """
+    base_url, nats_prefix = settings.public_url, settings.nats_subject_prefix
+    nats = nats_servers(settings)
     types = sorted(TYPES)
     refs, components = msgspec.json.schema_components(
         [TYPES[t] for t in types], ref_template="#/components/schemas/{name}"
@@ -126,7 +152,10 @@ def asyncapi_document(
         "feed": channel(
             "/events",
             "Pull feed: GET /events?after={position}&limit=&centre_id=&portfolio_id=&type= "
-            "returns {events: [CloudEvent], next_after}; continue with after=next_after.",
+            "returns {events: [CloudEvent], next_after}; continue with after=next_after. "
+            "With Accept: application/cloudevents-batch+json the body is a CloudEvents batch "
+            "and the cursor is in the Eportfolio-Next-After header. A cursor past the end of "
+            "the log answers 409 (rule cursor_ahead, with log_end).",
             http,
         ),
         "stream": channel(
@@ -144,12 +173,14 @@ def asyncapi_document(
             "id.timestamp.body). Answer 2xx; 410 disables; 429/503 with Retry-After delay.",
             [],
         ),
-        "nats": {
+    }
+    if nats:
+        channels["nats"] = {
             **channel(
                 nats_prefix + ".{centre}.{type}",
-                "JetStream subject; header Nats-Msg-Id is the event id, "
-                "Eportfolio-Position the log position.",
-                [{"$ref": "#/servers/nats"}],
+                f"JetStream subject, in the stream `{settings.nats_stream}`; header "
+                "Nats-Msg-Id is the event id, Eportfolio-Position the log position.",
+                [{"$ref": f"#/servers/{name}"} for name in nats],
             ),
             "parameters": {
                 "centre": {"description": f"The centre id, or `{NO_CENTRE}`."},
@@ -158,8 +189,7 @@ def asyncapi_document(
                     "enum": [t.removeprefix(TYPE_PREFIX) for t in types],
                 },
             },
-        },
-    }
+        }
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -175,7 +205,7 @@ def asyncapi_document(
                 "protocol": url.scheme or "https",
                 "security": [{"$ref": "#/components/securitySchemes/bearer"}],
             },
-            "nats": {"host": nats_host, "protocol": "nats", "description": "When enabled."},
+            **nats,
         },
         "channels": channels,
         "operations": {

@@ -27,7 +27,7 @@ import httpx
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from adapters.http.policy import POLICY
+from adapters.http.policy import POLICY, PUBLIC_OPERATIONS
 from adapters.http.ui.router import PUBLIC_PATHS
 from tests.e2e.http.conftest import SEED_000, Api, HttpCentre, sha256
 
@@ -105,8 +105,6 @@ TABLE: dict[str, tuple[set[str], set[str]]] = {
     "get_lrs": ({"centre_admin"}, {"b_centre_admin"}),
     "list_lrs_deliveries": ({"centre_admin"}, {"b_centre_admin"}),
     "delete_lrs": ({"centre_admin"}, {"b_centre_admin"}),
-    "get_event_schema": (EVERYONE, set()),
-    "get_asyncapi": (EVERYONE, set()),
     "list_checkpoints": (EVERYONE, set()),
     "latest_checkpoint": (EVERYONE, set()),
     "get_public_key": (EVERYONE, set()),
@@ -363,10 +361,6 @@ def calls(w: Records) -> dict[str, Callable[[], Call]]:
         "get_lrs": lambda: Call("GET", f"/lrs/{w.lrs}"),
         "list_lrs_deliveries": lambda: Call("GET", f"/lrs/{w.lrs}/deliveries"),
         "delete_lrs": lambda: Call("DELETE", f"/lrs/{w.lrs}"),  # last: later calls would 404
-        "get_event_schema": lambda: Call(
-            "GET", "/schemas/events/uk.eportfolio.evidence.submitted.v1.json"
-        ),
-        "get_asyncapi": lambda: Call("GET", "/asyncapi.json"),
         "issue_checkpoint": lambda: Call("POST", "/audit/checkpoints"),
         "list_checkpoints": lambda: Call("GET", "/audit/checkpoints"),
         "latest_checkpoint": lambda: Call("GET", "/audit/checkpoints/latest"),
@@ -448,7 +442,24 @@ def test_every_route_has_one_row_here_and_in_the_policy(app: Litestar) -> None:
         and route.path not in PUBLIC_PATHS  # the front door, sign-in form and stylesheet
         and handler.http_methods != {"OPTIONS"}
     }
-    assert routes == set(POLICY) == set(TABLE)
+    assert routes - PUBLIC_OPERATIONS == set(POLICY) == set(TABLE)
+    assert routes >= PUBLIC_OPERATIONS
+    assert not PUBLIC_OPERATIONS & set(POLICY)
+
+
+def test_the_stream_contracts_are_public_and_say_so_in_the_openapi(
+    client: TestClient[Litestar],
+) -> None:
+    """A schema registry fetches `dataschema` URLs and the AsyncAPI with no token at all."""
+    paths = ("/schemas/events/uk.eportfolio.evidence.submitted.v1.json", "/asyncapi.json")
+    for path in paths:
+        response = client.get(path, headers={"Authorization": ""})
+        assert response.status_code == 200, (path, response.text)
+    assert "$id" in client.get(paths[0]).json()
+    assert client.get(paths[1]).json()["asyncapi"] == "3.0.0"
+    operations = client.get("/schema/openapi.json").json()["paths"]
+    for path in ("/schemas/events/{name}", "/asyncapi.json"):
+        assert operations[path]["get"]["security"] == [{}], path
 
 
 def test_each_role_reaches_exactly_what_the_table_says_and_nothing_leaks(

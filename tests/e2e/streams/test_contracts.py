@@ -27,6 +27,7 @@ from polyfactory.factories.msgspec_factory import MsgspecFactory
 from adapters.streams.envelope import CONTENT_TYPE, TYPES, StreamEvent, envelope, short_type
 from adapters.streams.nats import subject
 from adapters.streams.schemas import asyncapi_document, event_schema
+from adapters.streams.settings import StreamSettings
 from domain.events import EVENT_TYPES, CentreEvent, Event, LearnerEnrolled, PortfolioEvent
 from tests.e2e.streams.conftest import BASE_URL
 
@@ -157,9 +158,17 @@ def test_sequence_sorts_as_text_in_the_order_of_positions() -> None:
     assert {len(s) for s in sequences} == {20}
 
 
+WITH_NATS = StreamSettings(
+    public_url=BASE_URL,
+    nats_url="nats://nats-a.internal:4222, nats://nats-b.internal:4223",
+    nats_stream="PORTFOLIO_EVENTS",
+    nats_subject_prefix="acme",
+)
+
+
 def test_the_asyncapi_document_is_valid_asyncapi_3_and_describes_every_type() -> None:
     official = json.loads(gzip.decompress(ASYNCAPI_SCHEMA.read_bytes()))
-    document = asyncapi_document(BASE_URL)
+    document = asyncapi_document(WITH_NATS)
     jsonschema.Draft7Validator(official).validate(document)
 
     assert set(document["channels"]) == {"feed", "stream", "webhook", "nats"}
@@ -168,8 +177,30 @@ def test_the_asyncapi_document_is_valid_asyncapi_3_and_describes_every_type() ->
     for channel in document["channels"].values():
         assert len(channel["messages"]) == len(TYPES)
     nats = document["channels"]["nats"]
-    assert nats["address"] == "eportfolio.{centre}.{type}"
+    assert nats["address"] == "acme.{centre}.{type}"
     assert set(nats["parameters"]["type"]["enum"]) == {short_type(c) for c in TYPES.values()}
+
+
+def test_the_asyncapi_servers_are_the_configured_ones_and_name_the_stream() -> None:
+    """An integrator connects where the document says: this deployment's NATS, not localhost."""
+    official = json.loads(gzip.decompress(ASYNCAPI_SCHEMA.read_bytes()))
+    document = asyncapi_document(WITH_NATS)
+    servers = document["servers"]
+    assert servers["http"]["host"] == "eportfolio.test"
+    assert servers["http"]["protocol"] == "https"
+    nats = [s for s in servers.values() if s["protocol"] == "nats"]
+    assert [s["host"] for s in nats] == ["nats-a.internal:4222", "nats-b.internal:4223"]
+    assert {s["x-jetstream-stream"] for s in nats} == {"PORTFOLIO_EVENTS"}
+    assert all("`PORTFOLIO_EVENTS`" in s["description"] for s in nats)
+    channel = document["channels"]["nats"]
+    assert channel["address"] == "acme.{centre}.{type}"
+    assert "PORTFOLIO_EVENTS" in channel["description"]
+    assert {r["$ref"] for r in channel["servers"]} == {f"#/servers/{n}" for n in ("nats1", "nats2")}
+
+    without = asyncapi_document(StreamSettings(public_url=BASE_URL))  # publishing is off
+    jsonschema.Draft7Validator(official).validate(without)
+    assert "nats" not in without["channels"]
+    assert [s["protocol"] for s in without["servers"].values()] == ["https"]
 
 
 def test_nats_subjects_follow_the_documented_address() -> None:
@@ -183,7 +214,7 @@ def test_nats_subjects_follow_the_documented_address() -> None:
 def test_an_invalid_asyncapi_document_is_caught_by_the_official_schema() -> None:
     """The validation above can fail: a channel without its required shape is refused."""
     official = json.loads(gzip.decompress(ASYNCAPI_SCHEMA.read_bytes()))
-    document = asyncapi_document(BASE_URL)
+    document = asyncapi_document(StreamSettings(public_url=BASE_URL))
     document["operations"]["sendFeed"]["action"] = "publish"  # AsyncAPI 2 wording
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft7Validator(official).validate(document)

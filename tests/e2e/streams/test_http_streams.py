@@ -9,17 +9,20 @@ from uuid import uuid4
 
 import jsonschema
 import pytest
+from cloudevents.core.formats.json import JSONFormat
 from cloudevents.v1.http import from_dict
 from litestar.testing import TestClient
 
 from adapters.streams.endpoints import StreamAccess
 from adapters.streams.envelope import TYPES
 from adapters.streams.schemas import asyncapi_document
+from adapters.streams.settings import StreamSettings
 from service.handlers import Eportfolio
 from tests.e2e.streams.conftest import BASE_URL, MakeStreams, bearer, positions, stream_app
 from tests.world import World
 
 Client = TestClient[Any]
+HOOK = "https://example.com/hook"  # IANA's: resolvable and public, never called here
 
 
 @pytest.fixture
@@ -123,4 +126,65 @@ def test_every_dataschema_url_serves_the_schema_its_data_satisfies(client: Clien
 def test_the_asyncapi_document_is_served(client: Client) -> None:
     response = client.get("/asyncapi.json")
     assert response.status_code == 200
-    assert response.json() == json.loads(json.dumps(asyncapi_document(BASE_URL)))
+    assert response.json() == json.loads(
+        json.dumps(asyncapi_document(StreamSettings(public_url=BASE_URL)))
+    )
+
+
+def test_the_feed_answers_a_cloudevents_batch_when_asked_and_pages_the_same(
+    client: Client,
+) -> None:
+    """`Accept: application/cloudevents-batch+json`: a JSON array of structured CloudEvents,
+    each read by the SDK; the cursor rides in a header, and following it pages the log."""
+    expected = pages(client, "admin", limit=4)
+    batch = {**bearer("admin"), "Accept": "application/cloudevents-batch+json"}
+    read: list[dict[str, Any]] = []
+    url: str | None = "/events?limit=4"
+    while url is not None:
+        response = client.get(url, headers=batch)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith("application/cloudevents-batch+json")
+        events = response.json()
+        assert isinstance(events, list)
+        for raw in events:
+            parsed = JSONFormat().read(None, json.dumps(raw).encode())
+            assert parsed.get_id() == raw["id"]
+        read += events
+        cursor = response.headers["Eportfolio-Next-After"]
+        link = response.headers["Link"]
+        assert link.endswith('>; rel="next"')
+        assert f"after={cursor}" in link
+        assert "limit=4" in link
+        url = link[link.index("<") + 1 : link.index(">")] if events else None
+    assert read == expected
+    plain = client.get("/events", params={"limit": 4}, headers=bearer("admin"))
+    assert plain.headers["content-type"].startswith("application/json")
+
+
+def test_a_cursor_past_the_end_of_the_log_is_refused_not_an_empty_page(
+    app: Eportfolio, client: Client
+) -> None:
+    """A client restored from a backup newer than the server's log learns it is ahead on
+    the feed, SSE and webhook registration; at the end itself it gets an empty page."""
+    end = positions(app)[-1]
+    at_end = client.get("/events", params={"after": end}, headers=bearer("admin"))
+    assert at_end.status_code == 200
+    assert at_end.json() == {"events": [], "next_after": end}
+    asks: list[tuple[str, str, dict[str, Any], str]] = [
+        ("GET", "/events", {"params": {"after": end + 5}}, "after"),
+        ("GET", "/events/stream", {"params": {"after": end + 5}}, "after"),
+        ("GET", "/events/stream", {"headers": {"Last-Event-ID": str(end + 1)}}, "Last-Event-ID"),
+        ("POST", "/webhooks", {"json": {"url": HOOK, "from_position": end + 1}}, "from_position"),
+    ]
+    for method, path, extra, field in asks:
+        headers = {**bearer("admin"), **extra.pop("headers", {})}
+        response = client.request(method, path, headers=headers, **extra)
+        assert response.status_code == 409, (path, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+        problem = response.json()
+        assert (problem["rule"], problem["field"], problem["log_end"]) == (
+            "cursor_ahead",
+            field,
+            end,
+        )
+        assert f"resume from {end}" in problem["detail"]
