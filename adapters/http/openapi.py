@@ -8,14 +8,32 @@ validates, so every request and response Struct's component is replaced by msgsp
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any, get_args, get_origin
 
 import msgspec
 from litestar import Litestar, Response
+from litestar.datastructures import ResponseHeader
 from litestar.handlers import HTTPRouteHandler
 
 _REF = re.compile(r'"#/components/schemas/([^"]+)"')
+#: An entity tag as the API sends it: a version, quoted ("7").
+VERSION_TAG = {"type": "string", "pattern": r'^"[0-9]+"$', "examples": ['"7"']}
+
+
+@dataclasses.dataclass(eq=False)  # hashed and compared by name, as litestar's ResponseHeader
+class DocumentedHeader(ResponseHeader):
+    """A response header the handler sets itself, documented with its JSON Schema.
+
+    litestar derives a header's schema only from a fixed `value`; without one the header
+    has neither `schema` nor `content`, which OpenAPI forbids. litestar copies every field
+    onto the OpenAPI header object, so `schema` lands there as written.
+    """
+
+    schema: dict[str, Any] = dataclasses.field(default_factory=dict)
+    documentation_only: bool = True
+    required: bool = True  # every answer of the operation carries it
 
 
 def _structs(annotation: Any) -> list[type[msgspec.Struct]]:

@@ -12,11 +12,11 @@ from typing import Annotated, Any
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from litestar import Request, Response
-from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, QueryParameter
 
 from adapters.http.dependencies import Services
+from adapters.http.openapi import VERSION_TAG, DocumentedHeader
 from adapters.http.policy import Grant
 from adapters.http.problems import problem
 from adapters.http.response_bodies import Written
@@ -27,10 +27,10 @@ IDS = uuid5(NAMESPACE_URL, "urn:eportfolio:http:new-ids")
 _ETAG = re.compile(r'^"(\d{1,18})"$')
 _KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 ETAG_HEADER = [
-    ResponseHeader(
+    DocumentedHeader(
         name="ETag",
         description='The portfolio\'s version, quoted ("7"): send it back as If-Match.',
-        documentation_only=True,
+        schema=VERSION_TAG,
     )
 ]
 

@@ -21,7 +21,6 @@ import anyio.to_thread
 import msgspec
 from litestar import Controller, Litestar, Request, Response, delete, get, patch, post
 from litestar.config.app import AppConfig
-from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.plugins import InitPluginProtocol
@@ -32,6 +31,7 @@ from litestar.types import Guard
 
 from adapters.config import Config
 from adapters.http.dependencies import Services
+from adapters.http.openapi import VERSION_TAG, DocumentedHeader
 from adapters.http.policy import authorize
 from adapters.http.problems import READ, WRITE, problem, responses
 from adapters.streams import Streams, build_streams
@@ -91,10 +91,10 @@ IfMatch = Annotated[
     ),
 ]
 ETAG = [
-    ResponseHeader(
+    DocumentedHeader(
         name="ETag",
         description='The webhook\'s version, quoted ("3"): send it back as If-Match.',
-        documentation_only=True,
+        schema=VERSION_TAG,
     )
 ]
 JSON, BATCH = "application/json", "application/cloudevents-batch+json"
