@@ -11,7 +11,7 @@ from litestar import Controller, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 
 from adapters.http.dependencies import Services
-from adapters.http.params import AsKnownAt, aware
+from adapters.http.params import AsKnownAt, aware, int_range
 from adapters.http.problems import READ, WRITE, responses
 from adapters.http.request_bodies import (
     EvAllocation,
@@ -219,10 +219,8 @@ class CentresController(Controller):
         services: ServicesDep,
         *,
         as_known_at: AsKnownAt = None,
-        after: Annotated[
-            int, QueryParameter(ge=0, description="The page's cursor: next_after")
-        ] = 0,
-        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+        after: Annotated[int, int_range(0, description="The page's cursor: next_after")] = 0,
+        limit: Annotated[int, int_range(1, 500)] = 100,
         event_type: Annotated[str | None, QueryParameter(max_length=200)] = None,
         portfolio_id: FromQuery[UUID | None] = None,
         person_id: Annotated[

@@ -1,4 +1,4 @@
-"""Query parameters shared by the read endpoints: the two clocks of time travel."""
+"""Query parameters shared by the read endpoints: the two clocks of time travel, bounded ints."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from typing import Annotated
 from litestar.params import QueryParameter
 
 from adapters.http.problems import problem
+
+#: The largest integer both stores keep (signed 64-bit): the bound of every cursor.
+MAX_INT64 = 2**63 - 1
 
 AsKnownAt = Annotated[
     datetime | None,
@@ -29,3 +32,13 @@ def aware(value: datetime | None, field: str) -> datetime | None:
     if value is not None and value.utcoffset() is None:
         raise problem(400, f"{field}: give a time zone offset (e.g. Z)", field=field)
     return value
+
+
+def int_range(ge: int, le: int = MAX_INT64, *, description: str | None = None) -> QueryParameter:
+    """An integer query parameter in [ge, le], its bounds written in /schema as integers.
+
+    litestar writes `ge`/`le` as floats (`minimum: 0.0`; 2**63 - 1 becomes
+    9.223372036854776e18, one past the real limit), so the exact bounds are set as well.
+    """
+    exact = {"minimum": ge, "maximum": le}
+    return QueryParameter(ge=ge, le=le, description=description, schema_extra=exact)

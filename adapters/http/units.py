@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, get
-from litestar.params import PathParameter, QueryParameter
+from litestar.params import PathParameter
 
+from adapters.http.params import int_range
 from adapters.http.problems import READ, problem, responses
 from adapters.http.response_bodies import UnitSummary
 from adapters.http.writes import ServicesDep
@@ -38,7 +39,7 @@ class UnitsController(Controller):
         self,
         code: Annotated[str, PathParameter(pattern=r"^[A-Za-z0-9-]{1,32}$")],
         services: ServicesDep,
-        version: Annotated[int | None, QueryParameter(ge=1, le=10_000)] = None,
+        version: Annotated[int | None, int_range(1, 10_000)] = None,
     ) -> UnitSpec:
         """A unit's criteria, range, requirements and rules (the latest version by default)."""
         spec = services.app.specs.get(code, version)

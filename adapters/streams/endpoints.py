@@ -32,6 +32,7 @@ from litestar.types import Guard
 from adapters.config import Config
 from adapters.http.dependencies import Services
 from adapters.http.openapi import VERSION_TAG, DocumentedHeader
+from adapters.http.params import int_range
 from adapters.http.policy import authorize
 from adapters.http.problems import READ, WRITE, problem, responses
 from adapters.streams import Streams, build_streams
@@ -77,10 +78,8 @@ class StreamAccess(msgspec.Struct, frozen=True, kw_only=True):
 
 AccessResolver = Callable[[Request[Any, Any, Any]], StreamAccess]
 StreamsDep = NamedDependency[Streams]
-After = Annotated[
-    int, QueryParameter(ge=0, le=MAX_POSITION, description="The cursor: a log position")
-]
-Limit = Annotated[int, QueryParameter(ge=1, le=1_000)]
+After = Annotated[int, int_range(0, MAX_POSITION, description="The cursor: a log position")]
+Limit = Annotated[int, int_range(1, 1_000)]
 Types = Annotated[list[str] | None, QueryParameter(name="type", description="CloudEvents types")]
 AccessDep = NamedDependency[StreamAccess]
 IfMatch = Annotated[
@@ -151,7 +150,7 @@ class EventsController(Controller):
         *,
         streams: StreamsDep,
         stream_access: AccessDep,
-        after: Annotated[int | None, QueryParameter(ge=0, le=MAX_POSITION)] = None,
+        after: Annotated[int | None, int_range(0, MAX_POSITION)] = None,
         last_event_id: Annotated[
             str | None, HeaderParameter(name="Last-Event-ID", max_length=20)
         ] = None,

@@ -78,6 +78,39 @@ def test_the_document_is_served_and_every_operation_is_typed(
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
 
 
+def _bounds(node: Any) -> Iterator[tuple[str, Any]]:
+    """Every minimum/maximum in a document, with its value."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in {"minimum", "maximum"}:
+                yield key, value
+            yield from _bounds(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _bounds(item)
+
+
+def test_integer_bounds_are_exact_integers(
+    served: tuple[TestClient[Litestar], World],
+) -> None:
+    """A client generated from the document gets the real cursor limit, not a float past it."""
+    client, world = served
+    document = client.get("/schema/openapi.json").json()
+    events = {p["name"]: p["schema"] for p in document["paths"]["/events"]["get"]["parameters"]}
+    assert events["after"]["maximum"] == 2**63 - 1
+    assert events["after"]["minimum"] == 0
+    integers = [v for _, v in _bounds(document) if isinstance(v, float) and v.is_integer()]
+    assert integers == [], "an integer bound written as a float"
+    token = world.a.as_("ev").token
+    past = client.get(
+        f"/centres/{world.a.id}/audit",
+        params={"after": 2**63},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert past.status_code == 400
+    assert past.json()["field"] == "after"
+
+
 def _ids(world: World) -> dict[str, str]:
     return {
         "centre_id": str(world.a.id),
