@@ -57,11 +57,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     checkpoint = commands.add_parser("checkpoint", help="sign the log's current Merkle root")
     checkpoint.add_argument(
-        "--every", type=float, default=None, help="keep issuing, every SECONDS, when changed"
+        "--every",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="keep issuing, every SECONDS, when the log moved",
     )
     export = commands.add_parser("export", help="write an audit bundle (zip)")
-    export.add_argument("--centre", type=UUID, default=None)
-    export.add_argument("--portfolio", type=UUID, default=None)
+    export.add_argument("--centre", type=UUID, default=None, help="only this centre's events")
+    export.add_argument("--portfolio", type=UUID, default=None, help="only this portfolio's events")
     export.add_argument(
         "--no-checkpoint", action="store_true", help="cut at the latest checkpoint as it is"
     )
@@ -70,11 +74,23 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         action="store_true",
         help="include the evidence's files (EPORTFOLIO_BLOB_DIR), covered by the manifest",
     )
-    export.add_argument("out", type=Path, metavar="OUT.zip")
+    export.add_argument("out", type=Path, metavar="OUT.zip", help="the bundle to write")
     verify = commands.add_parser("verify", help="verify a bundle offline, or the live store")
-    verify.add_argument("bundle", type=Path, nargs="?", metavar="BUNDLE")
-    verify.add_argument("--trusted-checkpoint", type=Path, metavar="FILE")
-    verify.add_argument("--trusted-key", type=Path, metavar="FILE")
+    verify.add_argument(
+        "bundle", type=Path, nargs="?", metavar="BUNDLE", help="an exported bundle (zip)"
+    )
+    verify.add_argument(
+        "--trusted-checkpoint",
+        type=Path,
+        metavar="FILE",
+        help="a signed checkpoint kept earlier: prove the log only grew since",
+    )
+    verify.add_argument(
+        "--trusted-key",
+        type=Path,
+        metavar="FILE",
+        help="the log's published verifier key: what was checked must be signed by it",
+    )
     verify.add_argument("--store", action="store_true", help="check the live store instead")
 
 

@@ -1,8 +1,9 @@
-"""The `eportfolio` command: load the demo centre, print the log."""
+"""The `eportfolio` command: serve the API, load the demo, read, audit and look after the store."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from rich.table import Table
 
 from adapters.bootstrap import open_system
 from adapters.cli import audit as cli_audit
+from adapters.cli import events as cli_events
 from adapters.cli import pack as cli_pack
 from adapters.cli import retention as cli_retention
 from adapters.cli import serve as cli_serve
@@ -32,16 +34,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SettingError, StoreUnreachable, KekError) as error:
         sys.stderr.write(f"eportfolio: {error}\n")
         return 2
+    except BrokenPipeError:  # `eportfolio events --json | head`: the reader had enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 141
 
 
-def _main(argv: Sequence[str] | None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Every subcommand and option, each with its help (a test walks them all)."""
     parser = argparse.ArgumentParser(prog="eportfolio", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="load the seeded demo centre (if not there)")
-    demo.add_argument("--seed", type=int, default=2026)
-    events = commands.add_parser("events", help="print the event log")
-    events.add_argument("--after", type=int, default=0, help="start after this position")
-    events.add_argument("--limit", type=int, default=50)
+    demo.add_argument(
+        "--seed", type=int, default=2026, help="the demo's random seed (same seed, same centre)"
+    )
+    cli_events.register(commands)
     views = commands.add_parser("projections", help="rebuild or inspect the read-model views")
     actions = views.add_subparsers(dest="action", required=True)
     rebuild = actions.add_parser("rebuild", help="drop views and rebuild them from the log")
@@ -59,7 +65,11 @@ def _main(argv: Sequence[str] | None) -> int:
     cli_retention.register(commands)
     cli_tokens.register(commands)
     cli_pack.register(commands)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
     return _run(Config.from_env(), args)
 
 
@@ -78,7 +88,7 @@ def _run(config: Config, args: argparse.Namespace) -> int:
         return _demo(config, args.seed)
     if args.command == "projections":
         return _projections(config, args.action, args.name, getattr(args, "batch_size", 0))
-    return _events(config, args.after, args.limit)
+    return cli_events.run(config, args)
 
 
 def _demo(config: Config, seed: int) -> int:
@@ -100,29 +110,6 @@ def _demo(config: Config, seed: int) -> int:
         table.add_column(column)
     for learner, unit, complete, portfolio_id in summary.portfolios:
         table.add_row(learner, unit, "complete" if complete else "gaps", str(portfolio_id))
-    console.print(table)
-    return 0
-
-
-def _events(config: Config, after: int, limit: int) -> int:
-    table = Table(title="Event log")
-    for column in ("position", "recorded", "effective", "type", "actor role", "stream"):
-        table.add_column(column)
-    with open_system(config) as system:
-        ledger = system.app.ledger
-        for count, notification in enumerate(ledger.notifications(after=after), start=1):
-            event = ledger.decode(notification).event
-            recorded = getattr(event, "recorded_at", None)
-            table.add_row(
-                str(notification.id),
-                recorded.strftime("%Y-%m-%d %H:%M") if recorded else "",
-                str(getattr(event, "effective_on", "")),
-                notification.topic.removeprefix("eportfolio."),
-                str(getattr(event, "actor_role", "")),
-                str(notification.originator_id)[:8],
-            )
-            if count >= limit:
-                break
     console.print(table)
     return 0
 

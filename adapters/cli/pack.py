@@ -23,12 +23,24 @@ console = Console(highlight=False)
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pack = commands.add_parser("audit-pack", help="write an audit pack (PDF or HTML)")
     scope = pack.add_mutually_exclusive_group(required=True)
-    scope.add_argument("--portfolio", type=UUID)
-    scope.add_argument("--centre", type=UUID)
-    pack.add_argument("--as-known-at", type=_instant, default=None, metavar="INSTANT")
-    pack.add_argument("--effective-at", type=date.fromisoformat, default=None, metavar="DAY")
+    scope.add_argument("--portfolio", type=UUID, help="the pack of this portfolio")
+    scope.add_argument("--centre", type=UUID, help="the pack of this centre")
+    pack.add_argument(
+        "--as-known-at",
+        type=_instant,
+        default=None,
+        metavar="INSTANT",
+        help="as the records stood at this instant, with its offset (default: now)",
+    )
+    pack.add_argument(
+        "--effective-at",
+        type=date.fromisoformat,
+        default=None,
+        metavar="DAY",
+        help="count only what was effective on or before this day (default: all)",
+    )
     pack.add_argument("--format", choices=("pdf", "html"), default=None, help="default: by OUT")
-    pack.add_argument("out", type=Path, metavar="OUT.pdf|OUT.html")
+    pack.add_argument("out", type=Path, metavar="OUT.pdf|OUT.html", help="the file to write")
 
 
 def _instant(text: str) -> datetime:

@@ -32,16 +32,18 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     listing.add_argument("--centre", type=UUID, default=None, help="only this centre's")
     listing.add_argument("--live", action="store_true", help="hide revoked and expired ones")
     issue = actions.add_parser("issue", help="issue a token and print its secret once")
-    issue.add_argument("--role", required=True, choices=ROLES)
+    issue.add_argument("--role", required=True, choices=ROLES, help="what the holder may do")
     issue.add_argument("--subject", type=UUID, default=None, help="who (new for integrators)")
     issue.add_argument("--centre", type=UUID, default=None, help="their centre (not for EVs)")
     issue.add_argument("--label", default="", help="a note: what the token is for")
     issue.add_argument("--days", type=int, default=90, help="it expires after DAYS (1-3650)")
     revoke = actions.add_parser("revoke", help="revoke tokens by id, label or subject")
     which = revoke.add_mutually_exclusive_group(required=True)
-    which.add_argument("token_id", type=UUID, nargs="?", default=None)
-    which.add_argument("--label", default=None)
-    which.add_argument("--subject", type=UUID, default=None)
+    which.add_argument(
+        "token_id", type=UUID, nargs="?", default=None, help="the token's id (tokens list)"
+    )
+    which.add_argument("--label", default=None, help="every live token with this label")
+    which.add_argument("--subject", type=UUID, default=None, help="every live token of this person")
 
 
 def run(config: Config, args: argparse.Namespace) -> int:
