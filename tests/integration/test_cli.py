@@ -4,6 +4,8 @@ what was left out, machine-readable output, and no checkpoint of a log that did 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +19,7 @@ from adapters.cli.main import build_parser, main
 from adapters.config import Config
 from domain.events import EVENT_TYPES
 from tests.audit_helpers import Audited
+from tests.world import World
 
 
 def _walk(
@@ -38,7 +41,7 @@ def _walk(
 
 def test_every_subcommand_and_option_says_what_it_is_for() -> None:
     walked = dict(_walk(build_parser()))
-    assert {"events --json", "checkpoint --every"} <= walked.keys()
+    assert {"events --json", "retention report --format", "checkpoint --every"} <= walked.keys()
     assert "tokens revoke token_id" in walked  # positionals too
     missing = sorted(where for where, text in walked.items() if not (text or "").strip())
     assert missing == []
@@ -109,3 +112,29 @@ def test_events_says_how_many_it_showed_of_how_many_without_receipts(
     assert f"Showed {len(events)} of {len(events)} events after position 0\n" in (
         capsys.readouterr().out
     )
+
+
+def test_retention_report_as_csv_and_json(
+    cli_env: Config, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = build(cli_env)
+    world = World(app)
+    world.certified()
+    app.ledger.close()
+    capsys.readouterr()
+
+    assert main(["retention", "report", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["learner_id"], row["centre_id"]) == (str(world.learner.id), str(world.centre_id))
+    assert (row["learner"], row["status"]) == ("Lee Learner", "retained")
+    assert row["until"] > row["since"]  # ISO dates, whole
+
+    assert main(["retention", "report", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    (learner,) = report["learners"]
+    assert learner["learner_id"] == str(world.learner.id)
+    assert (learner["status"], learner["until"]) == ("retained", row["until"])
+    assert main(["retention", "report", "--format", "json", "--due"]) == 0
+    assert json.loads(capsys.readouterr().out)["learners"] == []
