@@ -34,10 +34,11 @@ from adapters.config import Config
 from adapters.store.files import write_private
 from adapters.store.kek import KekError, encode_ring, generate, write_kek_file
 from domain.errors import DomainError
-from service.checkpoints import Checkpointer, Reason
+from service.checkpoints import Checkpointer, Reason, latest_checkpoint
 
 COMMANDS = ("keys", "checkpoint", "export", "verify")
 console = Console(highlight=False)
+notes = Console(highlight=False, stderr=True)  # beside a result printed on stdout
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -55,7 +56,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     keys.add_parser(
         "rotate-kek", help="rewrap every subject key and webhook secret under a new KEK"
     )
-    checkpoint = commands.add_parser("checkpoint", help="sign the log's current Merkle root")
+    checkpoint = commands.add_parser(
+        "checkpoint", help="sign the log's current Merkle root (if it moved since the last)"
+    )
     checkpoint.add_argument(
         "--every",
         type=float,
@@ -183,7 +186,14 @@ def _kek(config: Config, action: str, *, printed: bool) -> int:
 
 def _checkpoint(checkpointer: Checkpointer, every: float | None) -> int:
     if every is None:
-        issued = checkpointer.issue(Reason.ON_DEMAND)
+        issued = checkpointer.issue_if_changed(Reason.ON_DEMAND)
+        if issued is None:  # a checkpoint of the last checkpoint would say nothing new
+            issued = latest_checkpoint(checkpointer.ledger) or checkpointer.issue(Reason.ON_DEMAND)
+            notes.print(
+                f"The log has not moved since the checkpoint of tree size {issued.tree_size} "
+                f"({issued.recorded_at:%Y-%m-%d %H:%M:%S} UTC): none issued; that one is:",
+                soft_wrap=True,
+            )
         sys.stdout.write(issued.signed_note)  # exactly, so it can be saved as a trusted note
         return 0
     while True:  # a scheduler: stop it with Ctrl-C (or from the service manager)

@@ -17,7 +17,8 @@ from adapters.audit.signing import SigningKey, write_signing_key
 from adapters.bootstrap import build
 from adapters.cli.main import build_parser, main
 from adapters.config import Config
-from domain.events import EVENT_TYPES
+from domain.events import EVENT_TYPES, CheckpointIssued
+from service.checkpoints import checkpoints
 from tests.audit_helpers import Audited
 from tests.world import World
 
@@ -138,3 +139,34 @@ def test_retention_report_as_csv_and_json(
     assert (learner["status"], learner["until"]) == ("retained", row["until"])
     assert main(["retention", "report", "--format", "json", "--due"]) == 0
     assert json.loads(capsys.readouterr().out)["learners"] == []
+
+
+def _checkpoints(config: Config) -> list[CheckpointIssued]:
+    app = build(config)
+    try:
+        return checkpoints(app.ledger)
+    finally:
+        app.ledger.close()
+
+
+def test_checkpoint_issues_none_when_the_log_has_not_moved(
+    cli_env: Config, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _assessed(cli_env)
+    capsys.readouterr()
+    assert main(["checkpoint"]) == 0
+    first = capsys.readouterr().out
+    assert len(_checkpoints(cli_env)) == 1
+    assert main(["checkpoint"]) == 0
+    again = capsys.readouterr()
+    assert again.out == first  # the same note, still fit to save as a trusted checkpoint
+    assert "has not moved" in again.err
+    assert len(_checkpoints(cli_env)) == 1
+
+    _assessed(cli_env)
+    assert main(["checkpoint"]) == 0
+    moved = capsys.readouterr().out
+    issued = _checkpoints(cli_env)
+    assert len(issued) == 2
+    assert moved == issued[-1].signed_note
+    assert issued[-1].tree_size > issued[0].tree_size
