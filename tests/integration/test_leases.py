@@ -1,0 +1,72 @@
+"""Leases on a real PostgreSQL: one holder per role, taken over when the holder's session ends."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from adapters.config import postgres_env
+from adapters.store.leases import Lease, holders
+from tests.conftest import POSTGRES_URL
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def env(postgres_schema: str) -> dict[str, str]:
+    return postgres_env(f"{POSTGRES_URL}?schema={postgres_schema}")
+
+
+@pytest.fixture
+def leases(env: dict[str, str]) -> Iterator[list[Lease]]:
+    made = [Lease(env, "webhooks") for _ in range(2)]
+    yield made
+    for lease in made:
+        lease.release()
+
+
+def test_one_of_two_holders_gets_the_lease(leases: list[Lease], env: dict[str, str]) -> None:
+    first, second = leases
+    assert first.acquire()
+    assert not second.acquire()
+    assert first.alive()
+    assert not second.held
+    holder = holders(env, ["webhooks", "projections"])
+    assert list(holder) == ["webhooks"]
+
+
+def test_a_release_lets_the_other_take_it(leases: list[Lease]) -> None:
+    first, second = leases
+    assert first.acquire()
+    first.release()
+    assert second.acquire()
+    assert not first.acquire()
+
+
+def test_a_lost_connection_is_a_lost_lease_taken_over_within_seconds(
+    leases: list[Lease], env: dict[str, str]
+) -> None:
+    first, second = leases
+    assert first.acquire()
+    pid = holders(env, ["webhooks"])["webhooks"].pid
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:  # the holder's link is cut
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    started = time.monotonic()
+    while not second.acquire():
+        assert time.monotonic() - started < 5, "the lease was not taken over"
+        time.sleep(0.1)
+    assert not first.alive()  # the old holder finds out at its next check
+    assert not first.held
+
+
+def test_roles_and_schemas_have_separate_leases(env: dict[str, str], postgres_schema: str) -> None:
+    other_schema = postgres_env(f"{POSTGRES_URL}?schema={postgres_schema}_other")
+    mine = [Lease(env, "webhooks"), Lease(env, "projections"), Lease(other_schema, "webhooks")]
+    try:
+        assert all(lease.acquire() for lease in mine)
+    finally:
+        for lease in mine:
+            lease.release()
