@@ -54,8 +54,11 @@ class ProjectionRunner:
 
     The library's PostgreSQL subscription pulls once, then LISTENs on another connection:
     a write committed in between sends a NOTIFY nobody hears, and would wait for the next
-    write. Checking the head when idle bounds that delay.
+    write. Checking the head when idle bounds that delay. The gap is only at the start of a
+    subscription, so the check backs off (doubling up to `idle_check_max`) while nothing
+    arrives: an idle deployment queries nothing but that, a few times a minute.
     """
+    idle_check_max: float = 15.0
 
     def __init__(
         self, ledger: Ledger, projection: Projection, store: ViewStore, *, batch_size: int = 1000
@@ -183,19 +186,32 @@ class ProjectionRunner:
 
     # ---- read-your-writes ------------------------------------------------------------
 
+    def reached(self, position: int) -> bool:
+        """Whether the view already includes `position` (tracked by whichever process)."""
+        if self.running and self._position >= position:
+            return True
+        return self.store.position() >= position
+
     def wait(self, position: int, timeout: float) -> bool:
         """Whether the view reaches `position` within `timeout` seconds.
 
-        Raises ProjectionFailed if the follower has stopped on an error before then.
+        While this process follows the log, its own commits wake the wait; otherwise (an
+        API-only process, a role held elsewhere) the stored position is watched, whichever
+        process moves it. Raises ProjectionFailed if the follower here has stopped on an
+        error before then.
         """
+        deadline = time.monotonic() + timeout
         with self._moved:
             self._moved.wait_for(
-                lambda: self._position >= position or self._error is not None, timeout
+                lambda: self._position >= position or self._error is not None or not self.running,
+                timeout,
             )
-            if self._position < position and self._error is not None:
+            if self._position >= position:
+                return True
+            if self._error is not None:
                 msg = f"projection {self.name} stopped at {self._position}: {self._error!r}"
                 raise ProjectionFailed(msg) from self._error
-            return self._position >= position
+        return self.store.wait(position, max(0.0, deadline - time.monotonic()))
 
     # ---- following the log -----------------------------------------------------------
 
@@ -217,6 +233,8 @@ class ProjectionRunner:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        with self._moved:  # waiters turn to the stored position
+            self._moved.notify_all()
 
     def close(self) -> None:
         self.stop()
@@ -245,15 +263,20 @@ class ProjectionRunner:
         feed: queue.Queue[Notification | _End] = queue.Queue(maxsize=4 * self.batch_size)
         pump = threading.Thread(target=_pump, args=(subscription, feed), name=f"feed-{self.name}")
         ended = False
+        idle = [self.idle_check]  # the next silence to wait for; doubles while nothing comes
         try:
             with subscription:
                 pump.start()
-                for batch, end in _batches(feed, self.batch_size, self.idle_check):
+                for batch, end in _batches(feed, self.batch_size, lambda: idle[0]):
                     if batch:
                         self._process(batch, after=after)
                         after = batch[-1].id
+                        idle[0] = self.idle_check
                     elif end is None and self.head() > self._position:
                         self._catch_up(self.batch_size, None, self._stopping)
+                        idle[0] = self.idle_check
+                    elif end is None:
+                        idle[0] = min(idle[0] * 2, self.idle_check_max)
                     if end is not None:
                         ended = True
                         if end.error is not None:
@@ -280,16 +303,16 @@ def _pump(subscription: Iterable[Notification], feed: queue.Queue[Notification |
 
 
 def _batches(
-    feed: queue.Queue[Notification | _End], size: int, idle: float
+    feed: queue.Queue[Notification | _End], size: int, idle: Callable[[], float]
 ) -> Iterator[tuple[list[Notification], _End | None]]:
     """Whatever has arrived, up to `size`, waiting only for the first of each batch.
 
-    An empty batch says nothing arrived for `idle` seconds.
+    An empty batch says nothing arrived for `idle()` seconds.
     """
     while True:
         batch: list[Notification] = []
         try:
-            item = feed.get(timeout=idle)
+            item = feed.get(timeout=idle())
         except queue.Empty:
             yield batch, None
             continue

@@ -20,14 +20,17 @@ Both cost time in proportion to the view's size, once per erasing batch (docs/ad
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
+import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
@@ -37,6 +40,10 @@ from adapters.store.scrub import scrub_postgres, scrub_sqlite
 from adapters.store.sql import postgres_conninfo
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+SQLITE_POLL = 0.05
+POSTGRES_FALLBACK_POLL = 1.0
+"""Seconds a PostgreSQL waiter trusts LISTEN alone before reading the position anyway."""
+log = logging.getLogger(__name__)
 
 
 class Doc(NamedTuple):
@@ -56,6 +63,11 @@ class ViewStore(Protocol):
     name: str
 
     def position(self) -> int: ...
+
+    def wait(self, position: int, timeout: float) -> bool:
+        """Whether the stored position reaches `position` within `timeout` seconds,
+        whichever process moves it."""
+        ...
 
     def begin(self, position: int) -> ViewBatch: ...
 
@@ -162,6 +174,16 @@ class SqliteViewStore:
         with self._connection() as conn:
             row = conn.execute("SELECT position FROM tracking WHERE name = ?", (self.name,))
             return int(row.fetchone()[0])
+
+    def wait(self, position: int, timeout: float) -> bool:
+        """Polls the file (SQLite has no notifications); only another process's runner can
+        move it, and on SQLite the runner lives in the serving process (docs/adr/0020)."""
+        deadline = time.monotonic() + timeout
+        while self.position() < position:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(SQLITE_POLL, max(0.0, deadline - time.monotonic())))
+        return True
 
     def begin(self, position: int) -> ViewBatch:
         return ViewBatch(self, position)
@@ -274,6 +296,10 @@ class PostgresViewStore:
         schema = env.get("POSTGRES_SCHEMA", "").strip() or "public"
         self._docs = sql.Identifier(schema, f"{name}_docs")
         self._tracking = sql.Identifier(schema, f"{name}_tracking")
+        self.channel = f"eportfolio_views_{schema}"[:63]
+        self._conninfo = postgres_conninfo(env)
+        self._watch: PositionWatch | None = None
+        self._watch_lock = threading.Lock()
         self._pool = ConnectionPool(
             postgres_conninfo(env),
             min_size=1,
@@ -312,6 +338,27 @@ class PostgresViewStore:
         with self._pool.connection() as conn:
             row = conn.execute(query, (self.name,)).fetchone()
         return 0 if row is None else int(row[0])
+
+    def wait(self, position: int, timeout: float) -> bool:
+        """Woken by the NOTIFY each commit sends (LISTEN on a connection of its own); the
+        position is read again at least every POSTGRES_FALLBACK_POLL seconds regardless."""
+        deadline = time.monotonic() + timeout
+        watch = self._watching()
+        while True:
+            seen = watch.generation
+            if self.position() >= position:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            watch.wait_after(seen, min(remaining, POSTGRES_FALLBACK_POLL))
+
+    def _watching(self) -> PositionWatch:
+        with self._watch_lock:
+            if self._watch is None:
+                self._watch = PositionWatch(self._conninfo, self.channel)
+                self._watch.start()
+            return self._watch
 
     def begin(self, position: int) -> ViewBatch:
         return ViewBatch(self, position)
@@ -371,6 +418,8 @@ class PostgresViewStore:
                 remove = sql.SQL("DELETE FROM {} WHERE kind = %s AND key = %s").format(self._docs)
                 with conn.cursor() as cursor:
                     cursor.executemany(remove, deleted)
+            # Delivered at commit: waiters in every process read the position again.
+            conn.execute("SELECT pg_notify(%s, %s)", (self.channel, f"{self.name}:{position}"))
         if deleted:
             self.scrub()
 
@@ -389,4 +438,55 @@ class PostgresViewStore:
             scrub_postgres(conn, self._docs)
 
     def close(self) -> None:
+        with self._watch_lock:
+            watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.close()
         self._pool.close()
+
+
+class PositionWatch(threading.Thread):
+    """LISTENs for the views' commits and counts them; waiters sleep until the count moves.
+
+    A lost connection is opened again after a second; meanwhile waiters fall back to
+    reading the position every POSTGRES_FALLBACK_POLL seconds.
+    """
+
+    def __init__(self, conninfo: str, channel: str) -> None:
+        super().__init__(name=f"watch-{channel}", daemon=True)
+        self.conninfo, self.channel = conninfo, channel
+        self.generation = 0
+        self._moved = threading.Condition()
+        self._stopping = threading.Event()
+        self._listening = threading.Event()
+
+    def start(self) -> None:
+        super().start()
+        self._listening.wait(timeout=2.0)  # a commit from now on wakes the first waiter
+
+    def wait_after(self, seen: int, timeout: float) -> None:
+        with self._moved:
+            self._moved.wait_for(lambda: self.generation != seen, timeout)
+
+    def close(self) -> None:
+        self._stopping.set()
+        self.join()
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+                    self._listening.set()
+                    while not self._stopping.is_set():
+                        for _ in conn.notifies(timeout=0.5, stop_after=100):
+                            self._bump()
+            except psycopg.Error as error:
+                log.warning("view watch on %s lost (%s); listening again", self.channel, error)
+                self._listening.set()  # waiters poll meanwhile
+                self._stopping.wait(1.0)
+
+    def _bump(self) -> None:
+        with self._moved:
+            self.generation += 1
+            self._moved.notify_all()

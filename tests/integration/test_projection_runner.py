@@ -272,6 +272,9 @@ class CountingStore:
     def position(self) -> int:
         return self.inner.position()
 
+    def wait(self, position: int, timeout: float) -> bool:
+        return self.inner.wait(position, timeout)
+
     def begin(self, position: int) -> ViewBatch:
         return ViewBatch(self, position)
 
@@ -572,6 +575,29 @@ def test_wait_raises_once_the_follower_has_stopped_on_an_error(
         runner.wait(written.position, timeout=10)
     assert isinstance(runner.error, Crash)
     assert runner.position == written.position - 1
+
+
+def test_wait_sees_a_view_projected_by_another_runner_with_its_own_store(
+    config: Config, app: Eportfolio, stack: ExitStack
+) -> None:
+    """An API-only process waits on the stored position, whichever process projected it."""
+    world = World(app)
+    name = view_name()
+    follower = runner_for(config, app, stack, name=name)
+    idle = runner_for(config, app, stack, name=name)  # never started, as in an API process
+    follower.start()
+    assert idle.wait(follower.head(), timeout=10)
+    latencies = []
+    for i in range(5):
+        written = world.centre_cmd(c.RegisterLearner(learner_id=uuid4(), name=f"Learner {i}"))
+        assert not idle.reached(written.position) or follower.position >= written.position
+        started = time.perf_counter()
+        assert idle.wait(written.position, timeout=5)
+        latencies.append(time.perf_counter() - started)
+        assert idle.reached(written.position)
+
+    assert statistics.median(latencies) < 0.5  # woken by the commit, not a 1 s poll
+    assert not idle.wait(idle.head() + 1_000, timeout=0.2)
 
 
 # ---- composition and CLI ---------------------------------------------------------------
