@@ -13,12 +13,9 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +23,7 @@ import httpx
 import pytest
 
 from tests.conftest import services_required
-from tests.e2e.http.test_server import free_port
+from tests.e2e.demo_server import Demo, serve_demo
 
 pytestmark = pytest.mark.slow
 
@@ -47,15 +44,8 @@ def shell_blocks() -> list[str]:
     return BLOCK.findall(DOC.read_text())
 
 
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def server(tmp_path: Path) -> Iterator[Demo]:
     """What the document's first block starts, on a free port and a fresh data directory."""
     first = shell_blocks()[0].split("#")[0].split()
     assert first == ["./run", "eportfolio", "serve", "--demo"], "the doc starts another way"
@@ -65,25 +55,10 @@ def server(tmp_path: Path) -> Iterator[Server]:
             if services_required():
                 pytest.fail(message)
             pytest.skip(message)
-    port, log = free_port(), tmp_path / "serve.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("EPORTFOLIO_")}
     env |= {"EPORTFOLIO_DATA_DIR": str(tmp_path / "data"), "EPORTFOLIO_ADMIN_TOKEN": ADMIN}
-    command = [sys.executable, "-m", "adapters.cli.main", "serve", "--demo", "--port", str(port)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 90
-        while "Uvicorn running" not in log.read_text() and time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"the server stopped:\n{log.read_text()}")
-            time.sleep(0.2)
-        yield Server(f"http://127.0.0.1:{port}", process, log)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with serve_demo(tmp_path / "serve.log", env) as demo:
+        yield demo
 
 
 def _script(blocks: list[str], url: str) -> str:
@@ -137,7 +112,7 @@ def _skip_space(text: str, at: int) -> int:
     return at
 
 
-def test_the_walkthrough_runs_as_written(server: Server, tmp_path: Path) -> None:
+def test_the_walkthrough_runs_as_written(server: Demo, tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
     shim = work / "run"  # the reader's ./run at the repository root: the project's command

@@ -11,11 +11,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import tarfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +22,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.conftest import services_required
-from tests.e2e.http.test_server import free_port
+from tests.e2e.demo_server import serve_demo
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -59,30 +56,14 @@ class Demo:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     """The README's main command, on a free port and a fresh data directory."""
     data = tmp_path_factory.mktemp("desk")
-    port = free_port()
-    log = data / "serve.log"
     env = {**os.environ, "EPORTFOLIO_DATA_DIR": str(data / "data"), "EPORTFOLIO_ADMIN_TOKEN": ADMIN}
     env.pop("EPORTFOLIO_DATABASE_URL", None)
-    command = [sys.executable, "-m", "adapters.cli.main", "serve", "--demo", "--port", str(port)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 90
-        while "Uvicorn running" not in log.read_text() and time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"the server stopped:\n{log.read_text()}")
-            time.sleep(0.2)
-        text = log.read_text()
+    with serve_demo(data / "serve.log", env) as server:
+        text = server.log.read_text()
         tokens = dict(re.findall(r"^  (\w+)\s+(\S+)  ", text, re.MULTILINE))
         centre = re.search(r"^Demo centre ([0-9a-f-]+):", text, re.MULTILINE)
         assert centre is not None, text
-        yield Demo(f"http://127.0.0.1:{port}", centre[1], tokens, process, log)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        yield Demo(server.url, centre[1], tokens, server.process, server.log)
 
 
 @pytest.fixture(scope="session")
