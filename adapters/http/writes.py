@@ -17,6 +17,7 @@ from litestar.params import HeaderParameter, QueryParameter
 
 from adapters.http.dependencies import Services
 from adapters.http.openapi import VERSION_TAG, DocumentedHeader
+from adapters.http.params import header_schema
 from adapters.http.policy import Grant
 from adapters.http.problems import problem
 from adapters.http.response_bodies import Written
@@ -24,8 +25,11 @@ from domain.commands import Command
 from service.handlers import WriteResult
 
 IDS = uuid5(NAMESPACE_URL, "urn:eportfolio:http:new-ids")
-_ETAG = re.compile(r'^"(\d{1,18})"$')
-_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+#: What Idempotency-Key and If-Match accept, as /schema documents it and as checked here.
+KEY_PATTERN = r"^[\x21-\x7e]{1,200}$"
+IF_MATCH_PATTERN = r'^[ \t]*(?:\*|"([0-9]{1,18})")[ \t]*$'
+_KEY = re.compile(KEY_PATTERN)
+_IF_MATCH = re.compile(IF_MATCH_PATTERN)
 ETAG_HEADER = [
     DocumentedHeader(
         name="ETag",
@@ -40,6 +44,7 @@ IdempotencyKey = Annotated[
         name="Idempotency-Key",
         description="Up to 200 visible ASCII characters. Retrying with the same key returns "
         "the first result and writes nothing; the same key with a different request is 422.",
+        schema_extra=header_schema(KEY_PATTERN, minLength=1, maxLength=200),
     ),
 ]
 Wait = Annotated[
@@ -53,7 +58,9 @@ IfMatch = Annotated[
     str | None,
     HeaderParameter(
         name="If-Match",
-        description='The portfolio version you last read (its ETag, e.g. "7"): 412 if it moved.',
+        description='The portfolio version you last read (its ETag, e.g. "7"): 412 if it moved; '
+        "`*`: any version.",
+        schema_extra=header_schema(IF_MATCH_PATTERN),
     ),
 ]
 
@@ -117,12 +124,18 @@ class Writer:
         return Response(written, status_code=201, headers={"ETag": etag(written.version)})
 
     def _expected_version(self) -> int | None:
-        if self.if_match is None or self.if_match.strip() == "*":
-            return None
-        match = _ETAG.match(self.if_match.strip())
-        if match is None:
-            raise problem(400, 'If-Match: expected a quoted version like "7"', field="If-Match")
-        return int(match[1])
+        return expected_version(self.if_match, example=7)
+
+
+def expected_version(if_match: str | None, *, example: int) -> int | None:
+    """The version If-Match names (None: absent or `*`); 400 naming the header if malformed."""
+    if if_match is None:
+        return None
+    match = _IF_MATCH.match(if_match)
+    if match is None:
+        detail = f'If-Match: expected a quoted version like "{example}", or *'
+        raise problem(400, detail, field="If-Match")
+    return None if match[1] is None else int(match[1])
 
 
 def checked_key(key: str | None) -> str | None:

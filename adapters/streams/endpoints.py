@@ -9,7 +9,6 @@ per request); every channel applies it to every event it sends.
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -32,9 +31,10 @@ from litestar.types import Guard
 from adapters.config import Config
 from adapters.http.dependencies import Services
 from adapters.http.openapi import VERSION_TAG, DocumentedHeader
-from adapters.http.params import int_range
+from adapters.http.params import header_schema, int_range
 from adapters.http.policy import authorize
 from adapters.http.problems import READ, WRITE, problem, responses
+from adapters.http.writes import IF_MATCH_PATTERN, expected_version
 from adapters.streams import Streams, build_streams
 from adapters.streams.bodies import (
     Deliveries,
@@ -86,7 +86,9 @@ IfMatch = Annotated[
     str | None,
     HeaderParameter(
         name="If-Match",
-        description='The webhook version you last read (its ETag, e.g. "3"): 412 if it moved.',
+        description='The webhook version you last read (its ETag, e.g. "3"): 412 if it moved; '
+        "`*`: any version.",
+        schema_extra=header_schema(IF_MATCH_PATTERN),
     ),
 ]
 ETAG = [
@@ -98,7 +100,6 @@ ETAG = [
 ]
 JSON, BATCH = "application/json", "application/cloudevents-batch+json"
 NEXT_AFTER = "Eportfolio-Next-After"
-_ETAG = re.compile(r'^"(\d{1,18})"$')
 
 
 def _ids(values: list[UUID] | None) -> frozenset[UUID]:
@@ -371,13 +372,7 @@ def _tagged(streams: Streams, subscription: Subscription) -> Response[WebhookVie
 
 
 def _expected(if_match: str | None) -> int | None:
-    """The version If-Match names (None: absent or `*`); 400 naming the header if malformed."""
-    if if_match is None or if_match.strip() == "*":
-        return None
-    match = _ETAG.match(if_match.strip())
-    if match is None:
-        raise problem(400, 'If-Match: expected a quoted version like "3"', field="If-Match")
-    return int(match.group(1))
+    return expected_version(if_match, example=3)
 
 
 def _stale(stale: Stale) -> Exception:

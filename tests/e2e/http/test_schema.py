@@ -9,8 +9,10 @@ the path's ids pointing at a real centre, portfolio and decision so handlers run
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
+from uuid import uuid4
 
 import hypothesis
 import pytest
@@ -28,7 +30,7 @@ from adapters.http.app import create_app
 from adapters.http.policy import POLICY, PUBLIC_OPERATIONS
 from domain.events import Role
 from tests.conftest import with_kek
-from tests.e2e.http.conftest import settings, with_signing_key
+from tests.e2e.http.conftest import ADMIN_TOKEN, settings, with_signing_key
 from tests.e2e.http.test_permissions import World, build_world
 
 EXAMPLES = {GenerationMode.POSITIVE: 20, GenerationMode.NEGATIVE: 8}
@@ -112,6 +114,51 @@ def test_integer_bounds_are_exact_integers(
     )
     assert past.status_code == 400
     assert past.json()["field"] == "after"
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [('"3"', True), ("*", True), ('\t"3" ', True), ("3", False), ('W/"3"', False),
+     ('"3", "4"', False), ('"-1"', False), ('"1234567890123456789"', False)],
+)  # fmt: skip
+def test_if_match_is_taken_exactly_as_documented(
+    served: tuple[TestClient[Litestar], World], value: str, accepted: bool
+) -> None:
+    """What the pattern in /schema allows is what the server reads, and nothing else."""
+    client, world = served
+    document = client.get("/schema/openapi.json").json()
+    parameters = document["paths"]["/webhooks/{webhook_id}"]["patch"]["parameters"]
+    (header,) = [p["schema"] for p in parameters if p["name"] == "If-Match"]
+    assert header["type"] == "string"
+    assert (re.fullmatch(header["pattern"], value) is not None) is accepted
+    token = world.a.as_("integrator").token
+    answer = client.patch(
+        f"/webhooks/{uuid4()}",
+        json={},
+        headers={"If-Match": value, "Authorization": f"Bearer {token}"},
+    )
+    # read, then the webhook looked up: an unknown one is 404 once the header is accepted
+    assert (answer.status_code, answer.json()["field"]) == (
+        (404, "webhook_id") if accepted else (400, "If-Match")
+    )
+
+
+def test_idempotency_key_is_documented_as_checked(
+    served: tuple[TestClient[Litestar], World],
+) -> None:
+    client, _ = served
+    document = client.get("/schema/openapi.json").json()
+    parameters = document["paths"]["/portfolios/{portfolio_id}/evidence"]["post"]["parameters"]
+    (header,) = [p["schema"] for p in parameters if p["name"] == "Idempotency-Key"]
+    assert (header["type"], header["minLength"], header["maxLength"]) == ("string", 1, 200)
+    for key in ("a b", "x" * 201, ""):
+        assert re.fullmatch(header["pattern"], key) is None
+        answer = client.post(
+            "/centres",
+            json={},
+            headers={"Idempotency-Key": key, "Authorization": f"Bearer {ADMIN_TOKEN}"},
+        )
+        assert (answer.status_code, answer.json()["field"]) == (400, "Idempotency-Key")
 
 
 def _ids(world: World) -> dict[str, str]:
