@@ -8,11 +8,17 @@ from uuid import UUID
 
 import msgspec
 
+from adapters.streams.envelope import TYPES
 from adapters.streams.feed import MAX_POSITION, Filters
 from adapters.streams.webhook_store import Attempt, ContentMode, Subscription
 
 Position = Annotated[int, msgspec.Meta(ge=1, le=MAX_POSITION)]
-Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2_000)]
+#: Where deliveries go: an absolute URI (whether it may be reached is checked at once: 422).
+Url = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=2_000, extra_json_schema={"format": "uri"})
+]
+#: A published CloudEvents type; the filters refuse any other (400).
+EventType = Annotated[str, msgspec.Meta(extra_json_schema={"enum": sorted(TYPES)})]
 PerSecond = Annotated[
     float,
     msgspec.Meta(gt=0, le=1_000, description="Deliveries (requests, retries included) a second"),
@@ -30,7 +36,7 @@ class NewWebhook(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     url: Url
     centre_ids: frozenset[UUID] = frozenset()
     portfolio_ids: frozenset[UUID] = frozenset()
-    types: frozenset[str] = frozenset()
+    types: frozenset[EventType] = frozenset()
     from_position: Position | None = None  # default: new events only
     content_mode: ContentMode = ContentMode.STRUCTURED  # binary: ce-* headers, data as body
     rate_limit_per_second: PerSecond | None = None  # default: no limit
@@ -46,7 +52,7 @@ class WebhookChanges(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     url: Url | msgspec.UnsetType = msgspec.UNSET
     centre_ids: frozenset[UUID] | msgspec.UnsetType = msgspec.UNSET
     portfolio_ids: frozenset[UUID] | msgspec.UnsetType = msgspec.UNSET
-    types: frozenset[str] | msgspec.UnsetType = msgspec.UNSET
+    types: frozenset[EventType] | msgspec.UnsetType = msgspec.UNSET
     content_mode: ContentMode | msgspec.UnsetType = msgspec.UNSET
     rate_limit_per_second: PerSecond | msgspec.UnsetType | None = msgspec.UNSET
     status: Literal["active", "disabled"] | msgspec.UnsetType = msgspec.UNSET

@@ -46,7 +46,7 @@ from adapters.streams.bodies import (
     WebhookCreated,
     WebhookView,
 )
-from adapters.streams.envelope import StreamEvent
+from adapters.streams.envelope import TYPES, StreamEvent
 from adapters.streams.feed import MAX_POSITION, Filters, UnknownType
 from adapters.streams.schemas import asyncapi_document, encoded_event_schema
 from adapters.streams.settings import StreamSettings
@@ -80,7 +80,14 @@ AccessResolver = Callable[[Request[Any, Any, Any]], StreamAccess]
 StreamsDep = NamedDependency[Streams]
 After = Annotated[int, int_range(0, MAX_POSITION, description="The cursor: a log position")]
 Limit = Annotated[int, int_range(1, 1_000)]
-Types = Annotated[list[str] | None, QueryParameter(name="type", description="CloudEvents types")]
+Types = Annotated[
+    list[str] | None,
+    QueryParameter(
+        name="type",
+        description="CloudEvents types (any of them; repeat the parameter for more)",
+        schema_extra={"type": "array", "oneOf": None, "items": {"enum": sorted(TYPES)}},
+    ),
+]
 AccessDep = NamedDependency[StreamAccess]
 IfMatch = Annotated[
     str | None,

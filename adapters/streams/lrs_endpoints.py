@@ -42,7 +42,9 @@ Limit = Annotated[
 
 
 class NewLrs(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    endpoint: Annotated[str, msgspec.Meta(min_length=1, max_length=2_000)]  # the xAPI base URL
+    endpoint: Annotated[  # the xAPI base URL
+        str, msgspec.Meta(min_length=1, max_length=2_000, extra_json_schema={"format": "uri"})
+    ]
     username: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]  # HTTP basic auth
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=1_000)]
     from_position: Position | None = None  # default: the whole log, from the start

@@ -28,6 +28,7 @@ from schemathesis.specs.openapi.checks import ignored_auth, positive_data_accept
 from adapters.config import Config
 from adapters.http.app import create_app
 from adapters.http.policy import POLICY, PUBLIC_OPERATIONS
+from adapters.streams.envelope import TYPES
 from domain.events import Role
 from tests.conftest import with_kek
 from tests.e2e.http.conftest import ADMIN_TOKEN, settings, with_signing_key
@@ -159,6 +160,28 @@ def test_idempotency_key_is_documented_as_checked(
             headers={"Idempotency-Key": key, "Authorization": f"Bearer {ADMIN_TOKEN}"},
         )
         assert (answer.status_code, answer.json()["field"]) == (400, "Idempotency-Key")
+
+
+def test_event_types_and_webhook_urls_are_documented_as_refused(
+    served: tuple[TestClient[Litestar], World],
+) -> None:
+    """A type outside the documented enum is refused naming it; a URL must be a URI."""
+    client, world = served
+    document = client.get("/schema/openapi.json").json()
+    feed = {p["name"]: p["schema"] for p in document["paths"]["/events"]["get"]["parameters"]}
+    assert feed["type"]["type"] == "array"
+    assert set(feed["type"]["items"]["enum"]) == set(TYPES)
+    for body in ("NewWebhook", "WebhookChanges"):
+        fields = document["components"]["schemas"][body]["properties"]
+        assert fields["types"]["items"]["enum"] == feed["type"]["items"]["enum"]
+        assert fields["url"]["format"] == "uri"
+    auth = {"Authorization": f"Bearer {world.a.as_('integrator').token}"}
+    known = client.get("/events", params={"type": sorted(TYPES)[0]}, headers=auth)
+    assert known.status_code == 200
+    unknown = client.get("/events", params={"type": "uk.eportfolio.nothing.v9"}, headers=auth)
+    assert (unknown.status_code, unknown.json()["field"]) == (400, "type")
+    not_a_uri = client.post("/webhooks", json={"url": "not a uri"}, headers=auth)
+    assert (not_a_uri.status_code, not_a_uri.json()["field"]) == (422, "url")
 
 
 def _ids(world: World) -> dict[str, str]:
