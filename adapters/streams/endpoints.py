@@ -21,7 +21,15 @@ import msgspec
 from litestar import Controller, Litestar, Request, Response, delete, get, patch, post
 from litestar.config.app import AppConfig
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import (
+    FromPath,
+    FromQuery,
+    HeaderParameter,
+    JSONBody,
+    PathParameter,
+    QueryParameter,
+)
 from litestar.plugins import InitPluginProtocol
 from litestar.response import Stream
 from litestar.router import Router
@@ -107,6 +115,21 @@ ETAG = [
 ]
 JSON, BATCH = "application/json", "application/cloudevents-batch+json"
 NEXT_AFTER = "Eportfolio-Next-After"
+
+#: What `GET /schemas/events/{name}` answers: a JSON Schema document (an object), as bytes.
+SCHEMA_DOCUMENT = ResponseSpec(
+    data_container=dict[str, Any],
+    media_type="application/schema+json",
+    description="The JSON Schema (2020-12) of the type's `data`",
+    generate_examples=False,
+)
+SchemaName = Annotated[
+    str,
+    PathParameter(
+        description="A published CloudEvents type, with or without `.json`",
+        schema_extra={"enum": [*sorted(TYPES), *(f"{name}.json" for name in sorted(TYPES))]},
+    ),
+]
 
 
 def _ids(values: list[UUID] | None) -> frozenset[UUID]:
@@ -411,9 +434,9 @@ class ContractsController(Controller):
     tags = ["streams"]
 
     @get("/schemas/events/{name:str}", operation_id="get_event_schema",
-         responses=responses(404), media_type="application/schema+json", security=[{}],
-         sync_to_thread=False)  # fmt: skip
-    def event_schema(self, name: FromPath[str], streams: StreamsDep) -> Response[bytes]:
+         responses={**responses(404), 200: SCHEMA_DOCUMENT}, security=[{}],
+         media_type="application/schema+json", sync_to_thread=False)  # fmt: skip
+    def event_schema(self, name: SchemaName, streams: StreamsDep) -> Response[bytes]:
         """The JSON Schema of an event type's `data`: each event's `dataschema` URL."""
         try:
             body = encoded_event_schema(name.removesuffix(".json"), streams.settings.public_url)

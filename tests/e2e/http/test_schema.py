@@ -184,6 +184,23 @@ def test_event_types_and_webhook_urls_are_documented_as_refused(
     assert (not_a_uri.status_code, not_a_uri.json()["field"]) == (422, "url")
 
 
+def test_an_event_schema_is_documented_as_the_json_schema_it_answers(
+    served: tuple[TestClient[Litestar], World],
+) -> None:
+    client, world = served
+    document = client.get("/schema/openapi.json").json()
+    operation = document["paths"]["/schemas/events/{name}"]["get"]
+    (name,) = operation["parameters"]
+    documented = operation["responses"]["200"]["content"]["application/schema+json"]["schema"]
+    assert documented["type"] == "object"
+    auth = {"Authorization": f"Bearer {world.a.as_('integrator').token}"}
+    for each in (name["schema"]["enum"][0], name["schema"]["enum"][-1]):
+        answer = client.get(f"/schemas/events/{each}", headers=auth)
+        assert answer.headers["content-type"].startswith("application/schema+json")
+        assert answer.json()["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert client.get("/schemas/events/nothing.v9", headers=auth).status_code == 404
+
+
 def _ids(world: World) -> dict[str, str]:
     return {
         "centre_id": str(world.a.id),
