@@ -123,13 +123,13 @@ def _scope(
     if portfolio is not None:
         enrolment = next(iter(ledger.portfolio_events(portfolio)), None)
         if not isinstance(enrolment, LearnerEnrolled):
-            raise NotFound(f"no portfolio {portfolio}", field="portfolio")
+            raise NotFound(f"no portfolio {portfolio}", field="portfolio_id")
         if centre is not None and centre != enrolment.centre_id:
-            raise NotFound(f"portfolio {portfolio} is not at centre {centre}", field="portfolio")
+            raise NotFound(f"portfolio {portfolio} is not at centre {centre}", field="portfolio_id")
         return f"portfolio {portfolio}", {portfolio, enrolment.centre_id}
     if centre is not None:
         if not ledger.centre_events(centre):
-            raise NotFound(f"no centre {centre}", field="centre")
+            raise NotFound(f"no centre {centre}", field="centre_id")
         return f"centre {centre}", {centre}
     return "all", None
 

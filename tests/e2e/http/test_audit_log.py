@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from uuid import uuid4
 
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -85,3 +86,13 @@ def test_nobody_exports_another_centres_portfolio(client: TestClient[Litestar]) 
         assert (refused.status_code, refused.json()["rule"]) == (403, "out_of_scope")
     mixed = {"portfolio_id": theirs, "centre_id": str(a.id)}
     assert a.as_("admin").get("/audit/export", params=mixed).status_code == 404
+
+
+def test_exporting_an_unknown_centre_is_404_naming_it(centre: HttpCentre) -> None:
+    """As everywhere else: a query naming what is not there is 404 (documented), not 422."""
+    admin = centre.as_("admin")
+    admin.ok("POST", "/audit/checkpoints")
+    unknown = str(uuid4())
+    refused = admin.get("/audit/export", params={"centre_id": unknown})
+    assert (refused.status_code, refused.json()["field"]) == (404, "centre_id")
+    assert unknown in refused.json()["detail"]
