@@ -20,6 +20,7 @@ import schemathesis
 from hypothesis import HealthCheck, given
 from litestar import Litestar
 from litestar.testing import TestClient
+from openapi_spec_validator import OpenAPIV31SpecValidator
 from schemathesis import GenerationMode
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.core.result import Ok
@@ -82,6 +83,20 @@ def test_the_document_is_served_and_every_operation_is_typed(
             if status.startswith(("4", "5")):
                 assert list(response["content"]) == ["application/problem+json"], status
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+def test_the_document_is_valid_openapi_3_1(
+    served: tuple[TestClient[Litestar], World],
+) -> None:
+    """An independent validator (openapi-spec-validator) accepts /schema/openapi.json whole."""
+    client, _ = served
+    document = client.get("/schema/openapi.json").json()
+    assert document["openapi"].startswith("3.1")
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in OpenAPIV31SpecValidator(document).iter_errors()
+    ]
+    assert errors == []
 
 
 def _bounds(node: Any) -> Iterator[tuple[str, Any]]:
