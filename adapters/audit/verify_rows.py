@@ -1,24 +1,23 @@
 """The verifier's checks of the exported events themselves, before any tree math.
 
-Each stored row becomes a `Row`: its bytes, its recomputed leaf and, where the stored bytes
-decode, the event (for its id, and to check the decoded view and the recorded-time column).
+Each stored row becomes a `Row`, one at a time: its bytes, its recomputed leaf, its row of
+the decoded view and, only where a check needs it, the event decoded from the stored bytes.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import cache
-from itertools import pairwise
-from typing import Any, NamedTuple
+from typing import Any
 from uuid import UUID
 
 import msgspec
 from eventsourcing.persistence import MapperDeserialisationError
 
 from adapters.audit import bundle as b
+from adapters.audit.bundle_io import ZipIn, items
 from adapters.audit.findings import Report
 from domain.events import Event
 from service.codec import TYPES, Stored, decode
@@ -26,12 +25,29 @@ from service.merkle import event_leaf, recorded_time
 from service.personal_data import SEALED
 
 
-class Row(NamedTuple):
-    stored: b.StoredRow
-    state: bytes
-    leaf: bytes
-    event: Stored | None  # decoded from the stored bytes, when they decode
-    view: b.DecodedRow | None  # the decoded view's row for the same position
+class Row:
+    """One stored row as the verifier reads it; the event is decoded only if asked for."""
+
+    __slots__ = ("_decoded", "_event", "leaf", "state", "stored", "view")
+
+    def __init__(self, stored: b.StoredRow, state: bytes, leaf: bytes) -> None:
+        self.stored = stored
+        self.state = state
+        self.leaf = leaf
+        self.view: b.DecodedRow | None = None  # the decoded view's row for the same position
+        self._event: Stored | None = None
+        self._decoded = False
+
+    @property
+    def event(self) -> Stored | None:
+        """Decoded from the stored bytes, when they decode (and only when a check asks)."""
+        if not self._decoded:
+            try:
+                self._event = decode(self.stored.topic, self.state)
+            except MapperDeserialisationError:
+                self._event = None
+            self._decoded = True
+        return self._event
 
     @property
     def position(self) -> int:
@@ -56,68 +72,131 @@ class Row(NamedTuple):
             return None
 
 
-class Loaded(NamedTuple):
-    rows: list[Row]
-    strays: list[int]  # positions in the decoded view with no stored event
-
-
-def load_rows(files: Mapping[str, bytes], report: Report) -> Loaded | None:
-    """The stored rows with their leaves recomputed, checked to be in log order."""
+def read_rows(zin: ZipIn, report: Report) -> Iterator[Row]:
+    """The stored rows in bundle order, leaves recomputed, checked to be in log order."""
+    last: int | None = None
+    b64decode = base64.b64decode
     try:
-        stored = msgspec.json.decode(files[b.STORED], type=list[b.StoredRow])
-        decoded = msgspec.json.decode(files[b.DECODED], type=list[b.DecodedRow])
-    except msgspec.DecodeError as error:
-        report.fail(f"the events cannot be read: {error}")
-        return None
-    views = {view.position: view for view in decoded}
-    rows: list[Row] = []
-    for item in stored:
-        try:
-            state = base64.b64decode(item.state, validate=True)
-        except binascii.Error:
-            report.fail("its stored bytes are not valid base64", item.position)
-            state = b""
-        try:
-            event: Stored | None = decode(item.topic, state)
-        except MapperDeserialisationError:
-            event = None
-        leaf = event_leaf(
-            position=item.position,
-            originator_id=item.originator_id,
-            originator_version=item.originator_version,
-            topic=item.topic,
-            recorded_at=item.recorded_at,
-            state=state,
-        )
-        row = Row(item, state, leaf, event, views.pop(item.position, None))
-        if rows and row.position <= rows[-1].position:
-            report.fail(f"comes after position {rows[-1].position}: events are out of order", row)
-        rows.append(row)
-    return Loaded(rows, sorted(views))
-
-
-def check_decoded(loaded: Loaded, report: Report) -> None:
-    """The decoded view and the recorded-time column say what the stored bytes say."""
-    for row in loaded.rows:
-        view = row.view
-        if row.event is None:
-            if view is not None and view.event is not None:
-                report.fail(f"its stored bytes do not decode as a {row.stored.topic} event", row)
-            continue
-        expected = msgspec.json.decode(msgspec.json.encode(row.event))
-        if view is not None and view.event is not None and isinstance(row.event, Event):
-            expected = _as_shown_where_sealed(expected, view.event, type(row.event).PERSONAL)
-        if view is None or view.event is None or not _agrees(view.event, expected, row):
-            report.fail(f"{b.DECODED} does not say what its stored bytes say", row)
-        when = recorded_time(getattr(row.event, "recorded_at", None))
-        if when != row.stored.recorded_at:
-            report.fail(
-                f"its recorded-time column says {row.stored.recorded_at!r}, "
-                f"but the stored event was recorded at {when!r}",
-                row,
+        for item in items(zin.lines(b.STORED), b.StoredRow):
+            try:
+                state = b64decode(item.state, validate=True)
+            except binascii.Error:
+                report.fail("its stored bytes are not valid base64", item.position)
+                state = b""
+            leaf = event_leaf(
+                position=item.position,
+                originator_id=item.originator_id,
+                originator_version=item.originator_version,
+                topic=item.topic,
+                recorded_at=item.recorded_at,
+                state=state,
             )
-    for position in loaded.strays:
-        report.fail(f"{b.DECODED} holds an event that is not among the stored ones", position)
+            row = Row(item, state, leaf)
+            if last is not None and row.position <= last:
+                report.fail(f"comes after position {last}: events are out of order", row)
+            last = row.position
+            yield row
+    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+        report.fail(f"the events cannot be read: {error}")
+
+
+class Views:
+    """The decoded view's rows, taken by position as the stored rows come: in a bundle as
+    exported they come in the same order, so only a tampered one makes this hold more."""
+
+    def __init__(self, zin: ZipIn, report: Report) -> None:
+        self._items = items(zin.lines(b.DECODED), b.DecodedRow)
+        self._ahead: dict[int, b.DecodedRow] = {}
+        self._report = report
+        self._done = False
+
+    def take(self, position: int) -> b.DecodedRow | None:
+        found = self._ahead.pop(position, None)
+        while found is None and (view := self._next()) is not None:
+            if view.position == position:
+                return view
+            self._ahead[view.position] = view
+        return found
+
+    def strays(self) -> list[int]:
+        """Positions in the view with no stored row."""
+        while (view := self._next()) is not None:
+            self._ahead[view.position] = view
+        return sorted(self._ahead)
+
+    def _next(self) -> b.DecodedRow | None:
+        if self._done:
+            return None
+        try:
+            return next(self._items)
+        except StopIteration:
+            pass
+        except (msgspec.DecodeError, msgspec.ValidationError) as error:
+            self._report.fail(f"the events cannot be read: {error}")
+        self._done = True
+        return None
+
+
+_PERSONAL = {
+    topic: cls.PERSONAL for topic, cls in TYPES.items() if issubclass(cls, Event) and cls.PERSONAL
+}
+
+
+def check_view(row: Row, report: Report) -> None:
+    """The decoded view and the recorded-time column say what the stored bytes say.
+
+    Most rows are settled without decoding the event: the stored JSON, sealed personal
+    fields taken as the view shows them, is the view, and its recorded time is the column,
+    as text. Anything else (upcasts, defaults, a newer writer, a mismatch) is decided by
+    decoding the event, as a finding must be.
+    """
+    if _same_as_stored(row):
+        return
+    view = row.view
+    event = row.event
+    if event is None:
+        if view is not None and view.event is not None:
+            report.fail(f"its stored bytes do not decode as a {row.stored.topic} event", row)
+        return
+    expected = msgspec.json.decode(msgspec.json.encode(event))
+    if view is not None and view.event is not None and isinstance(event, Event):
+        expected = _as_shown_where_sealed(expected, view.event, type(event).PERSONAL)
+    if view is None or view.event is None or not _agrees(view.event, expected, row):
+        report.fail(f"{b.DECODED} does not say what its stored bytes say", row)
+    when = recorded_time(getattr(event, "recorded_at", None))
+    if when != row.stored.recorded_at:
+        report.fail(
+            f"its recorded-time column says {row.stored.recorded_at!r}, "
+            f"but the stored event was recorded at {when!r}",
+            row,
+        )
+
+
+def _same_as_stored(row: Row) -> bool:
+    """The view is the stored JSON itself (sealed fields as shown), recorded time as text."""
+    view = row.view
+    if view is None or view.event is None or row.stored.topic not in TYPES:
+        return False
+    try:
+        raw = msgspec.json.decode(row.state)
+    except msgspec.DecodeError:
+        return False
+    if not isinstance(raw, dict) or raw.get("recorded_at") != row.stored.recorded_at:
+        return False
+    shown = view.event
+    for field in _PERSONAL.get(row.stored.topic, ()):
+        value = raw.get(field)
+        if isinstance(value, dict) and "sealed" in value:
+            raw[field] = shown.get(field)
+        elif isinstance(value, list) and any(isinstance(v, dict) for v in value):
+            opened = shown.get(field)
+            if not isinstance(opened, list) or len(opened) != len(value):
+                return False
+            raw[field] = [
+                o if isinstance(v, dict) and "sealed" in v else v
+                for v, o in zip(value, opened, strict=True)
+            ]
+    return bool(raw == shown)
 
 
 def _agrees(shown: dict[str, Any], expected: dict[str, Any], row: Row) -> bool:
@@ -169,36 +248,53 @@ def _as_shown_where_sealed(
     return expected
 
 
-def check_streams(rows: list[Row], lengths: Mapping[UUID, int] | None, report: Report) -> None:
-    """Each stream's versions run 1, 2, 3… in log order; none cut off the signed length."""
-    streams: dict[UUID, list[Row]] = defaultdict(list)
-    for row in rows:
-        streams[row.stream].append(row)
-    for stream, items in streams.items():
-        versions = [row.version for row in items]
-        for previous, row in pairwise(items):
-            if row.version <= previous.version:
-                report.fail(f"version {row.version} comes after version {previous.version}", row)
-        missing = sorted(set(range(1, max(versions) + 1)) - set(versions))
-        if missing:
-            plural = "versions {} are" if len(missing) > 1 else "version {} is"
-            report.fail(f"{plural.format(_spans(missing))} missing", stream=stream)
-        if lengths is None:
-            continue
-        length = lengths.get(stream)
-        if length is None:
-            report.fail("this stream is not in the export's signed scope", stream=stream)
-        elif max(versions) != length:
-            cut = _spans(list(range(max(versions) + 1, length + 1))) or "none"
-            report.fail(
-                f"the signed manifest says {length} events but the bundle ends at version "
-                f"{max(versions)}: versions {cut} are cut off",
-                stream=stream,
-            )
-    for stream in sorted(set(lengths or {}) - set(streams)):
-        report.fail("every event of this stream is missing", stream=stream)
-    if rows and not report.problems:
-        report.ok(f"{len(streams)} streams run without gaps from version 1")
+class Streams:
+    """Each stream's versions run 1, 2, 3… in log order; none cut off the signed length.
+
+    Fed row by row; a stream that runs 1, 2, 3 costs its last version, and only one that
+    skips or goes back is remembered version by version, to name what is missing.
+    """
+
+    def __init__(self) -> None:
+        self.last: dict[UUID, int] = {}
+        self.irregular: dict[UUID, set[int]] = {}
+
+    def add(self, row: Row, report: Report) -> None:
+        stream, version = row.stream, row.version
+        last = self.last.get(stream, 0)
+        seen = self.irregular.get(stream)
+        if version != last + 1 or seen is not None:
+            if seen is None:
+                seen = self.irregular[stream] = set(range(1, last + 1))
+            seen.add(version)
+            if stream in self.last and version <= last:
+                report.fail(f"version {version} comes after version {last}", row)
+        self.last[stream] = version
+
+    def finish(self, lengths: Mapping[UUID, int] | None, report: Report) -> None:
+        for stream, last in self.last.items():
+            seen = self.irregular.get(stream)
+            top = max(seen) if seen else last
+            missing = sorted(set(range(1, top + 1)) - seen) if seen else []
+            if missing:
+                plural = "versions {} are" if len(missing) > 1 else "version {} is"
+                report.fail(f"{plural.format(_spans(missing))} missing", stream=stream)
+            if lengths is None:
+                continue
+            length = lengths.get(stream)
+            if length is None:
+                report.fail("this stream is not in the export's signed scope", stream=stream)
+            elif top != length:
+                cut = _spans(list(range(top + 1, length + 1))) or "none"
+                report.fail(
+                    f"the signed manifest says {length} events but the bundle ends at version "
+                    f"{top}: versions {cut} are cut off",
+                    stream=stream,
+                )
+        for stream in sorted(set(lengths or {}) - set(self.last)):
+            report.fail("every event of this stream is missing", stream=stream)
+        if self.last and not report.problems:
+            report.ok(f"{len(self.last)} streams run without gaps from version 1")
 
 
 def _spans(numbers: list[int]) -> str:
