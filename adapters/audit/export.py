@@ -14,16 +14,19 @@ the CLI and GET /audit/export call.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
-from typing import NamedTuple
+import io
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import IO, NamedTuple
 from uuid import UUID
 
 import msgspec
 from eventsourcing.persistence import Notification
 
 from adapters.audit import bundle as b
+from adapters.audit.bundle_io import CHUNK, ZipOut, proofs_lines
 from adapters.audit.bundle_summary import render_summary
-from adapters.audit.merkle_index import IndexedLeaf, MerkleIndex
+from adapters.audit.merkle_index import MerkleIndex
 from adapters.audit.signing import SigningKey
 from adapters.store.blobs import BlobAltered, BlobStore
 from domain.errors import NotFound
@@ -31,7 +34,6 @@ from domain.events import CheckpointIssued, Event, EvidenceSubmitted, LearnerEnr
 from service.checkpoints import checkpoints, decoded, recorded_text
 from service.codec import Stored
 from service.ledger import Ledger
-from service.merkle import Tree
 
 _README = """This is an eportfolio audit bundle ({format}).
 
@@ -62,6 +64,15 @@ class Export(msgspec.Struct, frozen=True, kw_only=True):
     events: int
 
 
+class Written(NamedTuple):
+    manifest: b.Manifest
+    events: int
+
+
+Progress = Callable[[int, int], None]  # (events scanned, events the checkpoint covers)
+_EVERY = 2_000
+
+
 def export_bundle(
     ledger: Ledger,
     index: MerkleIndex,
@@ -71,10 +82,31 @@ def export_bundle(
     portfolio: UUID | None = None,
     blobs: BlobStore | None = None,
 ) -> Export:
-    """The bundle (zip bytes) of the scope, cut at the latest checkpoint.
+    """The bundle (zip bytes) of the scope, cut at the latest checkpoint (see `write_bundle`)."""
+    buffer = io.BytesIO()
+    written = write_bundle(
+        buffer, ledger, index, key, centre=centre, portfolio=portfolio, blobs=blobs
+    )
+    return Export(data=buffer.getvalue(), manifest=written.manifest, events=written.events)
 
-    With `blobs`, the attachments of the exported evidence go in too (those of an erased
-    learner are gone, and left out).
+
+def write_bundle(
+    out: IO[bytes],
+    ledger: Ledger,
+    index: MerkleIndex,
+    key: SigningKey,
+    *,
+    centre: UUID | None = None,
+    portfolio: UUID | None = None,
+    blobs: BlobStore | None = None,
+    progress: Progress | None = None,
+) -> Written:
+    """Write the bundle of the scope, cut at the latest checkpoint, to `out` as it is made.
+
+    The events go into the zip one at a time (the decoded view through a temporary file),
+    every file hashed as it is written, the signed manifest last. With `blobs`, the
+    attachments of the exported evidence go in too (those of an erased learner are gone,
+    and left out). The summary page is still made from the scope's events held at once.
     """
     issued = checkpoints(ledger)
     if not issued:
@@ -82,38 +114,50 @@ def export_bundle(
         raise ExportError(msg)
     latest = issued[-1]
     index.catch_up(ledger)
-    leaves = index.leaves(latest.tree_size)
+    size = latest.tree_size
+    last = index.position_of_leaf(size - 1) if size else 0
     scope, streams = _scope(ledger, centre, portfolio)
-    rows = _rows(ledger, leaves, streams)
-    proofs = _proofs(leaves, latest, issued, rows.stored, full=streams is None)
-    files = {
-        b.README: _README.format(format=b.FORMAT).encode(),
-        b.PUBLIC_KEY: (key.verifier.to_text() + "\n").encode(),
-        b.CHECKPOINTS: b.encode_json([_entry(c) for c in issued]),
-        b.STORED: b.encode_json(rows.stored),
-        b.DECODED: b.encode_json(rows.decoded),
-        b.PROOFS: b.encode_json(proofs),
-        b.SUMMARY: render_summary(
-            rows.events,
+    zout = ZipOut(out)
+    try:
+        zout.add(b.README, _README.format(format=b.FORMAT).encode())
+        zout.add(b.PUBLIC_KEY, (key.verifier.to_text() + "\n").encode())
+        zout.add(b.CHECKPOINTS, b.encode_json([_entry(c) for c in issued]))
+        leaf_at = (
+            None
+            if streams is None
+            else {leaf.position: leaf.leaf_index for leaf in index.iter_leaves(size)}
+        )
+        with tempfile.TemporaryFile() as spool:
+            with zout.member(b.STORED) as write:
+                rows = _rows(ledger, last, streams, leaf_at, write, spool.write, progress, size)
+            spool.seek(0)
+            with zout.member(b.DECODED) as write:
+                while chunk := spool.read(CHUNK):
+                    write(chunk)
+        with zout.member(b.PROOFS) as write:
+            _proofs(index, latest, issued, rows.proven, full=streams is None, write=write)
+        if blobs is not None:
+            _attachments(rows.events, blobs, zout)
+        zout.add(
+            b.SUMMARY,
+            render_summary(
+                rows.events, scope=scope, checkpoint=latest, covered_up_to=last,
+                vkey=key.verifier.to_text(),
+            ).encode(),
+        )  # fmt: skip
+        manifest = b.Manifest(
+            origin=latest.origin,
+            tree_size=size,
+            root_hash=latest.root_hash,
             scope=scope,
-            checkpoint=latest,
-            covered_up_to=leaves[-1].position if leaves else 0,
-            vkey=key.verifier.to_text(),
-        ).encode(),
-    }
-    if blobs is not None:
-        files |= _attachments(rows.events, blobs)
-    manifest = b.Manifest(
-        origin=latest.origin,
-        tree_size=latest.tree_size,
-        root_hash=latest.root_hash,
-        scope=scope,
-        streams=rows.lengths if streams is not None else {},
-        files={name: b.sha256_hex(data) for name, data in files.items()},
-        attachments=blobs is not None,
-    )
-    files[b.MANIFEST] = key.sign(b.manifest_text(manifest)).encode()
-    return Export(data=b.write_zip(files), manifest=manifest, events=len(rows.stored))
+            streams=rows.lengths if streams is not None else {},
+            files=dict(zout.digests),
+            attachments=blobs is not None,
+        )
+        zout.add(b.MANIFEST, key.sign(b.manifest_text(manifest)).encode())
+    finally:
+        zout.close()
+    return Written(manifest=manifest, events=rows.count)
 
 
 def _scope(
@@ -134,28 +178,46 @@ def _scope(
     return "all", None
 
 
-def _covered(ledger: Ledger, leaves: list[IndexedLeaf]) -> Iterator[Notification]:
+def _covered(ledger: Ledger, last: int) -> Iterator[Notification]:
     """The stored events up to the checkpoint's last leaf, as the store holds them now."""
-    last = leaves[-1].position if leaves else 0
     for notification in ledger.notifications():
         if notification.id > last:
             return
         yield notification
 
 
-class _Rows(NamedTuple):
-    stored: list[b.StoredRow]
-    decoded: list[b.DecodedRow]
-    events: list[tuple[int, Event]]
-    lengths: dict[UUID, int]
+class _Rows:
+    def __init__(self) -> None:
+        self.count = 0
+        self.events: list[tuple[int, Event]] = []  # for the summary page
+        self.lengths: dict[UUID, int] = {}
+        self.proven: list[tuple[int, int]] = []  # partial exports: (leaf index, position)
 
 
-def _rows(ledger: Ledger, leaves: list[IndexedLeaf], streams: set[UUID] | None) -> _Rows:
-    """The scope's events in log order; a centre's portfolios join it at their enrolment."""
-    leaf_at = {leaf.position: leaf.leaf_index for leaf in leaves}
+_ENCODER = msgspec.json.Encoder(order="deterministic")
+
+
+def _rows(  # noqa: PLR0917 - one pass writes both files
+    ledger: Ledger,
+    last: int,
+    streams: set[UUID] | None,
+    leaf_at: dict[int, int] | None,
+    stored: Callable[[bytes], object],
+    decoded_view: Callable[[bytes], object],
+    progress: Progress | None,
+    size: int,
+) -> _Rows:
+    """Write the scope's events in log order, each as stored and decoded, one a line;
+    a centre's portfolios join the scope at their enrolment."""
     centre_scope = streams is not None and len(streams) == 1
-    found = _Rows([], [], [], {})
-    for count, notification in enumerate(_covered(ledger, leaves)):
+    found = _Rows()
+    encode = _ENCODER.encode
+    stored(b"[")
+    decoded_view(b"[")
+    separator = b"\n"
+    for scanned, notification in enumerate(_covered(ledger, last), start=1):
+        if progress is not None and scanned % _EVERY == 0:
+            progress(scanned, size)
         stream = UUID(str(notification.originator_id))
         event = decoded(ledger, notification)
         if centre_scope and streams is not None and _enrolled_at(event, streams):
@@ -163,31 +225,44 @@ def _rows(ledger: Ledger, leaves: list[IndexedLeaf], streams: set[UUID] | None) 
         if streams is not None and stream not in streams:
             continue
         found.lengths[stream] = notification.originator_version
-        leaf_index = count if streams is None else leaf_at.get(notification.id, -1)
-        found.stored.append(_stored(notification, event, stream, leaf_index))
-        found.decoded.append(
-            b.DecodedRow(
-                position=notification.id,
-                originator_id=stream,
-                originator_version=notification.originator_version,
-                topic=notification.topic,
-                event=msgspec.to_builtins(event) if event is not None else None,
-            )
+        leaf_index = _leaf_index(leaf_at, notification.id, scanned - 1)
+        if leaf_at is not None and leaf_index >= 0:
+            found.proven.append((leaf_index, notification.id))
+        row = _stored(notification, event, stream, leaf_index)
+        view = b.DecodedRow(
+            position=notification.id,
+            originator_id=stream,
+            originator_version=notification.originator_version,
+            topic=notification.topic,
+            event=msgspec.to_builtins(event) if event is not None else None,
         )
+        stored(separator + encode(row))
+        decoded_view(separator + encode(view))
+        separator = b",\n"
+        found.count += 1
         if isinstance(event, Event):
             found.events.append((notification.id, event))
+    stored(b"\n]\n")
+    decoded_view(b"\n]\n")
+    if progress is not None:
+        progress(size, size)
     return found
 
 
-def _attachments(events: list[tuple[int, Event]], blobs: BlobStore) -> dict[str, bytes]:
+def _leaf_index(leaf_at: dict[int, int] | None, position: int, scanned: int) -> int:
+    """The event's leaf index: its place in the log (whole exports), else as indexed."""
+    return scanned if leaf_at is None else leaf_at.get(position, -1)
+
+
+def _attachments(events: list[tuple[int, Event]], blobs: BlobStore, zout: ZipOut) -> None:
     """Every attachment the events refer to that is still stored, by its bundle name."""
-    found: dict[str, bytes] = {}
+    written: set[str] = set()
     for _, event in events:
         if not isinstance(event, EvidenceSubmitted):
             continue
         for attachment in event.attachments:
             name = b.ATTACHMENTS + attachment.sha256
-            if name in found:
+            if name in written:
                 continue
             try:
                 data = blobs.read(attachment.sha256)
@@ -195,8 +270,8 @@ def _attachments(events: list[tuple[int, Event]], blobs: BlobStore) -> dict[str,
                 msg = f"{error} (evidence {event.evidence_id}); nothing was exported"
                 raise ExportError(msg, error.rule) from None
             if data is not None:
-                found[name] = data
-    return found
+                zout.add(name, data)
+                written.add(name)
 
 
 def _enrolled_at(event: Stored | None, centres: set[UUID]) -> bool:
@@ -216,30 +291,38 @@ def _stored(n: Notification, event: Stored | None, stream: UUID, leaf_index: int
 
 
 def _proofs(
-    leaves: list[IndexedLeaf],
+    index: MerkleIndex,
     latest: CheckpointIssued,
     issued: list[CheckpointIssued],
-    rows: list[b.StoredRow],
+    proven: list[tuple[int, int]],
     *,
     full: bool,
-) -> b.Proofs:
+    write: Callable[[bytes], None],
+) -> None:
+    """Every leaf (whole exports, read a page at a time), or an inclusion proof per event
+    and a consistency proof per earlier checkpoint (partial exports)."""
     size = latest.tree_size
+    head = b.Proofs(tree_size=size, root_hash=latest.root_hash)
+    encode = _ENCODER.encode
     if full:
-        return b.Proofs(
-            tree_size=size,
-            root_hash=latest.root_hash,
-            leaves=[b.LeafEntry(position=leaf.position, hash=leaf.hash.hex()) for leaf in leaves],
+        leaves = (
+            encode(b.LeafEntry(position=leaf.position, hash=leaf.hash.hex()))
+            for leaf in index.iter_leaves(size)
         )
-    tree = Tree(leaf.hash for leaf in leaves)
-    inclusion = [
-        b.InclusionEntry(
-            leaf_index=row.leaf_index,
-            position=row.position,
-            path=[node.hex() for node in tree.inclusion_proof(row.leaf_index, size)],
+        proofs_lines(head, (), leaves, write)
+        return
+    tree = index.tree(size)
+    inclusion = (
+        encode(
+            b.InclusionEntry(
+                leaf_index=leaf_index,
+                position=position,
+                path=[node.hex() for node in tree.inclusion_proof(leaf_index, size)],
+            )
         )
-        for row in rows
-        if 0 <= row.leaf_index < size
-    ]
+        for leaf_index, position in proven
+        if 0 <= leaf_index < size
+    )
     sizes = sorted({c.tree_size for c in issued if 0 < c.tree_size < size})
     consistency = [
         b.ConsistencyEntry(
@@ -249,9 +332,8 @@ def _proofs(
         )
         for old in sizes
     ]
-    return b.Proofs(
-        tree_size=size, root_hash=latest.root_hash, inclusion=inclusion, consistency=consistency
-    )
+    head = b.Proofs(tree_size=size, root_hash=latest.root_hash, consistency=consistency)
+    proofs_lines(head, inclusion, (), write)
 
 
 def _entry(checkpoint: CheckpointIssued) -> b.CheckpointEntry:

@@ -12,6 +12,7 @@ with them to name the first position that changed.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from itertools import islice
 from typing import NamedTuple
 
@@ -71,16 +72,21 @@ class MerkleIndex:
 
     def leaves(self, size: int | None = None, page: int = 10_000) -> list[IndexedLeaf]:
         """The first `size` leaves (all by default), in leaf order."""
+        return list(self.iter_leaves(size, page))
+
+    def iter_leaves(self, size: int | None = None, page: int = 10_000) -> Iterator[IndexedLeaf]:
+        """The first `size` leaves, a page at a time (an export of the whole log)."""
         limit = self.head().size if size is None else size
-        found: list[IndexedLeaf] = []
+        read = 0
         after = ""
-        while len(found) < limit:
-            docs = self.store.list(LEAF, after_key=after, limit=min(page, limit - len(found)))
+        while read < limit:
+            docs = self.store.list(LEAF, after_key=after, limit=min(page, limit - read))
             if not docs:
                 break
-            found.extend(_leaf(doc) for doc in docs)
+            for doc in docs:
+                yield _leaf(doc)
+            read += len(docs)
             after = docs[-1].key
-        return found
 
     def tree(self, size: int | None = None) -> Tree:
         return Tree(leaf.hash for leaf in self.leaves(size))

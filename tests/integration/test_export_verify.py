@@ -438,3 +438,67 @@ def test_verify_store_names_the_first_position_edited_in_the_database(
         assert [p.position for p in first] == [target.id], report.lines()
     finally:
         centre.close()
+
+
+# ---- bundles as exported: one item a line, read as a stream ------------------------------
+
+
+def edited_lines(files: Files, name: str, edit: Callable[[list[bytes]], list[bytes]]) -> Files:
+    """The bundle with `name` edited line by line, its one-item-a-line layout kept."""
+    changed = dict(files)
+    lines = files[name].split(b"\n")
+    assert lines[0] == b"["  # exported one item a line
+    assert lines[1].startswith(b"{")
+    changed[name] = b"\n".join(edit(lines))
+    return changed
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_event_changed_in_place_in_an_exported_bundle_is_named(
+    exports: Exports, kind: str
+) -> None:
+    files = files_of(exports, kind)
+    lines = files[b.STORED].split(b"\n")
+    index = len(lines) // 2
+    row = json.loads(lines[index].removesuffix(b","))
+    state = bytearray(base64.b64decode(row["state"]))
+    state[len(state) // 2] ^= 0x01
+    changed_row = json.dumps({**row, "state": base64.b64encode(state).decode()}).encode()
+    ending = b"," if lines[index].endswith(b",") else b""
+
+    def flip(lines: list[bytes]) -> list[bytes]:
+        return [*lines[:index], changed_row + ending, *lines[index + 1 :]]
+
+    report = verify(edited_lines(files, b.STORED, flip))
+    assert named(report, position=row["position"]), report.lines()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_event_line_deleted_from_an_exported_bundle_is_named(
+    exports: Exports, kind: str
+) -> None:
+    files = files_of(exports, kind)
+    lines = files[b.STORED].split(b"\n")
+    index = len(lines) // 2
+    row = json.loads(lines[index].removesuffix(b","))
+    report = verify(edited_lines(files, b.STORED, lambda ls: [*ls[:index], *ls[index + 1 :]]))
+    if kind == "full":
+        assert named(report, position=row["position"]), report.lines()
+    else:
+        assert named(report, stream=row["originator_id"]), report.lines()
+    assert any(p.what.startswith(f"{b.DECODED} holds an event") for p in report.problems)
+
+
+def test_a_decoded_view_edited_in_place_is_named(exports: Exports) -> None:
+    files = files_of(exports, "portfolio")
+    lines = files[b.DECODED].split(b"\n")
+    index = next(i for i, line in enumerate(lines) if b'"outcome":"met"' in line)
+    position = json.loads(lines[index].removesuffix(b","))["position"]
+
+    def lie(lines: list[bytes]) -> list[bytes]:
+        edited = lines[index].replace(b'"outcome":"met"', b'"outcome":"not_yet"')
+        return [*lines[:index], edited, *lines[index + 1 :]]
+
+    report = verify(edited_lines(files, b.DECODED, lie))
+    assert named(report, position=position), report.lines()
+    assert any(p.what.startswith(f"{b.DECODED} does not say") for p in report.problems)
