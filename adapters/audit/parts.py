@@ -11,9 +11,17 @@ from __future__ import annotations
 import logging
 import threading
 from functools import cached_property
+from typing import IO
 from uuid import UUID
 
-from adapters.audit.export import Export, ExportError, export_bundle
+from adapters.audit.export import (
+    Export,
+    ExportError,
+    Progress,
+    Written,
+    export_bundle,
+    write_bundle,
+)
 from adapters.audit.findings import Report
 from adapters.audit.merkle_index import MerkleIndex, open_merkle_index
 from adapters.audit.signing import SigningKey, VerifierKey, load_signing_key
@@ -60,6 +68,33 @@ class Audit:
             centre=centre,
             portfolio=portfolio,
             blobs=self.blobs if attachments else None,
+        )
+
+    def write_export(
+        self,
+        out: IO[bytes],
+        *,
+        centre: UUID | None = None,
+        portfolio: UUID | None = None,
+        attachments: bool = False,
+        checkpoint: bool = True,
+        progress: Progress | None = None,
+    ) -> Written:
+        """`export`, written to `out` as it is made (the CLI's file): memory stays bounded."""
+        if checkpoint:
+            self.checkpointer.issue_if_changed(Reason.ON_DEMAND)
+        if attachments and self.blobs is None:
+            msg = "this export has no blob store to take the attachments from"
+            raise ExportError(msg, "no_blob_store")
+        return write_bundle(
+            out,
+            self.ledger,
+            self.index,
+            self.key,
+            centre=centre,
+            portfolio=portfolio,
+            blobs=self.blobs if attachments else None,
+            progress=progress,
         )
 
     def verify_store(self, key: VerifierKey | None = None) -> Report:

@@ -11,11 +11,21 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from uuid import UUID
 
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from adapters.audit.bundle import ATTACHMENTS
 from adapters.audit.export import ExportError
@@ -27,11 +37,11 @@ from adapters.audit.signing import (
     load_signing_key,
     write_signing_key,
 )
-from adapters.audit.verify import verify_bundle
+from adapters.audit.verify import verify_bundle_reporting
 from adapters.bootstrap import open_system
 from adapters.cli.kek_rotation import rotate_kek
 from adapters.config import Config
-from adapters.store.files import write_private
+from adapters.store.files import writing_private
 from adapters.store.kek import KekError, encode_ring, generate, write_kek_file
 from domain.errors import DomainError
 from service.checkpoints import Checkpointer, Reason, latest_checkpoint
@@ -77,6 +87,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         action="store_true",
         help="include the evidence's files (EPORTFOLIO_BLOB_DIR), covered by the manifest",
     )
+    export.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     export.add_argument("out", type=Path, metavar="OUT.zip", help="the bundle to write")
     verify = commands.add_parser("verify", help="verify a bundle offline, or the live store")
     verify.add_argument(
@@ -95,6 +106,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="the log's published verifier key: what was checked must be signed by it",
     )
     verify.add_argument("--store", action="store_true", help="check the live store instead")
+    verify.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
 def run(config: Config, args: argparse.Namespace) -> int:
@@ -119,13 +131,18 @@ def _run(config: Config, args: argparse.Namespace) -> int:
         if args.command == "checkpoint":
             return _checkpoint(audit.checkpointer, args.every)
         if args.command == "export":
-            result = audit.export(
-                centre=args.centre,
-                portfolio=args.portfolio,
-                checkpoint=not args.no_checkpoint,
-                attachments=args.attachments,
-            )
-            write_private(args.out, result.data)  # it holds personal data
+            with (
+                writing_private(args.out) as out,  # it holds personal data
+                progress_bar("Exporting events", quiet=args.quiet) as progress,
+            ):
+                result = audit.write_export(
+                    out,
+                    centre=args.centre,
+                    portfolio=args.portfolio,
+                    checkpoint=not args.no_checkpoint,
+                    attachments=args.attachments,
+                    progress=progress,
+                )
             manifest = result.manifest
             carried = sum(name.startswith(ATTACHMENTS) for name in manifest.files)
             console.print(
@@ -209,12 +226,38 @@ def _verify_bundle(args: argparse.Namespace) -> int:
     if args.bundle is None:
         console.print("verify needs a BUNDLE (or --store)")
         return 2
-    report = verify_bundle(
-        args.bundle.read_bytes(),
-        trusted_checkpoint=args.trusted_checkpoint.read_text() if args.trusted_checkpoint else None,
-        trusted_key=args.trusted_key.read_text() if args.trusted_key else None,
-    )
+    trusted_checkpoint = args.trusted_checkpoint.read_text() if args.trusted_checkpoint else None
+    trusted_key = args.trusted_key.read_text() if args.trusted_key else None
+    if not args.bundle.is_file():
+        console.print(f"[red]{escape(str(args.bundle))} is not a file[/red]", soft_wrap=True)
+        return 2
+    with progress_bar("Verifying events", quiet=args.quiet) as progress:
+        report = verify_bundle_reporting(
+            args.bundle,
+            trusted_checkpoint=trusted_checkpoint,
+            trusted_key=trusted_key,
+            progress=progress,
+        )
     return _show(report)
+
+
+@contextmanager
+def progress_bar(what: str, *, quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr, taking (done, total); none with --quiet or off a terminal,
+    so piped or captured output stays the report alone."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(what, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def _show(report: Report) -> int:

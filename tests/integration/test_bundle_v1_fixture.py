@@ -62,3 +62,13 @@ def test_an_event_changed_in_a_bundle_of_the_first_format_is_named(bundle: str) 
     assert not report.verified
     assert any(p.position == target["position"] for p in report.problems), report.lines()
     assert any("events/stored.json was changed after export" in p.what for p in report.problems)
+
+
+def test_verify_off_a_terminal_or_quiet_prints_the_report_alone(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for quiet in ([], ["--quiet"]):
+        assert main(["verify", str(FIXTURE / "full.zip"), *quiet]) == 0
+        captured = capsys.readouterr()
+        assert captured.err == ""  # no progress bar when stderr is not a terminal
+        assert captured.out.rstrip().endswith("Verified. 0 problems.")
