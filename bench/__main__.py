@@ -154,7 +154,7 @@ def run(only: set[str], sizes: Sizes, workdir: Path, args: argparse.Namespace) -
             small_config, small, events=sizes.travel_events, queries=sizes.travel_queries
         )
     if "6" in only:
-        figures += verification.run(big_config)
+        figures += verification.run(big_config, small_config)
     return figures
 
 

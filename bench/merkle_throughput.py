@@ -6,9 +6,7 @@ figure alone with its breakdown: `uv run python -m bench.merkle_throughput [N]`.
 
 from __future__ import annotations
 
-import sys
-
 from bench.verification import main
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000)
+    main()
