@@ -26,6 +26,7 @@ from eventsourcing.persistence import Notification
 from adapters.audit import bundle as b
 from adapters.audit.bundle_io import CHUNK, ZipOut, proofs_lines
 from adapters.audit.bundle_summary import render_summary
+from adapters.audit.export_summary import ByCentre, write_pages
 from adapters.audit.merkle_index import MerkleIndex
 from adapters.audit.signing import SigningKey
 from adapters.store.blobs import BlobAltered, BlobStore
@@ -44,6 +45,7 @@ _README = """This is an eportfolio audit bundle ({format}).
   events/decoded.json  the same events decoded, for reading
   proofs.json          inclusion/consistency proofs (RFC 9162), or every leaf hash
   summary.html         the audit pack: coverage, sufficiency, decisions, sampling
+                       (of the whole log: an index of summary/, a page per centre)
   attachments/         the evidence's files, each named by its SHA-256 (if exported)
 
 Check it offline with: eportfolio verify BUNDLE.zip [--trusted-checkpoint FILE]
@@ -127,24 +129,32 @@ def write_bundle(
             if streams is None
             else {leaf.position: leaf.leaf_index for leaf in index.iter_leaves(size)}
         )
-        with tempfile.TemporaryFile() as spool:
-            with zout.member(b.STORED) as write:
-                rows = _rows(ledger, last, streams, leaf_at, write, spool.write, progress, size)
-            spool.seek(0)
-            with zout.member(b.DECODED) as write:
-                while chunk := spool.read(CHUNK):
-                    write(chunk)
-        with zout.member(b.PROOFS) as write:
-            _proofs(index, latest, issued, rows.proven, full=streams is None, write=write)
-        if blobs is not None:
-            _attachments(rows.events, blobs, zout)
-        zout.add(
-            b.SUMMARY,
-            render_summary(
-                rows.events, scope=scope, checkpoint=latest, covered_up_to=last,
-                vkey=key.verifier.to_text(),
-            ).encode(),
-        )  # fmt: skip
+        rows = _Rows(ByCentre() if streams is None else None)
+        try:
+            with tempfile.TemporaryFile() as spool:
+                with zout.member(b.STORED) as write:
+                    _rows(ledger, last, streams, leaf_at, write, spool.write, progress, size, rows)
+                spool.seek(0)
+                with zout.member(b.DECODED) as write:
+                    while chunk := spool.read(CHUNK):
+                        write(chunk)
+            with zout.member(b.PROOFS) as write:
+                _proofs(index, latest, issued, rows.proven, full=streams is None, write=write)
+            if blobs is not None:
+                _attachments(rows.attachments, blobs, zout)
+            vkey = key.verifier.to_text()
+            if rows.by_centre is not None:
+                summary = write_pages(
+                    rows.by_centre, zout.add, checkpoint=latest, covered_up_to=last, vkey=vkey
+                )
+            else:
+                summary = render_summary(
+                    rows.events, scope=scope, checkpoint=latest, covered_up_to=last, vkey=vkey
+                ).encode()
+            zout.add(b.SUMMARY, summary)
+        finally:
+            if rows.by_centre is not None:
+                rows.by_centre.close()
         manifest = b.Manifest(
             origin=latest.origin,
             tree_size=size,
@@ -187,11 +197,15 @@ def _covered(ledger: Ledger, last: int) -> Iterator[Notification]:
 
 
 class _Rows:
-    def __init__(self) -> None:
+    """What the pass over the events keeps for the files written after it."""
+
+    def __init__(self, by_centre: ByCentre | None) -> None:
         self.count = 0
-        self.events: list[tuple[int, Event]] = []  # for the summary page
+        self.by_centre = by_centre  # whole-log exports: the summary's events, on disk
+        self.events: list[tuple[int, Event]] = []  # partial exports: the summary's events
         self.lengths: dict[UUID, int] = {}
         self.proven: list[tuple[int, int]] = []  # partial exports: (leaf index, position)
+        self.attachments: dict[str, UUID] = {}  # SHA-256 -> the first evidence naming it
 
 
 _ENCODER = msgspec.json.Encoder(order="deterministic")
@@ -206,11 +220,11 @@ def _rows(  # noqa: PLR0917 - one pass writes both files
     decoded_view: Callable[[bytes], object],
     progress: Progress | None,
     size: int,
-) -> _Rows:
+    found: _Rows,
+) -> None:
     """Write the scope's events in log order, each as stored and decoded, one a line;
     a centre's portfolios join the scope at their enrolment."""
     centre_scope = streams is not None and len(streams) == 1
-    found = _Rows()
     encode = _ENCODER.encode
     stored(b"[")
     decoded_view(b"[")
@@ -240,13 +254,17 @@ def _rows(  # noqa: PLR0917 - one pass writes both files
         decoded_view(separator + encode(view))
         separator = b",\n"
         found.count += 1
-        if isinstance(event, Event):
+        if isinstance(event, EvidenceSubmitted):
+            for attachment in event.attachments:
+                found.attachments.setdefault(attachment.sha256, event.evidence_id)
+        if found.by_centre is not None and isinstance(event, Event):
+            found.by_centre.add(notification.id, event)
+        elif isinstance(event, Event):
             found.events.append((notification.id, event))
     stored(b"\n]\n")
     decoded_view(b"\n]\n")
     if progress is not None:
         progress(size, size)
-    return found
 
 
 def _leaf_index(leaf_at: dict[int, int] | None, position: int, scanned: int) -> int:
@@ -254,24 +272,16 @@ def _leaf_index(leaf_at: dict[int, int] | None, position: int, scanned: int) -> 
     return scanned if leaf_at is None else leaf_at.get(position, -1)
 
 
-def _attachments(events: list[tuple[int, Event]], blobs: BlobStore, zout: ZipOut) -> None:
-    """Every attachment the events refer to that is still stored, by its bundle name."""
-    written: set[str] = set()
-    for _, event in events:
-        if not isinstance(event, EvidenceSubmitted):
-            continue
-        for attachment in event.attachments:
-            name = b.ATTACHMENTS + attachment.sha256
-            if name in written:
-                continue
-            try:
-                data = blobs.read(attachment.sha256)
-            except BlobAltered as error:
-                msg = f"{error} (evidence {event.evidence_id}); nothing was exported"
-                raise ExportError(msg, error.rule) from None
-            if data is not None:
-                zout.add(name, data)
-                written.add(name)
+def _attachments(named: dict[str, UUID], blobs: BlobStore, zout: ZipOut) -> None:
+    """Every attachment the events name that is still stored, one at a time."""
+    for sha256, evidence in named.items():
+        try:
+            data = blobs.read(sha256)
+        except BlobAltered as error:
+            msg = f"{error} (evidence {evidence}); nothing was exported"
+            raise ExportError(msg, error.rule) from None
+        if data is not None:
+            zout.add(b.ATTACHMENTS + sha256, data)
 
 
 def _enrolled_at(event: Stored | None, centres: set[UUID]) -> bool:

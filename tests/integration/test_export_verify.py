@@ -502,3 +502,22 @@ def test_a_decoded_view_edited_in_place_is_named(exports: Exports) -> None:
     report = verify(edited_lines(files, b.DECODED, lie))
     assert named(report, position=position), report.lines()
     assert any(p.what.startswith(f"{b.DECODED} does not say") for p in report.problems)
+
+
+def test_a_whole_log_export_has_a_summary_page_per_centre_linked_from_its_index(
+    exports: Exports,
+) -> None:
+    files = files_of(exports, "full")
+    pages = sorted(name for name in files if name.startswith("summary/"))
+    assert len(pages) == 1  # the one centre of this log
+    index = files[b.SUMMARY].decode()
+    assert all(f'href="{page}"' in index for page in pages)
+    page = files[pages[0]].decode()
+    assert "Coverage matrix" in page
+    assert f'data-portfolio="{exports.portfolio}"' in page
+    changed = dict(files)
+    changed[pages[0]] = page.replace("met", "not_yet").encode()
+    assert any(
+        p.what == f"{pages[0]} was changed after export: its SHA-256 is not the manifest's"
+        for p in verify(changed).problems
+    )
