@@ -130,15 +130,21 @@ class CheckpointSchedule:
         self.checkpointer = checkpointer
         self.seconds = seconds
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="checkpoints", daemon=True)
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        """Start ticking; again after `stop()` too (a role taken over, docs/adr/0020)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="checkpoints", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread.is_alive():
+        if self._thread is not None and self._thread.is_alive():
             self._thread.join()
+        self._thread = None
 
     def _run(self) -> None:
         while not self._stop.wait(self.seconds):

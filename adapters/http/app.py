@@ -23,7 +23,7 @@ from adapters.http.attachments import AttachmentsController
 from adapters.http.body_guard import CheckedRequest
 from adapters.http.centres import CentresController
 from adapters.http.checkpoints import AuditLogController
-from adapters.http.dependencies import open_services
+from adapters.http.dependencies import open_services, role_mode
 from adapters.http.limits import rate_limits
 from adapters.http.me import MeController
 from adapters.http.openapi import use_msgspec_schemas
@@ -63,19 +63,22 @@ def create_app(
 ) -> Litestar:
     """The ASGI app over the configured store.
 
-    `follow=False` leaves the projections stopped (tests that check `?wait=true` races).
+    `follow=False` runs no background role here (projections, deliveries, checkpoints):
+    an API-only process of a larger deployment (docs/deploy.md), or tests of `?wait=true`
+    races. Otherwise SQLite runs them all here and PostgreSQL those whose lease this
+    process takes (docs/adr/0020).
     """
     settings = settings or HttpSettings()
+    roles = role_mode(config, roles=follow)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         services = await anyio.to_thread.run_sync(
-            lambda: open_services(config, settings, specs=specs)
+            lambda: open_services(config, settings, specs=specs, roles=roles)
         )
         app.state.services = services
         try:
-            if follow:
-                services.start()
+            services.start()
             yield
         finally:
             del app.state.services

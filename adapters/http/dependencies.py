@@ -15,6 +15,7 @@ from adapters.bootstrap import System
 from adapters.config import Config
 from adapters.http.auth import Authenticator
 from adapters.http.settings import HttpSettings
+from adapters.roles import Mode, Role, RoleRunner
 from adapters.store.blobs import BlobStore
 from adapters.store.projection_runner import ProjectionFailed, Projections
 from adapters.store.tokens import TokenStore
@@ -37,17 +38,18 @@ class Services:
     authenticate: Authenticator
     audit: Audit
     schedule: CheckpointSchedule | None
+    roles: RoleRunner
     closing: ExitStack
 
     def start(self) -> None:
-        """Follow the log: the projections, and scheduled checkpoints if there is a key."""
-        self.projections.start()
-        if self.schedule is not None:
-            self.schedule.start()
+        """Run this process's background roles (the projections, scheduled checkpoints if
+        there is a key; the streams add theirs): all of them on SQLite, those whose lease it
+        holds on PostgreSQL, none in an API-only process (docs/adr/0020)."""
+        self.roles.start()
 
     def visible(self, position: int) -> bool:
         """Whether every read view already includes the event at `position`."""
-        return all(runner.position >= position for runner in self.projections)
+        return all(runner.reached(position) for runner in self.projections)
 
     def wait(self, position: int) -> bool:
         """Wait (up to the configured time) until every read view includes `position`."""
@@ -67,10 +69,24 @@ class Services:
         self.closing.close()
 
 
+def role_mode(config: Config, *, roles: bool) -> Mode:
+    """Every role here on SQLite; on PostgreSQL, those whose lease this process takes."""
+    if not roles:
+        return Mode.NONE
+    return Mode.LEASED if config.uses_postgres else Mode.ALL
+
+
 def open_services(
-    config: Config, settings: HttpSettings, *, specs: SpecCatalogue | None = None
+    config: Config,
+    settings: HttpSettings,
+    *,
+    specs: SpecCatalogue | None = None,
+    roles: Mode = Mode.ALL,
 ) -> Services:
-    """The server's parts, opened now (not on a first request); closed by `close()`."""
+    """The server's parts, opened now (not on a first request); closed by `close()`.
+
+    `roles` says which background roles this process runs once `start()` is called.
+    """
     stack = ExitStack()
     try:
         system = System(config, stack, specs=specs, blobs=settings.blobs(config.data_dir))
@@ -79,6 +95,11 @@ def open_services(
         if config.signing_key_path.exists() and settings.checkpoint_seconds > 0:
             schedule = CheckpointSchedule(audit.checkpointer, settings.checkpoint_seconds)
             stack.callback(schedule.stop)
+        runner = role_runner(config, roles)
+        stack.callback(runner.close)  # before the parts the roles use are closed
+        runner.add(Role("projections", projections.start, projections.stop))
+        if schedule is not None:
+            runner.add(Role("checkpoints", schedule.start, schedule.stop))
         return Services(
             app=system.app,
             projections=projections,
@@ -90,8 +111,19 @@ def open_services(
             authenticate=Authenticator(tokens, settings.admin_token),
             audit=audit,
             schedule=schedule,
+            roles=runner,
             closing=stack,
         )
     except BaseException:
         stack.close()  # what was opened before the failure
         raise
+
+
+def role_runner(config: Config, mode: Mode) -> RoleRunner:
+    """The runner of `mode`'s roles, saying in the log which this process takes and drops."""
+    env = config.eventsourcing_env() if mode is Mode.LEASED else None
+
+    def changed(role: str, held: bool) -> None:
+        log.info("role %s %s", role, "taken" if held else "given up")
+
+    return RoleRunner(mode, env, on_change=changed)

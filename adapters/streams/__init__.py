@@ -12,6 +12,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from adapters.roles import Role, RoleRunner
 from adapters.store.views import open_view_store
 from adapters.streams.feed import EventLog
 from adapters.streams.lrs_delivery import XapiDelivery
@@ -44,17 +45,38 @@ class Streams:
     webhooks: Webhooks
     xapi: XapiDelivery
     nats: NatsPublisher | None = None
+    roles: RoleRunner | None = None
 
-    def start(self) -> None:
+    def start(self, roles: RoleRunner | None = None) -> None:
+        """Follow the log and deliver: every channel here, or (given `roles`) the
+        deliveries as roles, each run where its lease is held (docs/adr/0020)."""
         self.tail.start()
-        self.webhooks.start()
-        self.xapi.start()
+        if roles is None:
+            self.webhooks.start()
+            self.xapi.start()
+            if self.nats is not None:
+                self.nats.start()
+            return
+        self.roles = roles
+        for role in self.delivery_roles():
+            roles.add(role)
+
+    def delivery_roles(self) -> list[Role]:
+        """The cursor-keeping deliveries; each `tick` finds what other processes added."""
+        roles = [
+            Role("webhooks", self.webhooks.start, self.webhooks.stop, self.webhooks.refresh),
+            Role("xapi", self.xapi.start, self.xapi.stop, self.xapi.refresh),
+        ]
         if self.nats is not None:
-            self.nats.start()
+            roles.append(Role("nats", self.nats.start, self.nats.stop))
+        return roles
 
     def close(self) -> None:
         self.broadcaster.close()
         try:
+            if self.roles is not None:
+                for role in self.delivery_roles():
+                    self.roles.remove(role.name)
             self.webhooks.stop()
             self.xapi.stop()
             if self.nats is not None:

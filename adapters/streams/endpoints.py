@@ -43,6 +43,7 @@ from adapters.http.params import header_schema, int_range
 from adapters.http.policy import authorize
 from adapters.http.problems import READ, WRITE, problem, responses
 from adapters.http.writes import IF_MATCH_PATTERN, expected_version
+from adapters.roles import RoleRunner
 from adapters.streams import Streams, build_streams
 from adapters.streams.bodies import (
     Deliveries,
@@ -463,8 +464,10 @@ class StreamsPlugin(InitPluginProtocol):
         access: AccessResolver,
         *,
         guards: Sequence[Guard] = (),
+        roles: Callable[[Litestar], RoleRunner | None] = lambda _: None,
     ) -> None:
         self.open_streams, self.access, self.guards = open_streams, access, list(guards)
+        self.roles = roles  # the app's role runner: deliveries run where their lease is
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         from adapters.streams.lrs_endpoints import LrsController  # noqa: PLC0415 - it imports us
@@ -487,7 +490,7 @@ class StreamsPlugin(InitPluginProtocol):
         streams = await anyio.to_thread.run_sync(self.open_streams, app)
         app.state["streams"] = streams
         try:
-            await anyio.to_thread.run_sync(streams.start)
+            await anyio.to_thread.run_sync(streams.start, self.roles(app))
             yield
         finally:
             del app.state["streams"]
@@ -522,4 +525,10 @@ def api_streams_plugin(config: Config, settings: StreamSettings | None = None) -
         centres = {who.centre_id} if who.centre_id is not None else set()
         return StreamAccess(actor_id=who.subject_id, centres=frozenset(centres))
 
-    return StreamsPlugin(open_streams, access, guards=[authorize])
+    def roles(app: Litestar) -> RoleRunner:
+        services = app.state.get("services")
+        if not isinstance(services, Services):
+            raise TypeError("the streams need the app's services: mount this plugin in create_app")
+        return services.roles
+
+    return StreamsPlugin(open_streams, access, guards=[authorize], roles=roles)

@@ -144,6 +144,11 @@ class XapiDelivery:
         for lrs in self.store.active():
             self._ensure_worker(lrs.id)
 
+    def refresh(self) -> None:
+        """Start workers for active LRSs without one (registered by another process)."""
+        for lrs in self.store.active():
+            self._ensure_worker(lrs.id)
+
     def stop(self) -> None:
         with self._lock:
             self._running = False

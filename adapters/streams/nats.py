@@ -84,6 +84,8 @@ class NatsPublisher:
         if self._thread is not None and self._thread.is_alive():
             return
         self._stopping.clear()
+        with self._moved:  # another process may have published meanwhile (a role taken over)
+            self._position = max(self._position, self.cursor.position())
         self._thread = threading.Thread(target=self._run, name="nats-publisher")
         self._thread.start()
 

@@ -205,6 +205,12 @@ class Webhooks:
         for subscription in self.store.active():
             self._ensure_worker(subscription.id)
 
+    def refresh(self) -> None:
+        """Start workers for active subscriptions without one (registered or re-enabled by
+        another process, which runs none: docs/adr/0020)."""
+        for subscription in self.store.active():
+            self._ensure_worker(subscription.id)
+
     def stop(self) -> None:
         with self._lock:
             self._running = False
