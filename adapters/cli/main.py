@@ -19,6 +19,7 @@ from adapters.cli import pack as cli_pack
 from adapters.cli import retention as cli_retention
 from adapters.cli import serve as cli_serve
 from adapters.cli import tokens as cli_tokens
+from adapters.cli import worker as cli_worker
 from adapters.config import Config, SettingError, StoreUnreachable
 from adapters.demo import load_demo
 from adapters.store.kek import KekError
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_retention.register(commands)
     cli_tokens.register(commands)
     cli_pack.register(commands)
+    cli_worker.register(commands)
     return parser
 
 
@@ -76,6 +78,8 @@ def _main(argv: Sequence[str] | None) -> int:
 def _run(config: Config, args: argparse.Namespace) -> int:
     if args.command == "serve":
         return cli_serve.serve(config, args)
+    if args.command == "worker":
+        return cli_worker.run(config, args)
     if args.command in cli_audit.COMMANDS:
         return cli_audit.run(config, args)
     if args.command == "audit-pack":

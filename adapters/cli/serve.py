@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
+from contextlib import ExitStack
 from dataclasses import dataclass
 from uuid import UUID, uuid5
 
 import msgspec
 import uvicorn
+from litestar import Litestar
 from rich.console import Console
 
 from adapters.audit.signing import SigningKey, write_signing_key
 from adapters.bootstrap import check_store, open_system
+from adapters.cli.worker import needs_postgres, running_roles
 from adapters.config import Config
 from adapters.demo import load_demo
 from adapters.http.app import create_app
@@ -35,11 +39,37 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument(
         "--demo", action="store_true", help="load the demo centre if needed and print tokens"
     )
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="API processes (PostgreSQL only); this process then runs no API itself but "
+        "competes for the background roles, unless --no-roles",
+    )
+    serve.add_argument(
+        "--no-roles",
+        action="store_true",
+        help="serve the API only (PostgreSQL): `eportfolio worker` runs the background roles",
+    )
+
+
+def _workers(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--workers {raw!r}: a whole number, at least 1")
+    return value
 
 
 def serve(config: Config, args: argparse.Namespace) -> int:
     settings = HttpSettings.from_env()
     StreamSettings.from_env()  # read again when the streams start: refuse a bad one now
+    if args.workers > 1:
+        needs_postgres(config, "serve --workers")
+    if args.no_roles:
+        needs_postgres(config, "serve --no-roles")
     check_store(config)  # here, in words, rather than as a traceback from the lifespan
     if args.demo:
         _ensure_signing_key(config)
@@ -50,15 +80,34 @@ def serve(config: Config, args: argparse.Namespace) -> int:
     elif settings.admin_token is None:
         console.print("[yellow]EPORTFOLIO_ADMIN_TOKEN is not set: no admin access.[/yellow]")
     load_ring(config)  # no KEK: say so in one line now, not in a traceback from the server
-    uvicorn.run(
-        create_app(config, settings),
-        host=args.host,
-        port=args.port,
-        log_level="info",
-        lifespan="on",
-        timeout_graceful_shutdown=5,  # open event streams must not hold a restart up
-    )
+    options = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": "info",
+        "lifespan": "on",
+        "timeout_graceful_shutdown": 5,  # open event streams must not hold a restart up
+    }
+    if args.workers == 1:
+        uvicorn.run(create_app(config, settings, follow=not args.no_roles), **options)
+        return 0
+    # N API processes (each imports `api_app` afresh and reads the same environment); this
+    # one supervises them and, unless --no-roles, competes for the roles like a worker.
+    if settings.admin_token is not None:
+        os.environ[ADMIN_TOKEN_VARIABLE] = settings.admin_token  # the demo's, for the children
+    with ExitStack() as stack:
+        if not args.no_roles:
+            stack.enter_context(running_roles(config, settings))
+        uvicorn.run(API_APP, factory=True, workers=args.workers, **options)
     return 0
+
+
+API_APP = "adapters.cli.serve:api_app"
+ADMIN_TOKEN_VARIABLE = "EPORTFOLIO_ADMIN_TOKEN"  # noqa: S105 - a variable name
+
+
+def api_app() -> Litestar:
+    """One API process of `serve --workers N`: no background roles, settings from the env."""
+    return create_app(Config.from_env(), HttpSettings.from_env(), follow=False)
 
 
 def _with_admin(settings: HttpSettings, token: str) -> HttpSettings:

@@ -120,10 +120,5 @@ def open_services(
 
 
 def role_runner(config: Config, mode: Mode) -> RoleRunner:
-    """The runner of `mode`'s roles, saying in the log which this process takes and drops."""
-    env = config.eventsourcing_env() if mode is Mode.LEASED else None
-
-    def changed(role: str, held: bool) -> None:
-        log.info("role %s %s", role, "taken" if held else "given up")
-
-    return RoleRunner(mode, env, on_change=changed)
+    """The runner of `mode`'s roles (it logs which this process takes and gives up)."""
+    return RoleRunner(mode, config.eventsourcing_env() if mode is Mode.LEASED else None)

@@ -24,6 +24,10 @@ CASES = [
     (["serve"], {"EPORTFOLIO_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/test"}, ":1/"),
     (["demo"], {"EPORTFOLIO_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/test"}, ":1/"),
     (["serve"], {"EPORTFOLIO_DATA_DIR": "/dev/null/data"}, "EPORTFOLIO_DATA_DIR"),
+    # Processes that share roles need PostgreSQL; SQLite runs everything in `serve`.
+    (["worker"], {}, "EPORTFOLIO_DATABASE_URL"),
+    (["serve", "--workers", "2"], {}, "EPORTFOLIO_DATABASE_URL"),
+    (["serve", "--no-roles"], {}, "EPORTFOLIO_DATABASE_URL"),
 ]
 
 

@@ -1,0 +1,224 @@
+"""A PostgreSQL deployment of real processes: two API processes and two workers.
+
+Writes go through both API processes; the views, webhook delivery and the checkpoint
+schedule are background roles each held by one worker at a time (docs/deploy.md). The
+worker holding them is killed (SIGKILL: no goodbye) and the other takes them over: every
+event is projected once and delivered once, in order, and read-your-writes keeps working
+in both API processes whichever process projects.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from adapters.audit.signing import SigningKey, write_signing_key
+from adapters.config import Config, postgres_env
+from adapters.store.leases import holders
+from tests.conftest import POSTGRES_URL, with_kek
+from tests.e2e.http.conftest import ADMIN_TOKEN, HttpCentre
+from tests.e2e.http.test_server import free_port
+from tests.e2e.streams.servers import Receiver, serve
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+ROLES = ["projections", "checkpoints", "webhooks", "xapi"]  # no NATS URL: no nats role
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@dataclass
+class Process:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    url: str = ""
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def eventually(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {timeout} s: {what}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def deployment_env(postgres_schema: str, tmp_path: Path) -> dict[str, str]:
+    url = f"{POSTGRES_URL}?schema={postgres_schema}"
+    config = with_kek(Config(database_url=url), tmp_path / "kek")
+    write_signing_key(tmp_path / "signing.key", SigningKey.generate())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EPORTFOLIO_")}
+    return env | {
+        "EPORTFOLIO_DATABASE_URL": url,
+        "EPORTFOLIO_KEK_FILE": str(config.kek_path),
+        "EPORTFOLIO_SIGNING_KEY_FILE": str(tmp_path / "signing.key"),
+        "EPORTFOLIO_DATA_DIR": str(tmp_path / "data"),
+        "EPORTFOLIO_BLOB_DIR": str(tmp_path / "blobs"),  # shared by every process
+        "EPORTFOLIO_ADMIN_TOKEN": ADMIN_TOKEN,
+        "EPORTFOLIO_CHECKPOINT_SECONDS": "1",
+        "EPORTFOLIO_WEBHOOKS_ALLOW_PRIVATE": "1",
+        "EPORTFOLIO_WAIT_SECONDS": "10",
+        "EPORTFOLIO_RATE_LIMIT_WRITES": "0",
+        "EPORTFOLIO_RATE_LIMIT_FAILED_LOOKUPS": "0",
+    }
+
+
+@pytest.fixture
+def launch(deployment_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Process]]:
+    started: list[Process] = []
+
+    def launch(name: str, *args: str) -> Process:
+        log = tmp_path / f"{name}.log"
+        command = [sys.executable, "-m", "adapters.cli.main", *args]
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                command, env=deployment_env, stdout=out, stderr=subprocess.STDOUT
+            )
+        started.append(Process(name, process, log))
+        return started[-1]
+
+    yield launch
+    for each in started:
+        if each.process.poll() is None:
+            each.process.send_signal(signal.SIGTERM)
+    for each in started:
+        try:
+            each.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            each.process.kill()
+            each.process.wait()
+
+
+def api(launch: Callable[..., Process], name: str) -> Process:
+    port = free_port()
+    process = launch(name, "serve", "--no-roles", "--port", str(port))
+    process.url = f"http://127.0.0.1:{port}"
+    return process
+
+
+def answers(process: Process) -> bool:
+    assert process.process.poll() is None, process.output()
+    try:
+        return httpx.get(f"{process.url}/me", timeout=1).status_code == 401
+    except httpx.TransportError:
+        return False
+
+
+def role_holders(env: dict[str, str]) -> dict[str, int]:
+    store = postgres_env(env["EPORTFOLIO_DATABASE_URL"])
+    return {role: h.os_pid for role, h in holders(store, ROLES).items()}
+
+
+def feed(client: httpx.Client) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    after = 0
+    while True:
+        page = client.get("/events", params={"after": after, "limit": 1000}, headers=ADMIN)
+        assert page.status_code == 200, page.text
+        body = page.json()
+        events += body["events"]
+        if not body["events"]:
+            return events
+        after = body["next_after"]
+
+
+def trail_positions(client: httpx.Client, centre: HttpCentre) -> list[int]:
+    """The positions of the EV's audit trail of the centre (a row per centre event)."""
+    ev = {"Authorization": f"Bearer {centre.people['ev'].token}"}
+    positions: list[int] = []
+    after = 0
+    while True:
+        page = client.get(centre.path("audit"), params={"after": after, "limit": 500}, headers=ev)
+        assert page.status_code == 200, page.text
+        body = page.json()
+        positions += [row["position"] for row in body["trail"]]
+        if body["next_after"] is None:
+            return positions
+        after = body["next_after"]
+
+
+def test_two_api_processes_and_two_workers_share_the_roles_and_survive_a_kill(
+    launch: Callable[..., Process], deployment_env: dict[str, str]
+) -> None:
+    receiver = Receiver()
+    with ExitStack() as stack:
+        hook_url = stack.enter_context(serve(receiver))
+        first = launch("worker-1", "worker")
+        apis = [api(launch, "api-1"), api(launch, "api-2")]
+        eventually(lambda: set(role_holders(deployment_env)) == set(ROLES), "worker 1 takes roles")
+        assert set(role_holders(deployment_env).values()) == {first.process.pid}
+        second = launch("worker-2", "worker")  # holds nothing while the first lives
+        for each in apis:
+            eventually(lambda each=each: answers(each), f"{each.name} answers")  # type: ignore[misc]
+        clients = [stack.enter_context(httpx.Client(base_url=a.url, timeout=30)) for a in apis]
+
+        centre = HttpCentre.create(clients[0], "Two Process College")
+        hook = clients[1].post("/webhooks", json={"url": f"{hook_url}/h", "from_position": 1},
+                               headers=ADMIN)  # fmt: skip
+        assert hook.status_code == 201, hook.text
+        written = write_learners(centre, clients, "before")
+
+        def delivered_up_to_head() -> bool:
+            ids = [e["id"] for e in feed(clients[0])]
+            return [r.headers["webhook-id"] for r in receiver.requests] == ids
+
+        def quiet() -> bool:  # the schedule has checkpointed the writes and that was sent
+            events = feed(clients[1])
+            return events[-1]["type"].endswith("checkpoint.issued.v1") and delivered_up_to_head()
+
+        eventually(quiet, "every event delivered and checkpointed")
+        assert role_holders(deployment_env)["webhooks"] == first.process.pid
+        first.process.send_signal(signal.SIGKILL)
+        first.process.wait(timeout=10)
+        eventually(
+            lambda: role_holders(deployment_env) == dict.fromkeys(ROLES, second.process.pid),
+            "worker 2 takes every role over",
+            timeout=10,
+        )
+        written += write_learners(centre, clients, "after")
+        eventually(quiet, "every event delivered after the takeover")
+
+        events = feed(clients[0])
+        ids = [r.headers["webhook-id"] for r in receiver.requests]
+        assert ids == [e["id"] for e in events]  # each once, in log order, nothing lost
+        assert len(set(ids)) == len(ids)
+        for client in clients:  # every event projected once, whichever worker did it
+            trail = trail_positions(client, centre)
+            assert len(trail) == len(set(trail))
+            assert set(written) <= set(trail)
+        checkpoints = clients[1].get("/audit/checkpoints", headers=ADMIN).json()
+        scheduled = [c["tree_size"] for c in checkpoints if c["reason"] == "scheduled"]
+        assert len(scheduled) >= 2
+        assert scheduled == sorted(set(scheduled))  # one schedule: never two of one size
+    assert "competing for the background roles" in second.output()
+
+
+def write_learners(centre: HttpCentre, clients: list[httpx.Client], tag: str) -> list[int]:
+    """Learners registered through each API process in turn, each read back through the other
+    at once (?wait=true: the view was made by a worker, another process)."""
+    positions = []
+    for i in range(6):
+        here, there = clients[i % 2], clients[(i + 1) % 2]
+        admin = centre.as_("centre_admin")
+        body = {"name": f"Learner {tag} {i}"}
+        made = here.post(centre.path("learners"), json=body, params={"wait": "true"},
+                         headers=admin.headers())  # fmt: skip
+        assert made.status_code == 201, made.text
+        assert made.json()["visible"] is True
+        position = made.json()["position"]
+        positions.append(position)
+        assert position in trail_positions(there, centre)
+    return positions
