@@ -97,11 +97,18 @@ def serve(config: Config, args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         if not args.no_roles:
             stack.enter_context(running_roles(config, settings))
-        uvicorn.run(API_APP, factory=True, workers=args.workers, **options)
+        uvicorn.run(
+            API_APP,
+            factory=True,
+            workers=args.workers,
+            timeout_worker_healthcheck=WORKER_STARTUP_SECONDS,
+            **options,
+        )
     return 0
 
 
 API_APP = "adapters.cli.serve:api_app"
+WORKER_STARTUP_SECONDS = 60  # uvicorn's 5 s kills an API process still importing on a busy host
 ADMIN_TOKEN_VARIABLE = "EPORTFOLIO_ADMIN_TOKEN"  # noqa: S105 - a variable name
 
 
