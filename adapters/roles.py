@@ -5,10 +5,11 @@ delivery, xAPI delivery, NATS publishing, the checkpoint schedule. `RoleRunner` 
 one of three modes:
 
 - `ALL` (SQLite, the embedded default): every role runs in this process, no leases.
-- `LEASED` (PostgreSQL): a thread per role tries the role's lease (adapters.store.leases)
-  every `retry_seconds`; while this process holds it the role runs, and the lease is checked
-  every `check_seconds`. A lost lease stops the role; whoever takes the lease next starts it
-  from the role's stored position (views, cursors), so nothing is lost.
+- `LEASED` (PostgreSQL): a thread per role waits for the role's lease
+  (adapters.store.leases: in PostgreSQL's lock queue, asking again every `wait_seconds`);
+  while this process holds it the role runs, and the lease is checked every
+  `check_seconds`. A lost lease stops the role; whoever takes the lease next starts it from
+  the role's stored position (views, cursors), so nothing is lost.
 - `NONE`: an API-only process; roles added to it never run.
 
 Roles can be added after the runner started (the streams open after the projections).
@@ -59,7 +60,8 @@ class RoleRunner:
         mode: Mode,
         env: Mapping[str, str] | None = None,
         *,
-        check_seconds: float = 1.0,
+        check_seconds: float = 2.0,
+        wait_seconds: float = 10.0,
         retry_seconds: float = 1.0,
         on_change: Changed | None = None,
     ) -> None:
@@ -67,6 +69,7 @@ class RoleRunner:
             raise ValueError("leased roles need the PostgreSQL settings")
         self.mode, self.env = mode, dict(env or {})
         self.check_seconds, self.retry_seconds = check_seconds, retry_seconds
+        self.wait_seconds = wait_seconds
         self.on_change = on_change
         self._roles: dict[str, Role] = {}
         self._holders: dict[str, _Holder] = {}
@@ -149,19 +152,26 @@ class _Holder(threading.Thread):
 
     def close(self) -> None:
         self.stopping.set()
-        self.join()
+        while self.is_alive():  # a cancel sent just before the wait began is lost: again
+            self.lease.interrupt()
+            self.join(0.5)
 
     def run(self) -> None:
-        while not self.stopping.is_set():
-            if self._take():
-                self._hold()  # returns when the lease is lost: let another try first
-            self.stopping.wait(self.runner.retry_seconds)
+        try:
+            while not self.stopping.is_set():
+                taken = self._take()
+                if taken and not self.stopping.is_set():
+                    self._hold()  # returns when the lease is lost: let another take it first
+                    self.stopping.wait(self.runner.retry_seconds)
+        finally:
+            self.lease.release()
 
     def _take(self) -> bool:
         try:
-            return self.lease.acquire()
+            return self.lease.acquire(wait=self.runner.wait_seconds)
         except psycopg.Error as error:
             log.warning("role %s: cannot reach PostgreSQL (%s); retrying", self.role.name, error)
+            self.stopping.wait(self.runner.retry_seconds)
             return False
 
     def _hold(self) -> None:

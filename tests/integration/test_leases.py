@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -70,3 +71,37 @@ def test_roles_and_schemas_have_separate_leases(env: dict[str, str], postgres_sc
     finally:
         for lease in mine:
             lease.release()
+
+
+def test_a_waiting_process_gets_the_lease_the_moment_the_holder_goes(
+    leases: list[Lease],
+) -> None:
+    first, second = leases
+    assert first.acquire()
+    got: list[float] = []
+    waiter = threading.Thread(
+        target=lambda: got.append(time.monotonic()) if second.acquire(wait=10) else None
+    )
+    waiter.start()
+    time.sleep(0.5)  # the waiter is in PostgreSQL's lock queue now
+    gone = time.monotonic()
+    first.release()
+    waiter.join(timeout=10)
+    assert got
+    assert got[0] - gone < 0.5  # granted by the server, not found by a poll
+    assert second.held
+
+
+def test_a_wait_times_out_and_can_be_interrupted(leases: list[Lease]) -> None:
+    first, second = leases
+    assert first.acquire()
+    started = time.monotonic()
+    assert not second.acquire(wait=0.3)
+    assert 0.3 <= time.monotonic() - started < 2
+    results: list[bool] = []
+    waiter = threading.Thread(target=lambda: results.append(second.acquire(wait=30)))
+    waiter.start()
+    time.sleep(0.5)
+    second.interrupt()
+    waiter.join(timeout=5)
+    assert results == [False]
