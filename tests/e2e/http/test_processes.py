@@ -47,11 +47,15 @@ class Process:
         return self.log.read_text(errors="replace")
 
 
-def eventually(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+STARTUP_SECONDS = 90.0  # a process's start on a busy 2-core host (imports, first connections)
+
+
+def eventually(check: Callable[[], bool], what: str, timeout: float = 20.0, *logs: Process) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
-            pytest.fail(f"not within {timeout} s: {what}")
+            output = "\n".join(f"--- {p.name}:\n{p.output()[-3000:]}" for p in logs)
+            pytest.fail(f"not within {timeout} s: {what}\n{output}")
         time.sleep(0.1)
 
 
@@ -158,11 +162,16 @@ def test_two_api_processes_and_two_workers_share_the_roles_and_survive_a_kill(
         hook_url = stack.enter_context(serve(receiver))
         first = launch("worker-1", "worker")
         apis = [api(launch, "api-1"), api(launch, "api-2")]
-        eventually(lambda: set(role_holders(deployment_env)) == set(ROLES), "worker 1 takes roles")
+        eventually(
+            lambda: set(role_holders(deployment_env)) == set(ROLES),
+            "worker 1 takes the roles",
+            STARTUP_SECONDS,
+            first,
+        )
         assert set(role_holders(deployment_env).values()) == {first.process.pid}
         second = launch("worker-2", "worker")  # holds nothing while the first lives
         for each in apis:
-            eventually(lambda each=each: answers(each), f"{each.name} answers")  # type: ignore[misc]
+            eventually(lambda each=each: answers(each), f"{each.name} answers", STARTUP_SECONDS)  # type: ignore[misc]
         clients = [stack.enter_context(httpx.Client(base_url=a.url, timeout=30)) for a in apis]
 
         centre = HttpCentre.create(clients[0], "Two Process College")
@@ -179,17 +188,18 @@ def test_two_api_processes_and_two_workers_share_the_roles_and_survive_a_kill(
             events = feed(clients[1])
             return events[-1]["type"].endswith("checkpoint.issued.v1") and delivered_up_to_head()
 
-        eventually(quiet, "every event delivered and checkpointed")
+        eventually(quiet, "every event delivered and checkpointed", 30, first, second)
         assert role_holders(deployment_env)["webhooks"] == first.process.pid
         first.process.send_signal(signal.SIGKILL)
         first.process.wait(timeout=10)
         eventually(
             lambda: role_holders(deployment_env) == dict.fromkeys(ROLES, second.process.pid),
             "worker 2 takes every role over",
-            timeout=10,
+            10,
+            second,
         )
         written += write_learners(centre, clients, "after")
-        eventually(quiet, "every event delivered after the takeover")
+        eventually(quiet, "every event delivered after the takeover", 30, second)
 
         events = feed(clients[0])
         ids = [r.headers["webhook-id"] for r in receiver.requests]
