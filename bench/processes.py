@@ -189,6 +189,7 @@ def main() -> int:
     args = parser.parse_args()
     counts = [int(n) for n in args.processes.split(",")]
     rows: list[dict[str, float]] = []
+    load_before = os.getloadavg()[0]
     with TemporaryDirectory(prefix="eportfolio-processes-") as tmp:
         for count in counts:
             log(f"{count} API process(es) + 1 worker")
@@ -208,10 +209,19 @@ def main() -> int:
         f"| {r['reads_per_s']:.0f} | {r['reads_ratio']:.2f} |"
         for r in rows
     ]
+    lines.append(
+        f"\nLoad average (1 min) before and after: {load_before:.1f}, "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores."
+    )
     print("\n".join(lines))
     day = datetime.now(UTC).date().isoformat()
     out = args.out or RESULTS / f"{day}-processes.json"
-    meta = {"seconds": args.seconds, "clients": args.clients, "cores": os.cpu_count()}
+    meta = {
+        "seconds": args.seconds,
+        "clients": args.clients,
+        "cores": os.cpu_count(),
+        "load_average_1min": [load_before, os.getloadavg()[0]],  # others' work on the host
+    }
     out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     return 0
