@@ -208,7 +208,9 @@ class _Rows:
         self.attachments: dict[str, UUID] = {}  # SHA-256 -> the first evidence naming it
 
 
-_ENCODER = msgspec.json.Encoder(order="deterministic")
+# Fields in their declared order: a view's event then reads as its stored bytes, where it
+# has nothing sealed, and the verifier can compare the two as bytes.
+_ENCODER = msgspec.json.Encoder()
 
 
 def _rows(  # noqa: PLR0917 - one pass writes both files

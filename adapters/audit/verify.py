@@ -294,7 +294,7 @@ def _rows(
         passed.inclusion = _Inclusion(proofs, report)
     sizes = sizes | {target.tree_size}
     for row in read_rows(zin, report):
-        row.view = views.take(row.position)
+        row.raw_view = views.take(row.position)
         check_view(row, report)
         streams.add(row, report)
         if row.stored.topic in _NOTED and isinstance(event := row.event, Event):

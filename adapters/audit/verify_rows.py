@@ -28,15 +28,36 @@ from service.personal_data import SEALED
 class Row:
     """One stored row as the verifier reads it; the event is decoded only if asked for."""
 
-    __slots__ = ("_decoded", "_event", "leaf", "state", "stored", "view")
+    __slots__ = ("_decoded", "_event", "_view", "leaf", "raw_view", "state", "stored")
 
     def __init__(self, stored: b.StoredRow, state: bytes, leaf: bytes) -> None:
         self.stored = stored
         self.state = state
         self.leaf = leaf
-        self.view: b.DecodedRow | None = None  # the decoded view's row for the same position
+        self.raw_view: RawView | None = None  # the decoded view's row for the same position
+        self._view: b.DecodedRow | bool | None = False
         self._event: Stored | None = None
         self._decoded = False
+
+    @property
+    def view(self) -> b.DecodedRow | None:
+        """The view's row with its event read (None if it is missing or no JSON object)."""
+        if self._view is False:
+            self._view = None
+            raw = self.raw_view
+            if raw is not None:
+                try:
+                    event = msgspec.json.decode(raw.event, type=dict[str, Any] | None)
+                except msgspec.DecodeError:
+                    return None
+                self._view = b.DecodedRow(
+                    position=raw.position,
+                    originator_id=raw.originator_id,
+                    originator_version=raw.originator_version,
+                    topic=raw.topic,
+                    event=event,
+                )
+        return self._view if isinstance(self._view, b.DecodedRow) else None
 
     @property
     def event(self) -> Stored | None:
@@ -100,17 +121,34 @@ def read_rows(zin: ZipIn, report: Report) -> Iterator[Row]:
         report.fail(f"the events cannot be read: {error}")
 
 
+class RawView(msgspec.Struct, frozen=True, kw_only=True):
+    """A row of the decoded view, its event left as the JSON text it is."""
+
+    position: int
+    originator_id: UUID
+    originator_version: int
+    topic: str
+    event: msgspec.Raw
+
+
+class _Timed(msgspec.Struct):
+    recorded_at: str | None = None
+
+
+_timed = msgspec.json.Decoder(_Timed).decode
+
+
 class Views:
     """The decoded view's rows, taken by position as the stored rows come: in a bundle as
     exported they come in the same order, so only a tampered one makes this hold more."""
 
     def __init__(self, zin: ZipIn, report: Report) -> None:
-        self._items = items(zin.lines(b.DECODED), b.DecodedRow)
-        self._ahead: dict[int, b.DecodedRow] = {}
+        self._items = items(zin.lines(b.DECODED), RawView)
+        self._ahead: dict[int, RawView] = {}
         self._report = report
         self._done = False
 
-    def take(self, position: int) -> b.DecodedRow | None:
+    def take(self, position: int) -> RawView | None:
         found = self._ahead.pop(position, None)
         while found is None and (view := self._next()) is not None:
             if view.position == position:
@@ -124,7 +162,7 @@ class Views:
             self._ahead[view.position] = view
         return sorted(self._ahead)
 
-    def _next(self) -> b.DecodedRow | None:
+    def _next(self) -> RawView | None:
         if self._done:
             return None
         try:
@@ -157,9 +195,11 @@ def check_view(row: Row, report: Report) -> None:
     as text. Anything else (upcasts, defaults, a newer writer, a mismatch) is decided by
     decoding the event, as a finding must be.
     """
-    if _same_as_stored(row):
+    if _is_stored(row) or _same_as_stored(row):
         return
     view = row.view
+    if view is None and row.raw_view is not None:
+        report.fail(f"{b.DECODED} cannot be read here: its event is not a JSON object", row)
     event = row.event
     if event is None:
         if view is not None and view.event is not None:
@@ -185,6 +225,20 @@ def _same_time(stored: object, column: str) -> bool:
         return False
     head, _, fraction = stored[:-1].partition(".")
     return len(fraction) <= 6 and f"{head}.{fraction.ljust(6, '0')}Z" == column
+
+
+def _is_stored(row: Row) -> bool:
+    """The view's event is the stored bytes themselves, and the time column is theirs."""
+    raw = row.raw_view
+    if raw is None or bytes(raw.event) != row.state:
+        return False
+    try:
+        stored = _timed(row.state).recorded_at
+    except msgspec.DecodeError:
+        return False
+    if row.stored.topic in _UNTIMED:
+        return stored is None and not row.stored.recorded_at
+    return _same_time(stored, row.stored.recorded_at)
 
 
 def _same_as_stored(row: Row) -> bool:
