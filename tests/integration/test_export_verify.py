@@ -521,3 +521,12 @@ def test_a_whole_log_export_has_a_summary_page_per_centre_linked_from_its_index(
         p.what == f"{pages[0]} was changed after export: its SHA-256 is not the manifest's"
         for p in verify(changed).problems
     )
+
+
+def test_an_exported_events_file_cut_short_is_named_as_unreadable(exports: Exports) -> None:
+    files = files_of(exports, "portfolio")
+    lines = files[b.STORED].split(b"\n")
+    cut = edited_lines(files, b.STORED, lambda ls: ls[: len(lines) // 2])
+    report = verify(cut)
+    assert any("the array ends before its closing ]" in p.what for p in report.problems)
+    assert any(p.what.startswith(f"{b.STORED} was changed after export") for p in report.problems)
