@@ -26,7 +26,7 @@ from adapters.http.checkpoints import AuditLogController
 from adapters.http.dependencies import open_services, role_mode
 from adapters.http.limits import rate_limits
 from adapters.http.me import MeController
-from adapters.http.openapi import use_msgspec_schemas
+from adapters.http.openapi import document_nul_free_bodies, use_msgspec_schemas
 from adapters.http.pack import AuditPackController
 from adapters.http.personal_data import PersonalDataController
 from adapters.http.policy import authorize
@@ -137,4 +137,5 @@ def create_app(
     )
     app.state.desk_sessions = SessionStore()  # the desk's sign-ins (adapters/http/ui)
     use_msgspec_schemas(app, extra=[Problem])
+    document_nul_free_bodies(app)
     return app

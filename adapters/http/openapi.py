@@ -82,3 +82,61 @@ def use_msgspec_schemas(app: Litestar, extra: list[type[msgspec.Struct]]) -> Non
     referenced = set(_REF.findall(msgspec.json.encode(document.to_schema()).decode()))
     for name in [n for n in schemas if n not in referenced]:
         del schemas[name]
+
+
+#: No text in a JSON body holds a NUL character (adapters/http/body_guard.py: a 400).
+NUL_FREE = r"^[^\x00]*$"
+_NOT_SCHEMAS = frozenset({"default", "examples", "enum", "const"})  # values, not schemas
+
+
+def document_nul_free_bodies(app: Litestar) -> None:
+    """Say in /schema what the body guard refuses: NUL in any text or key of a JSON body.
+
+    Only components that request bodies alone use are marked: a stored text read back may
+    predate the rule, so an answer promises nothing about NUL (the shared ones are enums).
+    """
+    document = app.openapi_schema
+    schemas: dict[str, Any] = document.components.schemas or {}
+    paths = msgspec.to_builtins(document.to_schema()["paths"])
+    asked: set[str] = set()
+    answered: set[str] = set()
+    for item in paths.values():
+        for operation in item.values():
+            if isinstance(operation, dict):
+                asked |= _refs(schemas, operation.get("requestBody"))
+                answered |= _refs(schemas, operation.get("responses"))
+    for name in asked - answered:
+        if isinstance(schemas[name], dict):
+            _nul_free(schemas[name])
+
+
+def _refs(schemas: dict[str, Any], node: Any) -> set[str]:
+    """The components `node` refers to, directly or through other components."""
+    found: set[str] = set()
+    todo = _REF.findall(msgspec.json.encode(node).decode())
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            component = schemas[name]
+            if not isinstance(component, dict):
+                component = component.to_schema()
+            todo.extend(_REF.findall(msgspec.json.encode(component).decode()))
+    return found
+
+
+def _nul_free(node: Any) -> None:
+    """Give every free text a NUL-free pattern, and every map's keys too."""
+    if isinstance(node, list):
+        for item in node:
+            _nul_free(item)
+        return
+    if not isinstance(node, dict):
+        return
+    if node.get("type") == "string" and not {"pattern", "format", "enum", "const"} & node.keys():
+        node["pattern"] = NUL_FREE
+    if node.get("type") == "object" and node.get("additionalProperties", False) is not False:
+        node.setdefault("propertyNames", {"pattern": NUL_FREE})
+    for key, value in node.items():
+        if key not in _NOT_SCHEMAS:
+            _nul_free(value)
