@@ -146,23 +146,50 @@ class _Judge:
         self.portfolio = portfolio
         self.support = support
         live = (i for i in portfolio.evidence.values() if not i.withdrawn)
-        self.live = sorted(live, key=lambda i: (i.effective_on, str(i.evidence_id)))
+        # By the id's number: the order of its canonical string, without making 1,000 strings.
+        self.live = sorted(live, key=lambda i: (i.effective_on, i.evidence_id.int))
         self.decisions = portfolio.decisions_in_order()
+        # Indexed once by id, in the same order, so a row costs what its own evidence and
+        # decisions do, not the whole portfolio's (a 1,000-item portfolio has ~40 rows).
+        self._evidence: dict[str, list[EvidenceItem]] = {}
+        for item in self.live:
+            for cid in item.criteria | item.requirement_tags:
+                self._evidence.setdefault(cid, []).append(item)
+        self._deciding: dict[str, list[Decision]] = {}
+        self._showing: dict[str, tuple[list[EvidenceItem], set[int]]] = {}
+        for decision in self.decisions:
+            for cid in dict.fromkeys(decision.criteria):
+                self._deciding.setdefault(cid, []).append(decision)
 
     def evidence_for(self, cid: str) -> list[EvidenceItem]:
-        return [i for i in self.live if i.evidences(cid)]
+        """The live items mapped to (or tagged with) `cid`, in `live` order."""
+        return self._evidence.get(cid, [])
+
+    def showing(self, cid: str) -> tuple[list[EvidenceItem], set[int]]:
+        """The items of `evidence_for(cid)` that can show it, and their ids (`id()`), once
+        per id: a row, the decision it rests on and the range rule all ask."""
+        known = self._showing.get(cid)
+        if known is None:
+            shows = self.support.shows
+            items = [i for i in self.evidence_for(cid) if shows(i, cid)]
+            known = self._showing[cid] = (items, {id(i) for i in items})
+        return known
+
+    def deciding(self, cid: str) -> list[Decision]:
+        """The decisions naming `cid`, in `decisions` order."""
+        return self._deciding.get(cid, [])
 
     def governing(self, cid: str) -> Decision | None:
         """The latest standing decision on `cid`: a later one replaces it for good."""
-        standing = [d for d in self.decisions if cid in d.criteria and d.stands]
+        standing = [d for d in self.deciding(cid) if d.stands]
         return standing[-1] if standing else None
 
     def row(self, cid: str, area: Area, text: str) -> CriterionCoverage:
         support, name = self.support, label_of(cid, area)
         items = self.evidence_for(cid)
-        showing = [i for i in items if support.shows(i, cid)]
+        showing, shown = self.showing(cid)  # by identity: `in` a list compares dataclasses
         must = cid in support.must
-        observed = any(support.observes(i, cid) for i in items)
+        observed = any(i.assessor_observed for i in showing)  # `observes`, shows known
         gaps = self._evidence_gaps(
             name, cid, area, text=text, items=items, showing=showing, must=must, observed=observed
         )
@@ -174,11 +201,11 @@ class _Judge:
             area=area,
             status=_status(stands_for, items),
             complete=not gaps,
-            evidence=tuple(_ref(i, counts=i in showing) for i in items),
+            evidence=tuple(_ref(i, counts=id(i) in shown) for i in items),
             decision_id=stands_for.decision_id if stands_for is not None else None,
             must_observe=must,
             observed=observed,
-            inferred=not gaps and all(support.inferred(i, cid) for i in showing),
+            inferred=not gaps and all(support.inferring(i, cid) for i in showing),
             inferable=statement.inferable if statement is not None else None,
             gaps=tuple(gaps),
         )
@@ -222,7 +249,7 @@ class _Judge:
         return (decision if showing else None), gaps + _referrals(name, decision)
 
     def _undecided(self, name: str, cid: str, has_evidence: bool) -> str | None:
-        naming = [d for d in self.decisions if cid in d.criteria and not d.revoked]
+        naming = [d for d in self.deciding(cid) if not d.revoked]
         if any(d.needs_countersignature and d.countersigned_by is None for d in naming):
             return f"{name}: the decision by a trainee assessor awaits countersignature"
         return f"{name}: no assessment decision yet" if has_evidence else None
@@ -234,7 +261,8 @@ class _Judge:
         support, day = self.support, decision.effective_on
         evidence = self.portfolio.evidence
         cited = [evidence[i] for i in decision.evidence_ids if i in evidence]
-        showing = [i for i in cited if support.shows(i, cid)]
+        shown = self.showing(cid)[1]  # `support.shows`: live, mapped, able to show it
+        showing = [i for i in cited if id(i) in shown]
         if not showing:
             withdrawn = [i for i in cited if i.withdrawn and i.evidences(cid)]
             if withdrawn:
@@ -274,9 +302,7 @@ def label_of(cid: str, area: Area) -> str:
 def _range_rule(judge: _Judge, rule: RangeRule, gaps: list[str]) -> RangeCoverage:
     """ "Two from (a)-(d) by direct observation": simulated observations never count."""
     ids = tuple(item.id for item in rule.items)
-    observed = tuple(
-        cid for cid in ids if any(judge.support.observes(i, cid) for i in judge.evidence_for(cid))
-    )
+    observed = tuple(cid for cid in ids if any(i.assessor_observed for i in judge.showing(cid)[0]))
     if len(observed) < rule.min_observed:
         verb = "has" if len(observed) == 1 else "have"
         gaps.append(
