@@ -73,9 +73,8 @@ def deployment(pg_url: str, workdir: Path, processes: int) -> Iterator[str]:
                 running.append(
                     subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
                 )
-        base = f"http://127.0.0.1:{port}"
-        wait_until_serving(base, processes, running)
-        yield base
+        wait_until_serving(data / "api.log", processes, running)
+        yield f"http://127.0.0.1:{port}"
     finally:
         for process in running:
             process.send_signal(signal.SIGTERM)
@@ -88,19 +87,22 @@ def deployment(pg_url: str, workdir: Path, processes: int) -> Iterator[str]:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-def wait_until_serving(base: str, processes: int, running: list[subprocess.Popen[bytes]]) -> None:
-    """Until `processes` different server pids have answered (each one has started)."""
-    deadline = time.monotonic() + 120
+def wait_until_serving(log: Path, processes: int, running: list[subprocess.Popen[bytes]]) -> None:
+    """Until every API process has said its startup is complete (none still importing)."""
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if any(p.poll() is not None for p in running):
-            raise RuntimeError("a process of the deployment exited")
-        try:
-            if httpx.get(f"{base}/me", timeout=1).status_code == 401:
-                break
-        except httpx.TransportError:
-            pass
+            tails = [f"--- {f.name}\n{f.read_text(errors='replace')[-3000:]}" for f in logs(log)]
+            raise RuntimeError("a process of the deployment exited:\n" + "\n".join(tails))
+        if log.read_text(errors="replace").count("Application startup complete") >= processes:
+            time.sleep(1.0)
+            return
         time.sleep(0.2)
-    time.sleep(2.0 * processes)  # the other API processes finish starting meanwhile
+    raise RuntimeError(f"{processes} API processes did not start: {log}")
+
+
+def logs(api_log: Path) -> list[Path]:
+    return sorted(api_log.parent.glob("*.log"))
 
 
 def _ok(client: httpx.Client, path: str, token: str, body: Any) -> dict[str, Any]:
