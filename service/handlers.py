@@ -85,8 +85,11 @@ class Eportfolio:
             raise NotFound(f"no portfolio {portfolio_id}", field="portfolio_id")
         return state
 
-    def _centre_facts(self, centre_id: UUID) -> CentreState:
-        """The centre as the rules see it: names and texts sealed (rules never read them)."""
+    def centre_facts(self, centre_id: UUID) -> CentreState:
+        """The centre as the rules see it: names and texts sealed (rules never read them).
+
+        From the ledger's decoded facts, so no key is used: what access checks read too.
+        """
         state = fold_centre(self.ledger.centre_facts(centre_id))
         if state is None:
             raise NotFound(f"no centre {centre_id}", field="centre_id")
@@ -185,7 +188,7 @@ class Eportfolio:
         opens = type(command).OPENS is not None
         centre_rule = centre_rules.RULES.get(type(command))
         if centre_rule is not None:
-            centre = None if opens else self._centre_facts(stream_id)
+            centre = None if opens else self.centre_facts(stream_id)
             event: Event = centre_rule(centre, command, stamp, self.reads)
             return stream_id, (0 if centre is None else centre.version) + 1, event
         portfolio_rule = portfolio_rules.RULES.get(type(command))
@@ -210,7 +213,7 @@ class Eportfolio:
 
     def _context(self, portfolio_id: UUID) -> a.Context:
         portfolio = self._portfolio_facts(portfolio_id)
-        centre = self._centre_facts(portfolio.centre_id)
+        centre = self.centre_facts(portfolio.centre_id)
         return a.Context(portfolio, centre, self.spec_of(portfolio), judge)
 
     def settle_claims(self) -> None:
@@ -225,7 +228,7 @@ class Eportfolio:
     def _centres_holding(self, learner_id: UUID, *, besides: UUID) -> list[CentreState]:
         """Every other centre that registered this learner (stores from before claims)."""
         return [
-            self._centre_facts(c_id)
+            self.centre_facts(c_id)
             for c_id in self.ledger.learner_centres(learner_id)
             if c_id != besides
         ]
@@ -266,7 +269,7 @@ class _LedgerReads:
         return self._app.spec(unit_code)
 
     def centre(self, centre_id: UUID) -> CentreState:
-        return self._app._centre_facts(centre_id)
+        return self._app.centre_facts(centre_id)
 
     def learner_portfolios(self, learner_id: UUID) -> list[PortfolioState]:
         return self._app.ledger.learner_portfolios(learner_id)

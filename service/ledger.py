@@ -49,7 +49,7 @@ class Ledger(Application[UUID]):
         self, env: Mapping[str, str] | None = None, *, subject_keys: SubjectKeys | None = None
     ) -> None:
         self.subject_keys = subject_keys
-        self._learners: OrderedDict[UUID, UUID] = OrderedDict()
+        self._learners: OrderedDict[UUID, LearnerEnrolled] = OrderedDict()
         self._facts: OrderedDict[UUID, tuple[Recorded, ...]] = OrderedDict()
         self._facts_held = 0
         self._facts_lock = threading.Lock()
@@ -72,17 +72,33 @@ class Ledger(Application[UUID]):
 
     def learner_of(self, portfolio_id: UUID) -> UUID:
         """The learner a portfolio belongs to: whose key seals its personal fields."""
-        learner = self._learners.get(portfolio_id)
-        if learner is None:
-            first = next(iter(self.events.get(portfolio_id, limit=1)), None)
-            event = _as_recorded(first).event if first is not None else None
-            if not isinstance(event, LearnerEnrolled):
-                msg = f"no enrolment opens stream {portfolio_id}: whose data would it hold?"
-                raise LookupError(msg)
-            learner = self._learners[portfolio_id] = event.learner_id
+        enrolment = self.enrolment(portfolio_id)
+        if enrolment is None:
+            msg = f"no enrolment opens stream {portfolio_id}: whose data would it hold?"
+            raise LookupError(msg)
+        return enrolment.learner_id
+
+    def enrolment(self, portfolio_id: UUID) -> LearnerEnrolled | None:
+        """A portfolio's enrolment (its first event), or None if no enrolment opens it.
+
+        Held once read (bounded, least recently used first out): stored events never change
+        and an enrolment holds no personal field, so who may touch a portfolio and whose key
+        seals it cost no read per request.
+        """
+        with self._facts_lock:
+            held = self._learners.get(portfolio_id)
+            if held is not None:
+                self._learners.move_to_end(portfolio_id)
+                return held
+        first = next(iter(self.recorder.select_events(portfolio_id, limit=1)), None)
+        event = self._mapper().to_facts(first).event if first is not None else None
+        if not isinstance(event, LearnerEnrolled):
+            return None
+        with self._facts_lock:
+            self._learners[portfolio_id] = event
             if len(self._learners) > LEARNERS_CACHED:
                 self._learners.popitem(last=False)
-        return learner
+        return event
 
     def of_topic(self, cls: type[T], *, sealed: bool = False) -> Iterator[T]:
         """Every event of one class in log order, read by topic (not the whole log);

@@ -22,11 +22,11 @@ _decision_place = msgspec.json.Decoder(DecisionPlace).decode
 def enrolment(app: Eportfolio, portfolio_id: UUID) -> LearnerEnrolled:
     """A portfolio's enrolment (its first event): whose it is, at which centre, who assesses.
 
-    One event read, whatever the portfolio's size: enough to decide who may touch it.
+    At most one event read, whatever the portfolio's size, and none once the ledger holds
+    it: enough to decide who may touch it.
     """
-    first = next(iter(app.ledger.events.get(portfolio_id, limit=1)), None)
-    event = getattr(first, "event", None)
-    if not isinstance(event, LearnerEnrolled):
+    event = app.ledger.enrolment(portfolio_id)
+    if event is None:
         raise NotFound(f"no portfolio {portfolio_id}", field="portfolio_id")
     return event
 
