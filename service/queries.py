@@ -47,6 +47,7 @@ E = TypeVar("E", bound=Event)
 DecisionChainWithContext = audit_view.DecisionChainWithContext
 _decode_chains = msgspec.json.Decoder(list[DecisionChainWithContext]).decode
 _decode_id = msgspec.json.Decoder(UUID).decode
+_decode_trail_entry = msgspec.json.Decoder(audit_view.TrailEntry).decode
 
 
 class StoredDoc(Protocol):
@@ -316,17 +317,20 @@ class Queries:
         view = self._require_view()
         entries: list[audit_view.TrailEntry] = []
         key = position_key(after)
+        # Unfiltered, every row is wanted: read the page asked for, not 500 rows for 100.
+        filtered = any(x is not None for x in (as_known_at, event_type, portfolio_id, person_id))
+        size = 500 if filtered else min(limit, 500)
         while len(entries) < limit:
-            page = view.list(TRAIL, str(centre_id), after_key=key, limit=500)
+            page = view.list(TRAIL, str(centre_id), after_key=key, limit=size)
             for doc in page:
-                entry = msgspec.json.decode(doc.body, type=audit_view.TrailEntry)
+                entry = _decode_trail_entry(doc.body)
                 if _wanted(entry, as_known_at, event_type, portfolio_id) and _about(
                     entry, person_id
                 ):
                     entries.append(entry)
                     if len(entries) == limit:
                         return entries, entry.position
-            if len(page) < 500:
+            if len(page) < size:
                 return entries, None
             key = page[-1].key
         return entries, entries[-1].position if entries else None
