@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from uuid import UUID
 
 from domain import events as e
@@ -104,9 +105,75 @@ def standard_event_derivers() -> list[EventDeriver]:
     return [trail_deriver(), ev_sample_index]
 
 
-def chains_deriver(portfolio: PortfolioState, centre: CentreState) -> tuple[str, bytes]:
+@dataclass(frozen=True)
+class Selective:
+    """A deriver that knows which portfolio events cannot change what it derives.
+
+    Flush skips it for a portfolio whose events in the batch are all such events (and
+    whose document of `kind` is stored): the stored document already equals what it would
+    derive. A centre change that re-derives its portfolios never skips. `ignores` must
+    only say True where the deriver reads nothing the event changes: a wrong True would
+    leave a stale document, which the property test comparing the live view (small
+    batches) with a rebuild from zero (one batch: every deriver runs) is there to catch.
+    """
+
+    kind: str
+    derive: Deriver
+    ignores: Callable[[e.PortfolioEvent, PortfolioState], bool]
+
+    def __call__(self, portfolio: PortfolioState, centre: CentreState) -> tuple[str, bytes] | None:
+        return self.derive(portfolio, centre)
+
+
+#: What neither coverage nor the decision chains read: sign-off, certification,
+#: withdrawal, appeals (and, for coverage, that the assessor responded to a sample).
+_CLOSING = (e.UnitCompletionSignedOff, e.UnitCertified, e.LearnerWithdrawn, e.AppealOpened)
+#: Events that add an evidence item (the view never skips a derivation for a batch in
+#: which one of them reused an id already in the portfolio: it replaced that item).
+EVIDENCE_ADDED = (
+    e.EvidenceSubmitted,
+    e.ObservationRecorded,
+    e.WitnessTestimonyRecorded,
+    e.QuestioningRecorded,
+)
+#: Evidence events: they change a decision chain only through evidence it cites.
+_EVIDENCE = (*EVIDENCE_ADDED, e.EvidenceMapped, e.EvidenceWithdrawn)
+
+
+def coverage_ignores(event: e.PortfolioEvent, portfolio: PortfolioState) -> bool:
+    """Coverage reads the evidence, the decisions and their samples (not `responded`).
+
+    Of the evidence, only items mapped to an id or tagged with one show in a row (a
+    decision's cited item counts only where it is mapped): new evidence submitted with no
+    requirement tag changes no row until it is mapped.
+    """
+    if isinstance(event, e.EvidenceSubmitted):
+        return not event.requirement_tags
+    return isinstance(event, (*_CLOSING, e.SampleResponded))
+
+
+def sufficiency_ignores(event: e.PortfolioEvent, portfolio: PortfolioState) -> bool:
+    """Sufficiency also reads the policy version a certification pinned (and an appeal
+    unpinned), so only sign-off, withdrawal and responses leave it as it was."""
+    return isinstance(event, (e.UnitCompletionSignedOff, e.LearnerWithdrawn, e.SampleResponded))
+
+
+def chains_ignores(event: e.PortfolioEvent, portfolio: PortfolioState) -> bool:
+    """Chains read the decisions, their samples and the evidence they cite."""
+    if isinstance(event, _CLOSING):
+        return True
+    if isinstance(event, _EVIDENCE):
+        cited = event.evidence_id
+        return not any(cited in d.evidence_ids for d in portfolio.decisions.values())
+    return False
+
+
+def _chains(portfolio: PortfolioState, centre: CentreState) -> tuple[str, bytes]:
     """The portfolio's decisions with their signature chains and sampling context."""
     return CHAINS, encode_doc(audit.chains_with_context(portfolio, audit.names(centre)))
+
+
+chains_deriver = Selective(CHAINS, _chains, chains_ignores)
 
 
 def standard_derivers(specs: SpecCatalogue) -> list[Deriver]:
@@ -130,4 +197,8 @@ def standard_derivers(specs: SpecCatalogue) -> list[Deriver]:
             return None
         return SUFFICIENCY, encode_doc(sufficiency_of(portfolio, centre, spec))
 
-    return [coverage_doc, sufficiency_doc, chains_deriver]
+    return [
+        Selective(COVERAGE, coverage_doc, coverage_ignores),
+        Selective(SUFFICIENCY, sufficiency_doc, sufficiency_ignores),
+        chains_deriver,
+    ]

@@ -13,7 +13,10 @@ rebuild from the shredded log, which derives the redacted rows directly.
 
 Derived documents (`projections.derivers`) are computed in `flush` for every touched
 portfolio from the stored (canonical) form of its state, and per event for the audit
-trail, so what they hold never depends on where a batch boundary fell.
+trail, so what they hold never depends on where a batch boundary fell. A `Selective`
+deriver is skipped for a portfolio whose events in the batch cannot change its document
+(coverage after a sign-off, the decision chains after evidence no decision cites); a
+centre change re-derives every document of its portfolios (ADR 0021).
 """
 
 from __future__ import annotations
@@ -31,8 +34,10 @@ from projections.base import Documents
 from projections.canonical import normalise_sets
 from projections.centre_snapshot import CentreSnapshot
 from projections.derivers import (
+    EVIDENCE_ADDED,
     Deriver,
     EventDeriver,
+    Selective,
     TrailDeriver,
     standard_derivers,
     standard_event_derivers,
@@ -195,6 +200,8 @@ class _Batch:
         # dicts as ordered sets, so flush writes in a repeatable order
         self.changed_centres: dict[UUID, None] = {}
         self.changed_portfolios: dict[UUID, None] = {}
+        self.events: dict[UUID, list[e.PortfolioEvent]] = {}  # each portfolio's, this batch
+        self.reused_evidence: set[UUID] = set()  # portfolios given an evidence id again
         self.enrolled: dict[UUID, list[UUID]] = {}
         self.rederive: dict[UUID, None] = {}
         self.loaded: dict[UUID, bytes] = {}  # the stored bytes each loaded state came from
@@ -234,8 +241,11 @@ class _Batch:
             self.enrolled.setdefault(event.centre_id, []).append(event.portfolio_id)
         else:
             state = self.portfolio(event.portfolio_id)
+            if isinstance(event, EVIDENCE_ADDED) and event.evidence_id in state.evidence:
+                self.reused_evidence.add(event.portfolio_id)  # replaces an item: derive all
             state.apply(event)
         self.changed_portfolios[event.portfolio_id] = None
+        self.events.setdefault(event.portfolio_id, []).append(event)
         return state
 
     def purge(self, learner: UUID, centre_id: str) -> None:
@@ -295,8 +305,11 @@ class _Batch:
         bytes would give them, so their output can't depend on a set's insertion history.
         """
         targets = dict.fromkeys(stored)
+        everything: set[UUID] = set()  # portfolios of a centre whose change re-derives them
         for centre_id in self.rederive:
-            targets.update(dict.fromkeys(self._centre_portfolios(centre_id)))
+            listed = self._centre_portfolios(centre_id)
+            targets.update(dict.fromkeys(listed))
+            everything.update(listed)
         for portfolio_id in targets:
             if portfolio_id in stored:
                 portfolio = normalise_sets(self.portfolios[portfolio_id])
@@ -308,10 +321,23 @@ class _Batch:
             centre = centres.get(portfolio.centre_id)
             if centre is None:
                 centre = centres[portfolio.centre_id] = self.centre(portfolio.centre_id)
+            events = () if portfolio_id in everything else self.events.get(portfolio_id, ())
             for derive in derivers:
+                if events and self._unchanged(derive, portfolio, events):
+                    continue
                 if (derived := derive(portfolio, centre)) is not None:
                     kind, doc = derived
                     self.docs.put(kind, str(portfolio_id), doc, centre_id=str(centre.centre_id))
+
+    def _unchanged(
+        self, derive: Deriver, portfolio: PortfolioState, events: Sequence[e.PortfolioEvent]
+    ) -> bool:
+        """Whether the batch's events leave what `derive` stored as it is (see Selective)."""
+        if not isinstance(derive, Selective) or portfolio.portfolio_id in self.reused_evidence:
+            return False
+        if not all(derive.ignores(event, portfolio) for event in events):
+            return False
+        return self.docs.get(derive.kind, str(portfolio.portfolio_id)) is not None
 
     def _centre_portfolios(self, centre_id: UUID) -> list[UUID]:
         body = self.docs.get(CENTRE_PORTFOLIOS, str(centre_id))
