@@ -85,8 +85,10 @@ def use_msgspec_schemas(app: Litestar, extra: list[type[msgspec.Struct]]) -> Non
 
 
 #: No text in a JSON body holds a NUL character (adapters/http/body_guard.py: a 400).
-NUL_FREE = r"^[^\x00]*$"
-_NOT_SCHEMAS = frozenset({"default", "examples", "enum", "const"})  # values, not schemas
+#: Said as "not containing" rather than a whole-string pattern: generators (schemathesis)
+#: build texts of up to 20,000 characters from a pattern at twice the cost.
+HOLDS_NUL = {"pattern": r"\x00"}
+_NOT_SCHEMAS = frozenset({"default", "examples", "enum", "const", "not"})  # no free texts
 
 
 def document_nul_free_bodies(app: Litestar) -> None:
@@ -126,7 +128,7 @@ def _refs(schemas: dict[str, Any], node: Any) -> set[str]:
 
 
 def _nul_free(node: Any) -> None:
-    """Give every free text a NUL-free pattern, and every map's keys too."""
+    """Say of every free text, and every map's keys, that it holds no NUL."""
     if isinstance(node, list):
         for item in node:
             _nul_free(item)
@@ -134,9 +136,9 @@ def _nul_free(node: Any) -> None:
     if not isinstance(node, dict):
         return
     if node.get("type") == "string" and not {"pattern", "format", "enum", "const"} & node.keys():
-        node["pattern"] = NUL_FREE
+        node.setdefault("not", dict(HOLDS_NUL))
     if node.get("type") == "object" and node.get("additionalProperties", False) is not False:
-        node.setdefault("propertyNames", {"pattern": NUL_FREE})
+        node.setdefault("propertyNames", {"not": dict(HOLDS_NUL)})
     for key, value in node.items():
         if key not in _NOT_SCHEMAS:
             _nul_free(value)

@@ -231,6 +231,24 @@ def test_an_event_schema_is_documented_as_the_json_schema_it_answers(
     assert client.get("/schemas/events/nothing.v9", headers=auth).status_code == 404
 
 
+def test_request_texts_are_documented_nul_free_and_answers_promise_nothing(
+    served: tuple[TestClient[Litestar], World],
+) -> None:
+    """The body guard refuses NUL in any text (400 naming it); /schema says so of bodies."""
+    client, world = served
+    components = client.get("/schema/openapi.json").json()["components"]["schemas"]
+    notes = components["NewObservation"]["properties"]["notes"]
+    assert re.search(notes["not"]["pattern"], "a\x00b")
+    assert "not" not in components["WebhookView"]["properties"]["url"]  # an answer
+    seen = {"environment": "workplace", "criteria": ["PC3"], "notes": "a\x00b"}
+    answer = client.post(
+        f"/portfolios/{world.of_a.portfolio}/observations",
+        json=seen,
+        headers={"Authorization": f"Bearer {world.a.as_('assessor').token}"},
+    )
+    assert (answer.status_code, answer.json()["field"]) == (400, "notes")
+
+
 def _ids(world: World) -> dict[str, str]:
     return {
         "centre_id": str(world.a.id),
