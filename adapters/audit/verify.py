@@ -104,6 +104,7 @@ def _verify(
         sizes={body.tree_size for body in verified[:-1]}
         | ({trusted.tree_size} if trusted else set()),
         progress=(lambda done: progress(done, expected)) if progress else None,
+        attachments=manifest.attachments or any(n.startswith(b.ATTACHMENTS) for n in names),
         report=report,
     )
     _check_attachments(passed.attachments, zin, names, manifest, report)
@@ -283,6 +284,7 @@ def _rows(
     *,
     sizes: set[int],
     progress: Callable[[int], None] | None,
+    attachments: bool,
     report: Report,
 ) -> _Passed:
     """One pass over the stored rows: each checked against its view, its stream and its
@@ -293,11 +295,12 @@ def _rows(
     if not full and proofs is not None:
         passed.inclusion = _Inclusion(proofs, report)
     sizes = sizes | {target.tree_size}
+    noted = _NOTED if attachments else frozenset()  # who enrolled where: only to check files
     for row in read_rows(zin, report):
         row.raw_view = views.take(row.position)
         check_view(row, report)
         streams.add(row, report)
-        if row.stored.topic in _NOTED and isinstance(event := row.event, Event):
+        if row.stored.topic in noted and isinstance(event := row.event, Event):
             passed.attachments.note(row.position, event)
         if full:
             frontier.append(row.leaf)
