@@ -240,7 +240,8 @@ def _rows(  # noqa: PLR0917 - one pass writes both files
             streams.add(stream)
         if streams is not None and stream not in streams:
             continue
-        found.lengths[stream] = notification.originator_version
+        if streams is not None:  # a whole-log export states no stream lengths
+            found.lengths[stream] = notification.originator_version
         leaf_index = _leaf_index(leaf_at, notification.id, scanned - 1)
         if leaf_at is not None and leaf_index >= 0:
             found.proven.append((leaf_index, notification.id))
