@@ -139,6 +139,9 @@ def postgres_env(url: str) -> dict[str, str]:
         "POSTGRES_PORT": str(port or 5432),
         "POSTGRES_USER": unquote(parts.username or "postgres"),
         "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        # Each pool keeps one connection open and grows under load (up to 1 + 10): the
+        # library's default keeps five open per pool, and a process holds several pools.
+        "POSTGRES_POOL_SIZE": "1",
     }
     schema = parse_qs(parts.query).get("schema")
     if schema:
