@@ -56,11 +56,7 @@ class Audit:
         attachments: bool = False,
     ) -> Export:
         """A bundle of the scope; first checkpoints whatever the latest checkpoint misses."""
-        if checkpoint:
-            self.checkpointer.issue_if_changed(Reason.ON_DEMAND)
-        if attachments and self.blobs is None:
-            msg = "this export has no blob store to take the attachments from"
-            raise ExportError(msg, "no_blob_store")
+        self._prepare(checkpoint=checkpoint, attachments=attachments)
         return export_bundle(
             self.ledger,
             self.index,
@@ -69,6 +65,14 @@ class Audit:
             portfolio=portfolio,
             blobs=self.blobs if attachments else None,
         )
+
+    def _prepare(self, *, checkpoint: bool, attachments: bool) -> None:
+        """Checkpoint what the latest checkpoint misses; refuse attachments with no blobs."""
+        if checkpoint:
+            self.checkpointer.issue_if_changed(Reason.ON_DEMAND)
+        if attachments and self.blobs is None:
+            msg = "this export has no blob store to take the attachments from"
+            raise ExportError(msg, "no_blob_store")
 
     def write_export(
         self,
@@ -81,11 +85,7 @@ class Audit:
         progress: Progress | None = None,
     ) -> Written:
         """`export`, written to `out` as it is made (the CLI's file): memory stays bounded."""
-        if checkpoint:
-            self.checkpointer.issue_if_changed(Reason.ON_DEMAND)
-        if attachments and self.blobs is None:
-            msg = "this export has no blob store to take the attachments from"
-            raise ExportError(msg, "no_blob_store")
+        self._prepare(checkpoint=checkpoint, attachments=attachments)
         return write_bundle(
             out,
             self.ledger,

@@ -71,17 +71,8 @@ def write_private(path: Path, data: bytes, *, exclusive: bool = False) -> None:
             file.flush()
             os.fsync(file.fileno())
         return
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with writing_private(path) as file:
+        file.write(data)
 
 
 @contextlib.contextmanager
