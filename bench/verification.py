@@ -66,26 +66,11 @@ def run(config: Config, small: Config | None = None, *, breakdown: bool = True) 
         ),
     ]  # fmt: skip
     if low is not None:
+        started = f"child RSS after imports {big['verify_start_mb']:.0f} MB"
         figures += [
-            Figure(
-                "6", f"verify peak RSS, {count:,} vs {low['events']:,} events", "sqlite",
-                big["verify_peak_mb"], "MB", baseline=low["verify_peak_mb"],
-                baseline_label=f"verify peak RSS at {low['events']:,} events",
-                target="≤1.2x and ≤150 MB",
-                passed=big["verify_peak_mb"] <= 1.2 * low["verify_peak_mb"]
-                and big["verify_peak_mb"] <= 150,
-                notes=f"child RSS after imports {big['verify_start_mb']:.0f} MB",
-                extra={"small": low},
-            ),
-            Figure(
-                "6", f"export peak RSS, {count:,} vs {low['events']:,} events", "sqlite",
-                big["export_peak_mb"], "MB", baseline=low["export_peak_mb"],
-                baseline_label=f"export peak RSS at {low['events']:,} events",
-                target="≤1.2x and ≤150 MB",
-                passed=big["export_peak_mb"] <= 1.2 * low["export_peak_mb"]
-                and big["export_peak_mb"] <= 150,
-            ),
-        ]  # fmt: skip
+            _peak_figure("verify", count, big, low, notes=started, extra={"small": low}),
+            _peak_figure("export", count, big, low),
+        ]
     if breakdown:
         figures += _breakdown(config, sha)
     for path in folder.iterdir():
@@ -233,3 +218,16 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _peak_figure(
+    command: str, count: int, big: dict[str, Any], low: dict[str, Any], **more: Any
+) -> Figure:
+    """A command's peak RSS on the big store against the small one's (target: size-free)."""
+    peak, base = big[f"{command}_peak_mb"], low[f"{command}_peak_mb"]
+    return Figure(
+        "6", f"{command} peak RSS, {count:,} vs {low['events']:,} events", "sqlite",
+        peak, "MB", baseline=base,
+        baseline_label=f"{command} peak RSS at {low['events']:,} events",
+        target="≤1.2x and ≤150 MB", passed=peak <= 1.2 * base and peak <= 150, **more,
+    )  # fmt: skip

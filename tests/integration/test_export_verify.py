@@ -453,14 +453,19 @@ def edited_lines(files: Files, name: str, edit: Callable[[list[bytes]], list[byt
     return changed
 
 
+def middle_row(files: Files) -> tuple[list[bytes], int, dict[str, Any]]:
+    """The stored events' lines, the middle one's index, and that row."""
+    lines = files[b.STORED].split(b"\n")
+    index = len(lines) // 2
+    return lines, index, json.loads(lines[index].removesuffix(b","))
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_an_event_changed_in_place_in_an_exported_bundle_is_named(
     exports: Exports, kind: str
 ) -> None:
     files = files_of(exports, kind)
-    lines = files[b.STORED].split(b"\n")
-    index = len(lines) // 2
-    row = json.loads(lines[index].removesuffix(b","))
+    lines, index, row = middle_row(files)
     state = bytearray(base64.b64decode(row["state"]))
     state[len(state) // 2] ^= 0x01
     changed_row = json.dumps({**row, "state": base64.b64encode(state).decode()}).encode()
@@ -478,9 +483,7 @@ def test_an_event_line_deleted_from_an_exported_bundle_is_named(
     exports: Exports, kind: str
 ) -> None:
     files = files_of(exports, kind)
-    lines = files[b.STORED].split(b"\n")
-    index = len(lines) // 2
-    row = json.loads(lines[index].removesuffix(b","))
+    _, index, row = middle_row(files)
     report = verify(edited_lines(files, b.STORED, lambda ls: [*ls[:index], *ls[index + 1 :]]))
     if kind == "full":
         assert named(report, position=row["position"]), report.lines()
