@@ -1,14 +1,16 @@
-"""A PostgreSQL deployment of real processes: two API processes and two workers.
+"""PostgreSQL deployments of real processes: API processes, workers, `serve --workers N`.
 
 Writes go through both API processes; the views, webhook delivery and the checkpoint
 schedule are background roles each held by one worker at a time (docs/deploy.md). The
 worker holding them is killed (SIGKILL: no goodbye) and the other takes them over: every
 event is projected once and delivered once, in order, and read-your-writes keeps working
-in both API processes whichever process projects.
+in both API processes whichever process projects. `serve --workers 2` is one port served by
+two processes: which one accepted each connection is asked of the OS (Linux's /proc).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -232,3 +234,114 @@ def write_learners(centre: HttpCentre, clients: list[httpx.Client], tag: str) ->
         positions.append(position)
         assert position in trail_positions(there, centre)
     return positions
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (uvicorn's API processes of a supervisor)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # gone meanwhile
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def accepted_by(response: httpx.Response, server_port: int, candidates: list[int]) -> int:
+    """Which of `candidates` holds the server's end of the connection `response` came on."""
+    client_port = response.extensions["network_stream"].get_extra_info("client_addr")[1]
+    ends = f":{server_port:04X}", f":{client_port:04X}"
+    inode = next(
+        line.split()[9]
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+        if (line.split()[1].endswith(ends[0]) and line.split()[2].endswith(ends[1]))
+    )
+    for pid in candidates:
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd) == f"socket:[{inode}]":
+                        return pid
+    raise AssertionError(f"no process of {candidates} holds the connection from {client_port}")
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="asks Linux's /proc who accepted")
+def test_serve_workers_2_is_two_api_processes_on_one_port_beside_a_worker(
+    launch: Callable[..., Process], deployment_env: dict[str, str]
+) -> None:
+    """`serve --workers 2` and `worker`: connections to the one port are accepted by two
+    processes; a write through one is read at once (?wait=true) through the other, whichever
+    process projected it; every event is projected exactly once; the API processes hold no
+    role (the supervisor and the worker share them)."""
+    worker = launch("worker", "worker")
+    # The worker first, until it holds the roles: two processes creating a fresh schema's
+    # tables at once can collide (PostgreSQL's CREATE TABLE IF NOT EXISTS is not atomic).
+    eventually(
+        lambda: set(role_holders(deployment_env)) == set(ROLES),
+        "the worker takes the roles",
+        STARTUP_SECONDS,
+        worker,
+    )
+    port = free_port()
+    served = launch("serve-2", "serve", "--workers", "2", "--port", str(port))
+    served.url = f"http://127.0.0.1:{port}"
+    eventually(lambda: answers(served), "serve --workers 2 answers", STARTUP_SECONDS, served)
+    eventually(lambda: len(children(served.process.pid)) >= 2, "two API processes", 30, served)
+    apis = [pid for pid in children(served.process.pid) if _is_api_process(pid)]
+    assert len(apis) == 2, apis
+    assert set(role_holders(deployment_env).values()) <= {served.process.pid, worker.process.pid}
+
+    with ExitStack() as stack:
+        # One client per API process: connect until each process has accepted one.
+        by_process: dict[int, httpx.Client] = {}
+        for _ in range(64):
+            client = stack.enter_context(httpx.Client(base_url=served.url, timeout=30))
+            response = client.get("/me")
+            assert response.status_code == 401
+            by_process.setdefault(accepted_by(response, port, apis), client)
+            if len(by_process) == 2:
+                break
+        assert sorted(by_process) == sorted(apis), "one process accepted every connection"
+        clients = list(by_process.values())
+
+        centre = HttpCentre.create(clients[0], "Two Worker College")
+        admin = centre.as_("centre_admin").headers()
+        written: list[int] = []
+        crossed = 0  # writes read back through the other process than the one that took them
+        for i in range(6):
+            here, there = clients[i % 2], clients[(i + 1) % 2]
+            made = here.post(centre.path("learners"), json={"name": f"Learner {i}"},
+                             params={"wait": "true"}, headers=admin)  # fmt: skip
+            assert made.status_code == 201, made.text
+            assert made.json()["visible"] is True
+            written.append(made.json()["position"])
+            ev = {"Authorization": f"Bearer {centre.people['ev'].token}"}
+            read = there.get(centre.path("audit"), params={"limit": 500}, headers=ev)
+            assert read.status_code == 200, read.text
+            assert written[-1] in [row["position"] for row in read.json()["trail"]]
+            crossed += accepted_by(made, port, apis) != accepted_by(read, port, apis)
+        assert crossed >= 3, f"only {crossed} of 6 writes were read through the other process"
+
+        for client in clients:  # every event of the centre projected once
+            trail = trail_positions(client, centre)
+            assert len(trail) == len(set(trail))
+            assert set(written) <= set(trail)
+        centre_events = [int(e["sequence"]) for e in feed(clients[1]) if _of(e, centre)]
+        assert sorted(trail) == centre_events
+    assert "competing for the background roles" in worker.output()
+
+
+def _is_api_process(pid: int) -> bool:
+    """An API process of uvicorn's (multiprocessing's spawn), not its resource tracker."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return False
+    return "multiprocessing.spawn import spawn_main" in command
+
+
+def _of(event: dict[str, Any], centre: HttpCentre) -> bool:
+    return bool(event["source"] == f"/centres/{centre.id}")
