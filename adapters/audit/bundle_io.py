@@ -4,12 +4,17 @@ The large files (`events/*.json`, `proofs.json`) are JSON laid out one item per 
 (`[`, an item a line, `]`): still one JSON document that any tool reads, and one a reader
 can take line by line. A file laid out otherwise (a bundle exported before this layout, or
 edited by hand) is read whole, as it always was. Every file is hashed as it is read, for
-the manifest; nothing is read twice unless a check needs it again.
+the manifest; nothing is read twice unless a check needs it again. Inflating and hashing
+let go of the interpreter's lock, so both are done ahead in threads: the events' lines by
+a reader thread each, the files no check reads (the summary pages) by one more, while the
+checks run on the rows.
 """
 
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -26,6 +31,7 @@ _EPOCH = (1980, 1, 1, 0, 0, 0)
 _INCLUSION_OPEN = b'"inclusion":['
 _LEAVES_OPEN = b'],"leaves":['
 _PROOFS_CLOSE = b"]}"
+_AHEAD = 4  # chunks a reader thread may inflate before they are taken
 
 
 class ZipIn:
@@ -34,6 +40,10 @@ class ZipIn:
     def __init__(self, archive: zipfile.ZipFile) -> None:
         self.archive = archive
         self.digests: dict[str, str] = {}
+        self._hashing: threading.Thread | None = None
+        self._pending: set[str] = set()
+        self._failed: dict[str, BaseException] = {}
+        self._stop = threading.Event()
 
     def read(self, name: str) -> bytes:
         """A small file whole (the manifest, the key, the checkpoints)."""
@@ -45,25 +55,93 @@ class ZipIn:
         """The file's lines without their ends; hashed once read to the end."""
         hasher = hashlib.sha256()
         pending = b""
-        with self.archive.open(name) as member:
-            while chunk := member.read(CHUNK):
-                hasher.update(chunk)
-                parts = (pending + chunk).split(b"\n")
-                pending = parts.pop()
-                yield from parts
+        for chunk in self._chunks(name, hasher):
+            parts = (pending + chunk).split(b"\n")
+            pending = parts.pop()
+            yield from parts
         if pending:
             yield pending
         self.digests[name] = hasher.hexdigest()
 
     def digest(self, name: str) -> str:
-        """The file's SHA-256: as already read, or read now in chunks."""
+        """The file's SHA-256: as already read (or being read ahead), or read now in chunks."""
+        if name in self._pending and self._hashing is not None:
+            self._hashing.join()
+            self._pending.clear()
+        if name in self._failed:
+            raise self._failed.pop(name)
         if name not in self.digests:
-            hasher = hashlib.sha256()
-            with self.archive.open(name) as member:
-                while chunk := member.read(CHUNK):
-                    hasher.update(chunk)
-            self.digests[name] = hasher.hexdigest()
+            self.digests[name] = self._hash(name)
         return self.digests[name]
+
+    def digest_ahead(self, names: Iterable[str]) -> None:
+        """Start hashing `names` in a thread (files no check reads), for `digest` to take."""
+        todo = [name for name in names if name not in self.digests]
+        if not todo or self._hashing is not None:
+            return
+        self._pending = set(todo)
+
+        def work() -> None:
+            for name in todo:
+                if self._stop.is_set():
+                    return
+                try:
+                    self.digests[name] = self._hash(name)
+                except BaseException as error:  # raised by `digest(name)`
+                    self._failed[name] = error
+
+        self._hashing = threading.Thread(target=work, name="bundle-digests", daemon=True)
+        self._hashing.start()
+
+    def close(self) -> None:
+        """Stop and wait for the threads still reading (before the zip is closed)."""
+        self._stop.set()
+        if self._hashing is not None:
+            self._hashing.join()
+
+    def _hash(self, name: str) -> str:
+        hasher = hashlib.sha256()
+        with self.archive.open(name) as member:
+            while not self._stop.is_set() and (chunk := member.read(CHUNK)):
+                hasher.update(chunk)
+        return hasher.hexdigest()
+
+    def _chunks(self, name: str, hasher: hashlib._Hash) -> Iterator[bytes]:
+        """The member's content a chunk at a time, inflated and hashed ahead by a thread.
+
+        An error reading it (a corrupt zip) is raised here, where the chunk would be.
+        """
+        ahead: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=_AHEAD)
+        stop = threading.Event()
+
+        def put(item: bytes | BaseException | None) -> None:
+            while not (stop.is_set() or self._stop.is_set()):
+                try:
+                    ahead.put(item, timeout=0.1)
+                except queue.Full:
+                    continue
+                return
+
+        def work() -> None:
+            try:
+                with self.archive.open(name) as member:
+                    while not stop.is_set() and (chunk := member.read(CHUNK)):
+                        hasher.update(chunk)
+                        put(chunk)
+                put(None)
+            except BaseException as error:  # raised in the reading thread
+                put(error)
+
+        thread = threading.Thread(target=work, name=f"bundle-read {name}", daemon=True)
+        thread.start()
+        try:
+            while (item := ahead.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            thread.join()
 
 
 def items(lines: Iterator[bytes], kind: type[T]) -> Iterator[T]:
@@ -71,24 +149,59 @@ def items(lines: Iterator[bytes], kind: type[T]) -> Iterator[T]:
 
     Raises msgspec.DecodeError (or ValidationError) where the file stops making sense.
     """
+    page = msgspec.json.Decoder(list[kind])  # type: ignore[valid-type]
+    one = msgspec.json.Decoder(kind).decode
+    for lines_or_whole in pages(lines):
+        if isinstance(lines_or_whole, bytes):
+            yield from page.decode(lines_or_whole)
+        else:
+            yield from decode_page(lines_or_whole, page.decode, one)
+
+
+def pages(lines: Iterator[bytes], size: int = 512) -> Iterator[list[bytes] | bytes]:
+    """A JSON array's item lines, up to `size` a page, when laid out one item a line; else
+    the whole document once (bytes). Raises msgspec.DecodeError if the array is cut short
+    or followed by more text."""
     first = next(lines, b"")
     second = next(lines, b"]") if first == b"[" else b""
     if first != b"[" or not (second == b"]" or second.startswith(b"{")):
-        rest = b"\n".join([first, second, *lines]) if second else b"\n".join([first, *lines])
-        yield from msgspec.json.decode(rest, type=list[kind])  # type: ignore[valid-type]
+        yield b"\n".join([first, second, *lines]) if second else b"\n".join([first, *lines])
         return
-    decoder = msgspec.json.Decoder(kind)
     line = second
+    pending: list[bytes] = []
     while line != b"]":
-        yield decoder.decode(line.removesuffix(b","))
+        pending.append(line)
+        if len(pending) == size:
+            yield pending
+            pending = []
         line = next(lines, b"")
         if not line:
+            if pending:
+                yield pending
             msg = "the array ends before its closing ]"
             raise msgspec.DecodeError(msg)
+    if pending:
+        yield pending
     for extra in lines:
         if extra.strip():
             msg = "text after the end of the array"
             raise msgspec.DecodeError(msg)
+
+
+def decode_page(
+    lines: list[bytes], page: Callable[[bytes], list[T]], one: Callable[[bytes], T]
+) -> Iterator[T]:
+    """A page's items: one decoder call for the page if it reads as one item a line, else
+    line by line (the items before a bad line come, then that line's error)."""
+    try:
+        found = page(b"[" + b"\n".join(lines).removesuffix(b",") + b"]")
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        found = []
+    if len(found) == len(lines):
+        yield from found
+        return
+    for line in lines:
+        yield one(line.removesuffix(b","))
 
 
 class ProofsIn:

@@ -67,24 +67,26 @@ def verify_bundle_reporting(
         report.fail(f"the bundle is not a readable zip file: {error}")
         return report
     with archive:
+        zin = ZipIn(archive)
         try:
-            _verify(archive, trusted_checkpoint, trusted_key, progress, report)
+            _verify(zin, trusted_checkpoint, trusted_key, progress, report)
         except (zipfile.BadZipFile, OSError, EOFError) as error:
             report.fail(f"the bundle is not a readable zip file: {error}")
+        finally:
+            zin.close()
     return report
 
 
 def _verify(
-    archive: zipfile.ZipFile,
+    zin: ZipIn,
     trusted_checkpoint: str | None,
     trusted_key: str | None,
     progress: Progress | None,
     report: Report,
 ) -> None:
-    names = _open(archive, report)
+    names = _open(zin.archive, report)
     if names is None:
         return
-    zin = ZipIn(archive)
     key = _key(zin, trusted_key, report)
     if key is None:
         return
@@ -93,6 +95,8 @@ def _verify(
     if manifest is None:
         return
     target = _target(manifest, verified, report)
+    read = {b.STORED, b.DECODED} | (set() if manifest.full else {b.PROOFS})
+    zin.digest_ahead(n for n in manifest.files if n in set(names) - read)  # while rows run
     trusted = _trusted(trusted_checkpoint, key, report) if trusted_checkpoint else None
     proofs = _proofs(zin, report)
     expected = manifest.tree_size if manifest.full else sum(manifest.streams.values())

@@ -17,7 +17,7 @@ import msgspec
 from eventsourcing.persistence import MapperDeserialisationError
 
 from adapters.audit import bundle as b
-from adapters.audit.bundle_io import ZipIn, items
+from adapters.audit.bundle_io import ZipIn, decode_page, items, pages
 from adapters.audit.findings import Report
 from domain.events import Event
 from service.codec import TYPES, Stored, decode
@@ -30,7 +30,7 @@ class Row:
 
     __slots__ = ("_decoded", "_event", "_view", "leaf", "raw_view", "state", "stored")
 
-    def __init__(self, stored: b.StoredRow, state: bytes, leaf: bytes) -> None:
+    def __init__(self, stored: StoredBytes, state: bytes, leaf: bytes) -> None:
         self.stored = stored
         self.state = state
         self.leaf = leaf
@@ -93,32 +93,86 @@ class Row:
             return None
 
 
+class StoredBytes(msgspec.Struct, frozen=True, kw_only=True):
+    """A stored row read with its state as bytes: msgspec checks and decodes the base64."""
+
+    position: int
+    leaf_index: int
+    originator_id: UUID
+    originator_version: int
+    topic: str
+    recorded_at: str
+    state: bytes
+
+
 def read_rows(zin: ZipIn, report: Report) -> Iterator[Row]:
-    """The stored rows in bundle order, leaves recomputed, checked to be in log order."""
+    """The stored rows in bundle order, leaves recomputed, checked to be in log order.
+
+    Read a page of lines per decoder call (see `_stored_rows`).
+    """
     last: int | None = None
-    b64decode = base64.b64decode
+    leaf = event_leaf
     try:
-        for item in items(zin.lines(b.STORED), b.StoredRow):
-            try:
-                state = b64decode(item.state, validate=True)
-            except binascii.Error:
-                report.fail("its stored bytes are not valid base64", item.position)
-                state = b""
-            leaf = event_leaf(
-                position=item.position,
-                originator_id=item.originator_id,
-                originator_version=item.originator_version,
-                topic=item.topic,
-                recorded_at=item.recorded_at,
-                state=state,
+        for item in _stored_rows(zin.lines(b.STORED), report):
+            state = item.state
+            row = Row(
+                item,
+                state,
+                leaf(
+                    position=item.position,
+                    originator_id=item.originator_id,
+                    originator_version=item.originator_version,
+                    topic=item.topic,
+                    recorded_at=item.recorded_at,
+                    state=state,
+                ),
             )
-            row = Row(item, state, leaf)
-            if last is not None and row.position <= last:
+            if last is not None and item.position <= last:
                 report.fail(f"comes after position {last}: events are out of order", row)
-            last = row.position
+            last = item.position
             yield row
     except (msgspec.DecodeError, msgspec.ValidationError) as error:
         report.fail(f"the events cannot be read: {error}")
+
+
+_PAGE = msgspec.json.Decoder(list[StoredBytes]).decode
+_ONE = msgspec.json.Decoder(StoredBytes).decode
+_TEXT = msgspec.json.Decoder(b.StoredRow).decode
+
+
+def _stored_rows(lines: Iterator[bytes], report: Report) -> Iterator[StoredBytes]:
+    """The stored rows, their base64 decoded by msgspec a page of lines at a time; a row
+    whose state is not base64 is read as text to name it (its bytes then read as b"")."""
+    for lines_or_whole in pages(lines):
+        if isinstance(lines_or_whole, bytes):
+            for item in msgspec.json.decode(lines_or_whole, type=list[b.StoredRow]):
+                yield _as_bytes(item, report)
+        else:
+            yield from decode_page(lines_or_whole, _PAGE, lambda line: _line(line, report))
+
+
+def _line(line: bytes, report: Report) -> StoredBytes:
+    try:
+        return _ONE(line)
+    except msgspec.ValidationError:
+        return _as_bytes(_TEXT(line), report)  # raises if the row itself does not read
+
+
+def _as_bytes(item: b.StoredRow, report: Report) -> StoredBytes:
+    try:
+        state = base64.b64decode(item.state, validate=True)
+    except binascii.Error:
+        report.fail("its stored bytes are not valid base64", item.position)
+        state = b""
+    return StoredBytes(
+        position=item.position,
+        leaf_index=item.leaf_index,
+        originator_id=item.originator_id,
+        originator_version=item.originator_version,
+        topic=item.topic,
+        recorded_at=item.recorded_at,
+        state=state,
+    )
 
 
 class RawView(msgspec.Struct, frozen=True, kw_only=True):
