@@ -21,6 +21,7 @@ EMPTY_ROOT = hashlib.sha256(b"").digest()
 _HEAD = struct.Struct(">BQI16sQ")  # format, position, id length, id, version
 _LENGTH = struct.Struct(">I")
 _DIGEST_LENGTH = _LENGTH.pack(HASH_SIZE)
+_sha256 = hashlib.sha256
 
 
 def leaf_data(
@@ -47,18 +48,32 @@ def leaf_data(
 def _encode(  # noqa: PLR0917 - positional on the hot path: ~100k calls a second
     position: int, originator_id: UUID, version: int, topic: str, recorded: str, digest: bytes
 ) -> bytes:
-    topic_bytes, time_bytes = topic.encode(), recorded.encode("ascii")
-    return b"".join(
-        (
-            _HEAD.pack(LEAF_FORMAT, position, 16, originator_id.bytes, version),
-            _LENGTH.pack(len(topic_bytes)),
-            topic_bytes,
-            _LENGTH.pack(len(time_bytes)),
-            time_bytes,
-            _DIGEST_LENGTH,
-            digest,
-        )
+    return b"".join(_parts(position, originator_id, version, topic, recorded, digest))
+
+
+def _parts(  # noqa: PLR0917 - positional on the hot path
+    position: int, originator_id: UUID, version: int, topic: str, recorded: str, digest: bytes
+) -> tuple[bytes, ...]:
+    """d's pieces; a topic's length-prefixed bytes are made once (a log has few topics)."""
+    prefixed = _TOPICS.get(topic)
+    if prefixed is None:
+        encoded = topic.encode()
+        prefixed = _LENGTH.pack(len(encoded)) + encoded
+        if len(_TOPICS) < _TOPICS_KEPT:
+            _TOPICS[topic] = prefixed
+    time_bytes = recorded.encode("ascii")
+    return (
+        _HEAD.pack(LEAF_FORMAT, position, 16, originator_id.bytes, version),
+        prefixed,
+        _LENGTH.pack(len(time_bytes)),
+        time_bytes,
+        _DIGEST_LENGTH,
+        digest,
     )
+
+
+_TOPICS: dict[str, bytes] = {}
+_TOPICS_KEPT = 1_000  # a bundle could name any number of made-up topics
 
 
 def leaf_hash(data: bytes) -> bytes:
@@ -79,9 +94,9 @@ def event_leaf(
     state: bytes,
 ) -> bytes:
     """The leaf hash of one stored event: leaf_hash(leaf_data(..., SHA-256(state)))."""
-    digest = hashlib.sha256(state).digest()
-    data = _encode(position, originator_id, originator_version, topic, recorded_at, digest)
-    return hashlib.sha256(b"\x00" + data).digest()
+    digest = _sha256(state).digest()
+    parts = _parts(position, originator_id, originator_version, topic, recorded_at, digest)
+    return _sha256(b"".join((b"\x00", *parts))).digest()
 
 
 def recorded_time(value: datetime | None) -> str:
@@ -215,12 +230,11 @@ class Frontier:
         self.hashes = list(hashes)
 
     def append(self, leaf: bytes) -> None:
-        self.hashes.append(leaf)
-        size = self.size
-        while size & 1:
-            right = self.hashes.pop()
-            self.hashes[-1] = node_hash(self.hashes[-1], right)
+        hashes, size = self.hashes, self.size
+        while size & 1:  # the leaf completes a perfect subtree: fold it into its left twin
+            leaf = _sha256(b"\x01" + hashes.pop() + leaf).digest()
             size >>= 1
+        hashes.append(leaf)
         self.size += 1
 
     def root(self) -> bytes:

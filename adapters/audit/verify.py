@@ -300,14 +300,15 @@ def _rows(
         passed.inclusion = _Inclusion(proofs, report)
     sizes = sizes | {target.tree_size}
     noted = _NOTED if attachments else frozenset()  # who enrolled where: only to check files
+    take, add, append = views.take, streams.add, frontier.append
     for row in read_rows(zin, report):
-        row.raw_view = views.take(row.position)
+        row.raw_view = take(row.stored.position)
         check_view(row, report)
-        streams.add(row, report)
-        if row.stored.topic in noted and isinstance(event := row.event, Event):
+        add(row, report)
+        if noted and row.stored.topic in noted and isinstance(event := row.event, Event):
             passed.attachments.note(row.position, event)
         if full:
-            frontier.append(row.leaf)
+            append(row.leaf)
             if frontier.size in sizes:
                 passed.roots[frontier.size] = frontier.root()
         elif passed.inclusion is not None:

@@ -190,6 +190,8 @@ class _Timed(msgspec.Struct):
 
 
 _timed = msgspec.json.Decoder(_Timed).decode
+_object = msgspec.json.Decoder(dict[str, Any] | None).decode
+_json = msgspec.json.Decoder().decode
 
 
 class Views:
@@ -203,7 +205,7 @@ class Views:
         self._done = False
 
     def take(self, position: int) -> RawView | None:
-        found = self._ahead.pop(position, None)
+        found = self._ahead.pop(position, None) if self._ahead else None
         while found is None and (view := self._next()) is not None:
             if view.position == position:
                 return view
@@ -286,6 +288,9 @@ def _is_stored(row: Row) -> bool:
     raw = row.raw_view
     if raw is None or bytes(raw.event) != row.state:
         return False
+    state = row.state
+    if row.stored.topic in _UNTIMED and state[:1] == b"{" and b'"recorded_at"' not in state:
+        return not row.stored.recorded_at  # a JSON object (as the view read it), untimed
     try:
         stored = _timed(row.state).recorded_at
     except msgspec.DecodeError:
@@ -297,12 +302,14 @@ def _is_stored(row: Row) -> bool:
 
 def _same_as_stored(row: Row) -> bool:
     """The view is the stored JSON itself (sealed fields as shown), recorded time as text."""
-    view = row.view
-    if view is None or view.event is None or row.stored.topic not in TYPES:
+    if row.raw_view is None or row.stored.topic not in TYPES:
         return False
     try:
-        raw = msgspec.json.decode(row.state)
+        shown = _object(row.raw_view.event)
+        raw = _json(row.state)
     except msgspec.DecodeError:
+        return False
+    if shown is None:
         return False
     if not isinstance(raw, dict):
         return False
@@ -311,7 +318,6 @@ def _same_as_stored(row: Row) -> bool:
             return False
     elif not _same_time(raw.get("recorded_at"), row.stored.recorded_at):
         return False
-    shown = view.event
     for field in _PERSONAL.get(row.stored.topic, ()):
         value = raw.get(field)
         if isinstance(value, dict) and "sealed" in value:
@@ -390,8 +396,12 @@ class Streams:
         self.irregular: dict[int, set[int]] = {}
 
     def add(self, row: Row, report: Report) -> None:
-        stream, version = row.stream.int, row.version
+        stored = row.stored
+        stream, version = stored.originator_id.int, stored.originator_version
         last = self.last.get(stream, 0)
+        if version == last + 1 and not self.irregular:  # as exported: nothing else to note
+            self.last[stream] = version
+            return
         seen = self.irregular.get(stream)
         if version != last + 1 or seen is not None:
             if seen is None:
