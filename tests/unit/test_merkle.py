@@ -192,6 +192,44 @@ def test_the_leaf_encoding_is_fixed_and_length_prefixed() -> None:
     assert moved == leaf_hash(leaf_data(**{**fields, "position": 6}))
 
 
+@settings(max_examples=200)
+@given(
+    st.integers(0, 2**64 - 1),
+    st.uuids(),
+    st.integers(0, 2**64 - 1),
+    st.sampled_from(["t.x", "t.y", "é.topic", ""]) | st.text(max_size=12),
+    st.sampled_from(["", "2026-01-02T03:04:05.000006Z"]),
+    st.binary(max_size=64),
+)
+def test_an_event_leaf_is_the_leaf_hash_of_its_data_whatever_the_topics_seen_before(  # noqa: PLR0917
+    position: int, stream: UUID, version: int, topic: str, when: str, state: bytes
+) -> None:
+    """The leaf keeps each topic's encoded prefix for the next event: it must not change d."""
+    expected = hashlib.sha256(
+        b"\0"
+        + b"\x01"
+        + position.to_bytes(8, "big")
+        + (16).to_bytes(4, "big")
+        + stream.bytes
+        + version.to_bytes(8, "big")
+        + len(topic.encode()).to_bytes(4, "big")
+        + topic.encode()
+        + len(when).to_bytes(4, "big")
+        + when.encode()
+        + (32).to_bytes(4, "big")
+        + hashlib.sha256(state).digest()
+    ).digest()
+    for _ in range(2):  # the second time the topic's prefix is the one kept
+        assert expected == event_leaf(
+            position=position,
+            originator_id=stream,
+            originator_version=version,
+            topic=topic,
+            recorded_at=when,
+            state=state,
+        )
+
+
 def test_the_recorded_time_is_utc_with_microseconds_or_empty() -> None:
     aware = datetime(2026, 1, 2, 4, 4, 5, 6, tzinfo=timezone(timedelta(hours=1)))
     assert recorded_time(aware) == "2026-01-02T03:04:05.000006Z"
