@@ -7,8 +7,10 @@ signature chain. Corrections mark items, they never remove them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from copy import copy
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from typing import ClassVar
 from uuid import UUID
 
 from domain import events as e
@@ -162,6 +164,11 @@ class PortfolioState:
     #: the version of the last event that changed what is assessed (evidence, decisions)
     assessed_version: int = 1
     appeal_ids: set[UUID] = field(default_factory=set)
+    #: After `fork`, the evidence and decisions this state made or copied itself, which it
+    #: may change in place; None (the class default: not forked) for all of them. Kept in
+    #: the instance's __dict__, not as fields: not compared, encoded or stored.
+    _own_evidence: ClassVar[set[UUID] | None] = None
+    _own_decisions: ClassVar[set[UUID] | None] = None
 
     @property
     def closed_on(self) -> date | None:
@@ -210,6 +217,58 @@ class PortfolioState:
         days = [s.recorded_at.date() for d in self.decisions.values() for s in d.ev_samples]
         return min(days, default=None)
 
+    def fork(self) -> PortfolioState:
+        """A copy to fold on from, sharing this state's items until either changes one.
+
+        Time travel holds folded states every few versions and folds on from the nearest;
+        copying every item would cost as much as the fold it saves. After a fork neither
+        state changes in place an item it did not make or copy itself (copy on write), so
+        a held state reads the same however far its forks are folded.
+        """
+        twin = copy(self)
+        twin.evidence = dict(self.evidence)
+        twin.decisions = dict(self.decisions)
+        twin.sample_ids = set(self.sample_ids)
+        twin.appeal_ids = set(self.appeal_ids)
+        for state in (self, twin):
+            state.__dict__["_own_evidence"] = set()
+            state.__dict__["_own_decisions"] = set()
+        return twin
+
+    def _changing_evidence(self, evidence_id: UUID) -> EvidenceItem | None:
+        """The item, to change in place: a copy of it first if it is shared after a fork."""
+        item = self.evidence.get(evidence_id)
+        own = self._own_evidence
+        if item is None or own is None or evidence_id in own:
+            return item
+        item = self.evidence[evidence_id] = replace(
+            item, criteria=set(item.criteria), requirement_tags=set(item.requirement_tags)
+        )
+        own.add(evidence_id)
+        return item
+
+    def _changing_decision(self, decision_id: UUID) -> Decision | None:
+        """The decision (and its samples), to change in place: copied if shared."""
+        decision = self.decisions.get(decision_id)
+        own = self._own_decisions
+        if decision is None or own is None or decision_id in own:
+            return decision
+        decision = self.decisions[decision_id] = replace(
+            decision,
+            iqa_samples=[replace(s) for s in decision.iqa_samples],
+            ev_samples=[replace(s) for s in decision.ev_samples],
+        )
+        own.add(decision_id)
+        return decision
+
+    def _changing_copies(self, sample_id: UUID) -> list[Sample]:
+        """Every decision's copy of a sample, to change in place (`_changing_decision`)."""
+        if self._own_decisions is not None:
+            for decision in list(self.decisions.values()):
+                if any(s.sample_id == sample_id for s in decision.samples()):
+                    self._changing_decision(decision.decision_id)
+        return self._copies(sample_id)
+
     @classmethod
     def enrolled(cls, event: e.LearnerEnrolled) -> PortfolioState:
         return cls(
@@ -248,10 +307,10 @@ class PortfolioState:
                 item = self._add(event, event.method)
                 item.criteria.update(event.criteria)
             case e.EvidenceMapped():
-                if mapped := self.evidence.get(event.evidence_id):
+                if mapped := self._changing_evidence(event.evidence_id):
                     mapped.criteria.update(event.criteria)
             case e.EvidenceWithdrawn():
-                if withdrawn := self.evidence.get(event.evidence_id):
+                if withdrawn := self._changing_evidence(event.evidence_id):
                     withdrawn.withdrawn = True
                     withdrawn.withdrawn_by = event.actor_id
             case e.DecisionRecorded():
@@ -267,12 +326,14 @@ class PortfolioState:
                     recorded_at=event.recorded_at,
                     observation_not_possible=bool(event.observation_not_possible),
                 )
+                if self._own_decisions is not None:
+                    self._own_decisions.add(event.decision_id)
             case e.DecisionCountersigned():
-                if decision := self.decisions.get(event.decision_id):
+                if decision := self._changing_decision(event.decision_id):
                     decision.countersigned_by = event.actor_id
                     decision.countersigned_at = event.recorded_at
             case e.DecisionRevoked():
-                if decision := self.decisions.get(event.decision_id):
+                if decision := self._changing_decision(event.decision_id):
                     decision.revoked = True
             case _:
                 return False
@@ -286,13 +347,13 @@ class PortfolioState:
             case e.EvSampleRecorded():
                 self._sample(event, event.decision_ids, "ev", event.outcome, None)
             case e.IqaSampleCountersigned():
-                for sample in self._copies(event.sample_id):
+                for sample in self._changing_copies(event.sample_id):
                     sample.countersigned_by = event.actor_id
             case e.SampleResponded():
-                for sample in self._copies(event.sample_id):
+                for sample in self._changing_copies(event.sample_id):
                     sample.responded = True
             case e.SampleResponseAccepted():
-                for sample in self._copies(event.sample_id):
+                for sample in self._changing_copies(event.sample_id):
                     sample.accepted = True
             case e.UnitCompletionSignedOff():
                 self.signed_off = SignOff(
@@ -315,6 +376,8 @@ class PortfolioState:
         self, event: EvidenceEvent, method: Method, tags: tuple[str, ...] = ()
     ) -> EvidenceItem:
         item = self.evidence[event.evidence_id] = evidence_item(event, method, tags)
+        if self._own_evidence is not None:
+            self._own_evidence.add(event.evidence_id)
         return item
 
     def _sample(
@@ -327,7 +390,7 @@ class PortfolioState:
     ) -> None:
         self.sample_ids.add(event.sample_id)
         for decision_id in decision_ids:
-            if (decision := self.decisions.get(decision_id)) is None:
+            if (decision := self._changing_decision(decision_id)) is None:
                 continue  # a time-travel view that cut the decision off
             sample = Sample(
                 sample_id=event.sample_id,

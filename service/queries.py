@@ -11,16 +11,18 @@ projection of exactly the events recorded by then.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 from uuid import UUID
 
 import msgspec
 
 from domain.centre import CentreState, fold_centre
 from domain.errors import NotFound
-from domain.events import Event, EvSampleRecorded, PortfolioEvent
+from domain.events import CentreEvent, Event, EvSampleRecorded, PortfolioEvent
 from domain.portfolio import PortfolioState, fold_portfolio
 from projections import audit as audit_view
 from projections.base import effective_at as effective_filter
@@ -41,8 +43,13 @@ from projections.judgement import coverage_of, sufficiency_of
 from projections.sampling import SamplingCompliance, sampling_compliance
 from projections.sufficiency import SufficiencyReport
 from service.handlers import Eportfolio
+from service.travel import Timeline, Times
 
 T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
+REPORTS_HELD = 4_096  # coverage reports as known at a moment, by the events they fold
+CENTRES_HELD = 256  # centres as known at a moment (facts: names sealed)
 E = TypeVar("E", bound=Event)
 DecisionChainWithContext = audit_view.DecisionChainWithContext
 _decode_chains = msgspec.json.Decoder(list[DecisionChainWithContext]).decode
@@ -88,10 +95,48 @@ _CentreAudit = tuple[
 """A centre's audit view but its trail: the centre, its decision chains, its EV samples."""
 
 
+class _Held(Generic[K, V]):
+    """A bounded map, least recently used out first, safe to share between threads."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._held: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            value = self._held.get(key)
+            if value is not None:
+                self._held.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> V:
+        with self._lock:
+            self._held[key] = value
+            self._held.move_to_end(key)
+            if len(self._held) > self.limit:
+                self._held.popitem(last=False)
+        return value
+
+
+_Cut = tuple[UUID, int, UUID, int]
+"""What a time-travel answer folds: a portfolio's first n events and its centre's first m."""
+
+
 class Queries:
     def __init__(self, app: Eportfolio, view: ViewReader | None = None) -> None:
         self.app = app
         self.view = view
+        # Time travel (`as_known_at`): the events known at a moment are, almost always, a
+        # prefix of each stream, and the answer for a prefix never changes (events are
+        # appended, never changed): folded states held along each portfolio's stream, the
+        # centres and coverage reports held by the prefixes they fold. None of it holds
+        # personal data (facts: personal fields sealed; a report names no one).
+        self.timeline = Timeline()
+        self._centre_times: dict[UUID, Times[CentreEvent]] = {}
+        self._centre_lock = threading.Lock()
+        self._centres: _Held[tuple[UUID, int], CentreState] = _Held(CENTRES_HELD)
+        self._reports: _Held[tuple[_Cut, str, int, str], CoverageReport] = _Held(REPORTS_HELD)
 
     # ---- a portfolio -------------------------------------------------------------------
 
@@ -104,14 +149,47 @@ class Queries:
     ) -> tuple[PortfolioState, CentreState]:
         """The portfolio and its centre, folded from events known by `as_known_at`.
 
-        Facts only (personal fields sealed): what coverage and sufficiency read.
+        Facts only (personal fields sealed): what coverage and sufficiency read. The
+        states may share parts with states held for later queries: read, never change them.
         """
+        portfolio, centre, _ = self._known(portfolio_id, as_known_at, effective_at)
+        return portfolio, centre
+
+    def _known(
+        self, portfolio_id: UUID, as_known_at: datetime | None, effective_at: date | None
+    ) -> tuple[PortfolioState, CentreState, _Cut | None]:
+        """`portfolio_at`, and the prefixes it folds where they are prefixes."""
         events = self.app.ledger.portfolio_facts(portfolio_id)
-        portfolio = fold_portfolio(_cut(events, as_known_at, effective_at))
+        count: int | None = None
+        if as_known_at is not None and effective_at is None:
+            portfolio, count = self.timeline.known_at(portfolio_id, events, as_known_at)
+        else:
+            portfolio = fold_portfolio(_cut(events, as_known_at, effective_at))
         if portfolio is None:
             raise NotFound(f"no portfolio {portfolio_id} at that time", field="portfolio_id")
-        centre = self.centre_at(portfolio.centre_id, as_known_at=as_known_at, personal=False)
-        return portfolio, centre
+        centre_id = portfolio.centre_id
+        if as_known_at is None:
+            return portfolio, self.centre_at(centre_id, personal=False), None
+        centre, known = self._centre_facts_at(centre_id, as_known_at)
+        cut = None if count is None or known is None else (portfolio_id, count, centre_id, known)
+        return portfolio, centre, cut
+
+    def _centre_facts_at(
+        self, centre_id: UUID, as_known_at: datetime
+    ) -> tuple[CentreState, int | None]:
+        """The centre as known then, names sealed; held by the prefix it folds, if one."""
+        events = self.app.ledger.centre_facts(centre_id)
+        with self._centre_lock:
+            times = self._centre_times.setdefault(centre_id, Times())
+            count = times.known(events, as_known_at)
+        if count is None:
+            return self.centre_at(centre_id, as_known_at=as_known_at, personal=False), None
+        if (held := self._centres.get((centre_id, count))) is not None:
+            return held, count
+        centre = fold_centre(events[:count])
+        if centre is None:
+            raise NotFound(f"no centre {centre_id} at that time", field="centre_id")
+        return self._centres.put((centre_id, count), centre), count
 
     def centre_at(
         self, centre_id: UUID, *, as_known_at: datetime | None = None, personal: bool = True
@@ -135,10 +213,14 @@ class Queries:
             stored = self._stored(COVERAGE, portfolio_id, CoverageReport)
             if stored is not None:
                 return stored
-        portfolio, centre = self.portfolio_at(
-            portfolio_id, as_known_at=as_known_at, effective_at=effective_at
-        )
-        return coverage_of(portfolio, centre, self.app.spec_of(portfolio))
+        portfolio, centre, cut = self._known(portfolio_id, as_known_at, effective_at)
+        spec = self.app.spec_of(portfolio)
+        if cut is None:
+            return coverage_of(portfolio, centre, spec)
+        key = (cut, spec.code, spec.version, spec.content_hash)
+        if (held := self._reports.get(key)) is not None:
+            return held
+        return self._reports.put(key, coverage_of(portfolio, centre, spec))
 
     def sufficiency(
         self,
