@@ -22,7 +22,7 @@ A unit is complete exactly when there are no gaps.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 from enum import StrEnum
 from uuid import UUID
@@ -99,10 +99,14 @@ def coverage(
     spec: UnitSpec,
     centre_observed: tuple[str, ...] = (),
     approvals: dict[UUID, RweApproval] | None = None,
+    *,
+    memo: CoverageMemo | None = None,
 ) -> CoverageReport:
     """Gap analysis of `portfolio` against `spec`; `centre_observed` is the centre's circle
-    and `approvals` its approved realistic working environments."""
-    judge = _Judge(portfolio, Support(spec, centre_observed, approvals))
+    and `approvals` its approved realistic working environments. `memo`: what was derived
+    from the same items for earlier reports (only for items that never change)."""
+    support = Support(spec, centre_observed, approvals)
+    judge = _Judge(portfolio, support, memo or CoverageMemo())
     gaps: list[str] = []
     if spec.observation_rule is ObservationRule.CENTRE_SETS and not centre_observed:
         gaps.append("The centre has not yet set which criteria of this unit must be observed")
@@ -139,40 +143,103 @@ def _spec_note(portfolio: PortfolioState, spec: UnitSpec) -> str:
     )
 
 
+class _Item:
+    """What coverage reads of one evidence item, derived once per item (`CoverageMemo`)."""
+
+    __slots__ = ("ids", "item", "observed", "order", "profile", "refs")
+
+    def __init__(self, item: EvidenceItem, profiles: dict[tuple[object, ...], int]) -> None:
+        self.item = item
+        # By the id's number: the order of its canonical string, without making 1,000 strings.
+        self.order = (item.effective_on, item.evidence_id.int)
+        self.ids = tuple(item.criteria | item.requirement_tags)
+        # What `Support.problem` and `Support.inferring` read of an item, numbered: items
+        # alike in these are judged alike, so a row judges each kind once, not each item.
+        kind = (
+            item.method,
+            item.environment,
+            item.rwe_approval_id,
+            item.written_answers,
+            item.other_reason,
+        )
+        self.profile = profiles.setdefault(kind, len(profiles))
+        self.observed = item.assessor_observed
+        base = (item.evidence_id, item.method, item.effective_on)
+        self.refs = (_ref(*base, counts=False), _ref(*base, counts=True))
+
+
+def _order(record: _Item) -> tuple[date, int]:
+    return record.order
+
+
+class CoverageMemo:
+    """Each evidence item's `_Item`, held between reports of states that share items.
+
+    Time travel folds on from held states (`PortfolioState.fork`): consecutive reports
+    read mostly the same item objects, so what coverage derives from an item is derived
+    once. Only for items that never change after they are judged (held states and the
+    forks folded from them do not): an item is known by its identity.
+    """
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self.limit = limit
+        self._items: dict[int, _Item] = {}
+        self._profiles: dict[tuple[object, ...], int] = {}
+
+    def of(self, item: EvidenceItem) -> _Item:
+        record = self._items.get(id(item))
+        if record is None or record.item is not item:
+            if len(self._items) >= self.limit:
+                self._items.clear()  # records hold their items: ids are not reused meanwhile
+            record = self._items[id(item)] = _Item(item, self._profiles)
+        return record
+
+
 class _Judge:
     """Judges each id of the unit from the portfolio's live evidence and its decisions."""
 
-    def __init__(self, portfolio: PortfolioState, support: Support) -> None:
+    def __init__(self, portfolio: PortfolioState, support: Support, memo: CoverageMemo) -> None:
         self.portfolio = portfolio
         self.support = support
-        live = (i for i in portfolio.evidence.values() if not i.withdrawn)
-        # By the id's number: the order of its canonical string, without making 1,000 strings.
-        self.live = sorted(live, key=lambda i: (i.effective_on, i.evidence_id.int))
+        of = memo.of
+        live = [of(i) for i in portfolio.evidence.values() if not i.withdrawn]
+        live.sort(key=_order)
         self.decisions = portfolio.decisions_in_order()
         # Indexed once by id, in the same order, so a row costs what its own evidence and
         # decisions do, not the whole portfolio's (a 1,000-item portfolio has ~40 rows).
-        self._evidence: dict[str, list[EvidenceItem]] = {}
-        for item in self.live:
-            for cid in item.criteria | item.requirement_tags:
-                self._evidence.setdefault(cid, []).append(item)
+        self._evidence: dict[str, list[_Item]] = {}
+        for record in live:
+            for cid in record.ids:
+                self._evidence.setdefault(cid, []).append(record)
         self._deciding: dict[str, list[Decision]] = {}
-        self._showing: dict[str, tuple[list[EvidenceItem], set[int]]] = {}
+        self._showing: dict[str, tuple[list[_Item], set[int]]] = {}
+        self._problems: dict[str, dict[int, str | None]] = {}
         for decision in self.decisions:
             for cid in dict.fromkeys(decision.criteria):
                 self._deciding.setdefault(cid, []).append(decision)
 
-    def evidence_for(self, cid: str) -> list[EvidenceItem]:
-        """The live items mapped to (or tagged with) `cid`, in `live` order."""
+    def evidence_for(self, cid: str) -> list[_Item]:
+        """The live items mapped to (or tagged with) `cid`, in (effective date, id) order."""
         return self._evidence.get(cid, [])
 
-    def showing(self, cid: str) -> tuple[list[EvidenceItem], set[int]]:
-        """The items of `evidence_for(cid)` that can show it, and their ids (`id()`), once
-        per id: a row, the decision it rests on and the range rule all ask."""
+    def problems(self, cid: str) -> dict[int, str | None]:
+        """`Support.problem` for `cid` of each kind of item among `evidence_for(cid)`."""
+        known = self._problems.get(cid)
+        if known is None:
+            kinds = {r.profile: r.item for r in self.evidence_for(cid)}
+            problem = self.support.problem
+            known = self._problems[cid] = {k: problem(i, cid) for k, i in kinds.items()}
+        return known
+
+    def showing(self, cid: str) -> tuple[list[_Item], set[int]]:
+        """The items of `evidence_for(cid)` that can show it (`Support.shows`: live and
+        mapped they are), and their `id()`s, once per id: a row, the decision it rests on
+        and the range rule all ask."""
         known = self._showing.get(cid)
         if known is None:
-            shows = self.support.shows
-            items = [i for i in self.evidence_for(cid) if shows(i, cid)]
-            known = self._showing[cid] = (items, {id(i) for i in items})
+            problems = self.problems(cid)
+            items = [r for r in self.evidence_for(cid) if problems[r.profile] is None]
+            known = self._showing[cid] = (items, {id(r.item) for r in items})
         return known
 
     def deciding(self, cid: str) -> list[Decision]:
@@ -187,25 +254,28 @@ class _Judge:
     def row(self, cid: str, area: Area, text: str) -> CriterionCoverage:
         support, name = self.support, label_of(cid, area)
         items = self.evidence_for(cid)
-        showing, shown = self.showing(cid)  # by identity: `in` a list compares dataclasses
+        showing, _ = self.showing(cid)
+        problems = self.problems(cid)
         must = cid in support.must
-        observed = any(i.assessor_observed for i in showing)  # `observes`, shows known
+        observed = any(r.observed for r in showing)  # `observes`, shows known
         gaps = self._evidence_gaps(
             name, cid, area, text=text, items=items, showing=showing, must=must, observed=observed
         )
         stands_for, decision_gaps = self._decided(name, cid, has_evidence=bool(showing))
         gaps += decision_gaps
         statement = support.knowledge.get(cid)
+        inferring = support.inferring
+        shown_kinds = {r.profile: r.item for r in showing}
         return CriterionCoverage(
             id=cid,
             area=area,
             status=_status(stands_for, items),
             complete=not gaps,
-            evidence=tuple(_ref(i, counts=id(i) in shown) for i in items),
+            evidence=tuple(r.refs[problems[r.profile] is None] for r in items),
             decision_id=stands_for.decision_id if stands_for is not None else None,
             must_observe=must,
             observed=observed,
-            inferred=not gaps and all(support.inferring(i, cid) for i in showing),
+            inferred=not gaps and all(inferring(i, cid) for i in shown_kinds.values()),
             inferable=statement.inferable if statement is not None else None,
             gaps=tuple(gaps),
         )
@@ -217,8 +287,8 @@ class _Judge:
         area: Area,
         *,
         text: str,
-        items: list[EvidenceItem],
-        showing: list[EvidenceItem],
+        items: list[_Item],
+        showing: list[_Item],
         must: bool,
         observed: bool,
     ) -> list[str]:
@@ -228,12 +298,11 @@ class _Judge:
             note = "; it must be observed by the assessor" if must else ""
             return [f"{name}: no evidence yet{note}"]
         if not showing:
-            problems = sorted({p for i in items if (p := self.support.problem(i, cid))})
+            problems = sorted({p for p in self.problems(cid).values() if p})
             return [f"{name}: its evidence cannot show it ({'; '.join(problems)})"]
         if must and not observed:
-            return [
-                f"{name} must be observed by the assessor; so far it has only {_methods(items)}"
-            ]
+            methods = _methods(r.item for r in items)
+            return [f"{name} must be observed by the assessor; so far it has only {methods}"]
         return []
 
     def _decided(
@@ -284,12 +353,9 @@ class _Judge:
         return showing, gaps
 
 
-def _ref(item: EvidenceItem, *, counts: bool) -> EvidenceRef:
+def _ref(evidence_id: UUID, method: Method, effective_on: date, *, counts: bool) -> EvidenceRef:
     return EvidenceRef(
-        evidence_id=item.evidence_id,
-        method=item.method,
-        effective_on=item.effective_on,
-        counts=counts,
+        evidence_id=evidence_id, method=method, effective_on=effective_on, counts=counts
     )
 
 
@@ -302,7 +368,7 @@ def label_of(cid: str, area: Area) -> str:
 def _range_rule(judge: _Judge, rule: RangeRule, gaps: list[str]) -> RangeCoverage:
     """ "Two from (a)-(d) by direct observation": simulated observations never count."""
     ids = tuple(item.id for item in rule.items)
-    observed = tuple(cid for cid in ids if any(i.assessor_observed for i in judge.showing(cid)[0]))
+    observed = tuple(cid for cid in ids if any(r.observed for r in judge.showing(cid)[0]))
     if len(observed) < rule.min_observed:
         verb = "has" if len(observed) == 1 else "have"
         gaps.append(
@@ -326,7 +392,7 @@ def _referrals(name: str, decision: Decision) -> list[str]:
     ]
 
 
-def _status(met: Decision | None, items: list[EvidenceItem]) -> Status:
+def _status(met: Decision | None, items: Sequence[object]) -> Status:
     if met is None:
         return Status.EVIDENCED if items else Status.NOT_EVIDENCED
     if met.ev_samples:

@@ -12,13 +12,19 @@ from domain.centre import CentreState
 from domain.portfolio import PortfolioState
 from domain.spec import UnitSpec
 from domain.support import Support
-from projections.coverage import CoverageReport, coverage
+from projections.coverage import CoverageMemo, CoverageReport, coverage
 from projections.sufficiency import SufficiencyReport, policy_for, sufficiency
 
 
-def coverage_of(portfolio: PortfolioState, centre: CentreState, spec: UnitSpec) -> CoverageReport:
+def coverage_of(
+    portfolio: PortfolioState,
+    centre: CentreState,
+    spec: UnitSpec,
+    *,
+    memo: CoverageMemo | None = None,
+) -> CoverageReport:
     observed = centre.observed_criteria.get(portfolio.unit_code, ())
-    return coverage(portfolio, spec, observed, centre.rwe_approvals)
+    return coverage(portfolio, spec, observed, centre.rwe_approvals, memo=memo)
 
 
 def sufficiency_of(

@@ -27,7 +27,7 @@ from domain.portfolio import PortfolioState, fold_portfolio
 from projections import audit as audit_view
 from projections.base import effective_at as effective_filter
 from projections.base import known_at
-from projections.coverage import CoverageReport
+from projections.coverage import CoverageMemo, CoverageReport
 from projections.documents import (
     CENTRE,
     CENTRE_PORTFOLIOS,
@@ -137,6 +137,7 @@ class Queries:
         self._centre_lock = threading.Lock()
         self._centres: _Held[tuple[UUID, int], CentreState] = _Held(CENTRES_HELD)
         self._reports: _Held[tuple[_Cut, str, int, str], CoverageReport] = _Held(REPORTS_HELD)
+        self._coverage_memo = CoverageMemo()  # the folds' items never change (copy on write)
 
     # ---- a portfolio -------------------------------------------------------------------
 
@@ -220,7 +221,8 @@ class Queries:
         key = (cut, spec.code, spec.version, spec.content_hash)
         if (held := self._reports.get(key)) is not None:
             return held
-        return self._reports.put(key, coverage_of(portfolio, centre, spec))
+        report = coverage_of(portfolio, centre, spec, memo=self._coverage_memo)
+        return self._reports.put(key, report)
 
     def sufficiency(
         self,
