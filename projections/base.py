@@ -8,9 +8,10 @@ never double-counts and a rebuild from zero commits many events per transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
+from uuid import UUID
 
 from domain.events import Event
 
@@ -35,6 +36,19 @@ class Projection(Protocol):
     def apply(self, position: int, event: Event, docs: Documents) -> None: ...
 
     def flush(self, docs: Documents) -> None: ...
+
+
+@runtime_checkable
+class LooksAhead(Protocol):
+    """A projection that can put off work a later batch of a rebuild would redo.
+
+    Before `flush`, a rebuild tells it what the next batch holds: (stream id, topic) of
+    each notification. What it puts off must be done by the next batch's `flush` (or
+    left so that any later batch touching that stream does it), so the view after the
+    last batch is what it would have been without being told.
+    """
+
+    def upcoming(self, events: Iterable[tuple[UUID, str]]) -> None: ...
 
 
 def known_at(events: Sequence[E], as_known_at: datetime | None) -> Iterator[E]:

@@ -22,7 +22,7 @@ centre change re-derives every document of its portfolios (ADR 0021).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import ClassVar, Generic, TypeVar
 from uuid import UUID
 
@@ -60,6 +60,9 @@ from projections.documents import (
 )
 
 T = TypeVar("T")
+_PORTFOLIO_TOPICS = frozenset(
+    topic for topic, cls in e.EVENT_TYPES.items() if issubclass(cls, e.PortfolioEvent)
+)
 
 
 class PortfolioStateProjection:
@@ -107,6 +110,19 @@ class PortfolioStateProjection:
         self._recent_centres = _Recent[CentreState](keep_decoded)
         self._recent_portfolios = _Recent[PortfolioState](keep_decoded)
         self._batch: _Batch | None = None
+        self._upcoming: frozenset[UUID] = frozenset()  # portfolios the next batch touches
+        self._pending: dict[UUID, None] = {}  # derivations put off by the last batch
+
+    def upcoming(self, events: Iterable[tuple[UUID, str]]) -> None:
+        """Put off deriving the portfolios the next batch of a rebuild touches (LooksAhead).
+
+        In a rebuild a portfolio's events often straddle two batches; deriving it in
+        both would compute its coverage, sufficiency and chains twice for one result. Only
+        a portfolio none of whose derived documents is stored yet is put off, so whichever
+        process applies its next event (this one, or another after a crash) finds nothing
+        to keep and derives it; here the next flush derives it regardless.
+        """
+        self._upcoming = frozenset(stream for stream, topic in events if topic in _PORTFOLIO_TOPICS)
 
     def apply(self, position: int, event: e.Event, docs: Documents) -> None:
         batch = self._batch_for(docs)
@@ -149,7 +165,9 @@ class PortfolioStateProjection:
 
     def flush(self, docs: Documents) -> None:
         batch, self._batch = self._batch_for(docs), None
-        batch.write(self.derivers)
+        upcoming, self._upcoming = self._upcoming, frozenset()
+        pending, self._pending = self._pending, {}
+        self._pending = batch.write(self.derivers, pending, upcoming)
 
     def _batch_for(self, docs: Documents) -> _Batch:
         """The in-memory states belong to one unit of work; a new one (after a failed batch,
@@ -261,7 +279,14 @@ class _Batch:
         body = self.docs.get(ERASABLE_INDEX, str(learner))
         return [] if body is None else decode_positions(body)
 
-    def write(self, derivers: Sequence[Deriver]) -> None:
+    def write(
+        self,
+        derivers: Sequence[Deriver],
+        pending: dict[UUID, None] | None = None,
+        upcoming: frozenset[UUID] = frozenset(),
+    ) -> dict[UUID, None]:
+        """Write the batch; returns the portfolios whose derivation it put off (`upcoming`
+        ones with no derived document stored), after deriving the `pending` ones."""
         put = self.docs.put
         for learner, positions in self.erasable.items():
             index = encode_doc([*self._erasable(learner), *positions])
@@ -282,9 +307,11 @@ class _Batch:
             put(PORTFOLIO, str(portfolio_id), body, centre_id=str(state.centre_id))
             if not derivers:
                 self.recent_portfolios.keep(portfolio_id, body, state)
+        deferred: dict[UUID, None] = {}
         if derivers:
-            self._derive(derivers, stored, centres)
+            deferred = self._derive(derivers, stored, centres, pending or {}, upcoming)
         self._keep_unchanged()
+        return deferred
 
     def _keep_unchanged(self) -> None:
         """States loaded but not changed still match their stored bytes: keep them decoded."""
@@ -300,17 +327,29 @@ class _Batch:
         derivers: Sequence[Deriver],
         stored: dict[UUID, bytes],
         centres: dict[UUID, CentreState],
-    ) -> None:
+        pending: dict[UUID, None],
+        upcoming: frozenset[UUID],
+    ) -> dict[UUID, None]:
         """Derivers see states whose sets are rebuilt in sorted order, as decoding the stored
         bytes would give them, so their output can't depend on a set's insertion history.
+
+        Returns the `upcoming` portfolios left underived (see `upcoming`).
         """
         targets = dict.fromkeys(stored)
-        everything: set[UUID] = set()  # portfolios of a centre whose change re-derives them
+        everything: set[UUID] = set(pending)  # portfolios every deriver must run for
+        targets.update(pending)
         for centre_id in self.rederive:
             listed = self._centre_portfolios(centre_id)
             targets.update(dict.fromkeys(listed))
             everything.update(listed)
+        deferred: dict[UUID, None] = {}
         for portfolio_id in targets:
+            if portfolio_id in upcoming and self._underived(derivers, portfolio_id):
+                deferred[portfolio_id] = None
+                if portfolio_id in stored:
+                    state = normalise_sets(self.portfolios[portfolio_id])
+                    self.recent_portfolios.keep(portfolio_id, stored[portfolio_id], state)
+                continue
             if portfolio_id in stored:
                 portfolio = normalise_sets(self.portfolios[portfolio_id])
                 self.recent_portfolios.keep(portfolio_id, stored[portfolio_id], portfolio)
@@ -328,6 +367,14 @@ class _Batch:
                 if (derived := derive(portfolio, centre)) is not None:
                     kind, doc = derived
                     self.docs.put(kind, str(portfolio_id), doc, centre_id=str(centre.centre_id))
+        return deferred
+
+    def _underived(self, derivers: Sequence[Deriver], portfolio_id: UUID) -> bool:
+        """No derived document of the portfolio is stored (each deriver says its kind)."""
+        key = str(portfolio_id)
+        return all(
+            isinstance(d, Selective) and self.docs.get(d.kind, key) is None for d in derivers
+        )
 
     def _unchanged(
         self, derive: Deriver, portfolio: PortfolioState, events: Sequence[e.PortfolioEvent]

@@ -18,10 +18,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 from adapters.store.views import TrackingConflict
 from domain.events import Event
-from projections.base import Projection
+from projections.base import LooksAhead, Projection
 
 if TYPE_CHECKING:
     from eventsourcing.persistence import ApplicationRecorder, Notification, Subscription
@@ -115,35 +116,64 @@ class ProjectionRunner:
         with self._batch_lock:
             self.store.drop()
             self._set_position(self.store.position())
-        position = self.catch_up(batch_size, progress)
+        position = self._catch_up(batch_size or self.batch_size, progress, None, ahead=True)
         if was_running:
             self.start()
         return position
 
     def _catch_up(
-        self, size: int, progress: Progress | None, stopping: threading.Event | None
+        self,
+        size: int,
+        progress: Progress | None,
+        stopping: threading.Event | None,
+        *,
+        ahead: bool = False,
     ) -> int:
+        """With `ahead` (a rebuild), each page is read before the one in front of it is
+        flushed, and a projection that `LooksAhead` is told what it holds, so it can put
+        off deriving what that page changes again. Not when following live: a batch's
+        documents must be complete when its position is, for read-your-writes.
+        """
         start, head = self._position, self.head()
-        while stopping is None or not stopping.is_set():
-            page = list(islice(self.ledger.notifications(after=self._position, batch=size), size))
-            if not page:
-                break
+        if stopping is not None and stopping.is_set():
+            return self._position
+        page = self._page(self._position, size)
+        while page:
+            stop = stopping is not None and stopping.is_set()
+            look = ahead and not stop and len(page) == size
+            upcoming = self._page(page[-1].id, size) if look else []
             try:
-                self._process(page)
+                self._process(page, upcoming=upcoming)
             except TrackingConflict:
                 log.info("view %s moved under this runner; resuming from it", self.store.name)
+                page = self._page(self._position, size)
                 continue
             if progress is not None:
                 progress(self._position - start, max(head, self._position) - start)
             if len(page) < size:
                 break
+            if upcoming:  # what was put off is its batch's to derive: applied even if stopping
+                page = upcoming
+            elif stop or (stopping is not None and stopping.is_set()):
+                break
+            else:
+                page = self._page(self._position, size)
         return self._position
 
-    def _process(self, notifications: Sequence[Notification], after: int | None = None) -> None:
+    def _page(self, after: int, size: int) -> list[Notification]:
+        return list(islice(self.ledger.notifications(after=after, batch=size), size))
+
+    def _process(
+        self,
+        notifications: Sequence[Notification],
+        after: int | None = None,
+        upcoming: Sequence[Notification] = (),
+    ) -> None:
         """Fold a batch and commit it with its last position, or leave the view untouched.
 
         `after` is where a contiguous feed (the subscription) had got to: if the tracked
         position is behind it, events between were never applied, so the feed must restart.
+        `upcoming` is the next batch of a rebuild, told to a projection that `LooksAhead`.
         """
         with self._batch_lock:
             if after is not None and self._position < after:
@@ -158,6 +188,8 @@ class ProjectionRunner:
                     event = self.ledger.decode(notification).event
                     if isinstance(event, Event):
                         self.projection.apply(notification.id, event, docs)
+                if upcoming and isinstance(self.projection, LooksAhead):
+                    self.projection.upcoming((_stream(n), n.topic) for n in upcoming)
                 self.projection.flush(docs)
                 docs.commit(fresh[-1].id)
             except Exception as error:
@@ -289,6 +321,11 @@ class ProjectionRunner:
                 pump.join()
             with self._batch_lock:
                 self._subscription = None
+
+
+def _stream(notification: Notification) -> UUID:
+    originator_id = notification.originator_id
+    return originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
 
 
 def _pump(subscription: Iterable[Notification], feed: queue.Queue[Notification | _End]) -> None:
