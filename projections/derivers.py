@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from uuid import UUID
 
+import msgspec
+
 from domain import events as e
 from domain.centre import CentreState
 from domain.personal import redacted
@@ -44,10 +46,27 @@ class TrailDeriver:
     def __call__(self, position: int, event: e.Event, centre: CentreState) -> tuple[str, bytes]:
         return TRAIL, self._row(position, event, centre, self._people(centre))
 
-    def erased(self, position: int, event: e.Event, centre: CentreState, learner: UUID) -> bytes:
-        """The row as it reads once `learner` is erased: their fields and name ERASED."""
-        people = _Erased(self._people(centre), learner)
-        return self._row(position, redacted(event), centre, people)
+    def rows(
+        self, position: int, event: e.Event, centre: CentreState, learner: UUID | None
+    ) -> tuple[bytes, bytes | None]:
+        """The event's row and, if it is about `learner`, the row as it reads once they are
+        erased (their fields and name ERASED), or None where that is the same row.
+
+        Erasure changes only personal fields, and of a row's fields only the actor's name
+        and the summary read any (`ROW_FIELDS` are the event fields the rest are copied
+        from): the erased row is the row with those two recomputed, not a second row.
+        """
+        people = self._people(centre)
+        entry = self._entry(position, event, centre, people)
+        row = encode_doc(entry)
+        if learner is None:
+            return row, None
+        erased = _Erased(people, learner)
+        actor = audit.name_of(erased, event.actor_id, event.actor_role)
+        summary = audit.summary(redacted(event), erased)
+        if actor == entry.actor_name and summary == entry.summary:
+            return row, None
+        return row, encode_doc(msgspec.structs.replace(entry, actor_name=actor, summary=summary))
 
     def _people(self, centre: CentreState) -> Mapping[UUID, str]:
         cached = self.people_at.get(centre.centre_id)
@@ -58,13 +77,26 @@ class TrailDeriver:
         self.people_at.move_to_end(centre.centre_id)
         return cached[1]
 
-    @staticmethod
+    @classmethod
     def _row(
-        position: int, event: e.Event, centre: CentreState, people: Mapping[UUID, str]
+        cls, position: int, event: e.Event, centre: CentreState, people: Mapping[UUID, str]
     ) -> bytes:
+        return encode_doc(cls._entry(position, event, centre, people))
+
+    @staticmethod
+    def _entry(
+        position: int, event: e.Event, centre: CentreState, people: Mapping[UUID, str]
+    ) -> audit.TrailEntry:
         actor = audit.name_of(people, event.actor_id, event.actor_role)
-        entry = audit.trail_entry(position, event, actor, centre.centre_id, names=people)
-        return encode_doc(entry)
+        return audit.trail_entry(position, event, actor, centre.centre_id, names=people)
+
+
+#: The event fields a trail row copies (besides its actor's name and summary): none may be
+#: personal, or an erased learner's row would keep it (`TrailDeriver.rows`).
+ROW_FIELDS = frozenset({
+    "event_id", "centre_id", "portfolio_id", "actor_id", "actor_role", "recorded_at",
+    "effective_on", "decision_id", "decision_ids", "evidence_id", "evidence_ids", "sample_id",
+})  # fmt: skip
 
 
 def trail_deriver() -> EventDeriver:

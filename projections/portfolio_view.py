@@ -150,16 +150,18 @@ class PortfolioStateProjection:
         else:
             return
         key, centre_id = position_key(position), str(centre.centre_id)
+        about = learner if learner is not None and learner not in centre.erased else None
         for derive in self.event_derivers:
-            if (derived := derive(position, event, centre)) is not None:
+            if derive is self.trail:
+                row, erased = self.trail.rows(position, event, centre, about)
+                docs.put(TRAIL, key, row, centre_id=centre_id)
+                if erased is not None and about is not None:
+                    docs.put(TRAIL_ERASABLE, key, erased, centre_id=centre_id)
+                    batch.erasable.setdefault(about, []).append(position)
+                    batch.learner_centres[about] = centre_id
+            elif (derived := derive(position, event, centre)) is not None:
                 kind, body = derived
                 docs.put(kind, key, body, centre_id=centre_id)
-        if self.trail is not None and learner is not None and learner not in centre.erased:
-            erased = self.trail.erased(position, event, centre, learner)
-            if erased != docs.get(TRAIL, key):
-                docs.put(TRAIL_ERASABLE, key, erased, centre_id=centre_id)
-                batch.erasable.setdefault(learner, []).append(position)
-                batch.learner_centres[learner] = centre_id
         if isinstance(event, e.SubjectErased):
             batch.purge(event.subject_id, centre_id)
 
