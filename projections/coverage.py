@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date
 from enum import StrEnum
+from operator import attrgetter
 from uuid import UUID
 
 import msgspec
@@ -106,7 +107,7 @@ def coverage(
     and `approvals` its approved realistic working environments. `memo`: what was derived
     from the same items for earlier reports (only for items that never change)."""
     support = Support(spec, centre_observed, approvals)
-    judge = _Judge(portfolio, support, memo or CoverageMemo())
+    judge = _Judge(portfolio, support, memo or _Fresh())
     gaps: list[str] = []
     if spec.observation_rule is ObservationRule.CENTRE_SETS and not centre_observed:
         gaps.append("The centre has not yet set which criteria of this unit must be observed")
@@ -146,12 +147,13 @@ def _spec_note(portfolio: PortfolioState, spec: UnitSpec) -> str:
 class _Item:
     """What coverage reads of one evidence item, derived once per item (`CoverageMemo`)."""
 
-    __slots__ = ("ids", "item", "observed", "order", "profile", "refs")
+    __slots__ = ("ids", "item", "no", "observed", "order", "profile", "yes")
 
-    def __init__(self, item: EvidenceItem, profiles: dict[tuple[object, ...], int]) -> None:
+    def __init__(self, item: EvidenceItem) -> None:
         self.item = item
-        # By the id's number: the order of its canonical string, without making 1,000 strings.
-        self.order = (item.effective_on, item.evidence_id.int)
+        # By date, then the id's number (the order of its canonical string, without making
+        # 1,000 strings), as one integer: compared in C.
+        self.order = item.effective_on.toordinal() << 128 | item.evidence_id.int
         self.ids = tuple(item.criteria | item.requirement_tags)
         # What `Support.problem` and `Support.inferring` read of an item, numbered: items
         # alike in these are judged alike, so a row judges each kind once, not each item.
@@ -162,37 +164,39 @@ class _Item:
             item.written_answers,
             item.other_reason,
         )
-        self.profile = profiles.setdefault(kind, len(profiles))
+        self.profile = _KINDS.setdefault(kind, len(_KINDS))
         self.observed = item.assessor_observed
         base = (item.evidence_id, item.method, item.effective_on)
-        self.refs = (_ref(*base, counts=False), _ref(*base, counts=True))
+        self.yes, self.no = _ref(*base, counts=True), _ref(*base, counts=False)
 
 
-def _order(record: _Item) -> tuple[date, int]:
-    return record.order
+_KINDS: dict[tuple[object, ...], int] = {}  # every kind of item seen: a handful per unit
+_MEMO = "_coverage_item"  # where an item holds its `_Item` (not a field: never stored)
+_order = attrgetter("order")
+_yes = attrgetter("yes")
 
 
 class CoverageMemo:
-    """Each evidence item's `_Item`, held between reports of states that share items.
+    """Keep each evidence item's `_Item` on the item, for the next report that reads it.
 
     Time travel folds on from held states (`PortfolioState.fork`): consecutive reports
     read mostly the same item objects, so what coverage derives from an item is derived
     once. Only for items that never change after they are judged (held states and the
-    forks folded from them do not): an item is known by its identity.
+    forks folded from them do not; a copied item starts afresh).
     """
 
-    def __init__(self, limit: int = 50_000) -> None:
-        self.limit = limit
-        self._items: dict[int, _Item] = {}
-        self._profiles: dict[tuple[object, ...], int] = {}
+    def of(self, item: EvidenceItem) -> _Item:
+        record: _Item | None = item.__dict__.get(_MEMO)
+        if record is None:
+            record = item.__dict__[_MEMO] = _Item(item)
+        return record
+
+
+class _Fresh(CoverageMemo):
+    """Derive each time: for states whose items change between reports (the views')."""
 
     def of(self, item: EvidenceItem) -> _Item:
-        record = self._items.get(id(item))
-        if record is None or record.item is not item:
-            if len(self._items) >= self.limit:
-                self._items.clear()  # records hold their items: ids are not reused meanwhile
-            record = self._items[id(item)] = _Item(item, self._profiles)
-        return record
+        return _Item(item)
 
 
 class _Judge:
@@ -201,8 +205,8 @@ class _Judge:
     def __init__(self, portfolio: PortfolioState, support: Support, memo: CoverageMemo) -> None:
         self.portfolio = portfolio
         self.support = support
-        of = memo.of
-        live = [of(i) for i in portfolio.evidence.values() if not i.withdrawn]
+        self.of = memo.of
+        live = [self.of(i) for i in portfolio.evidence.values() if not i.withdrawn]
         live.sort(key=_order)
         self.decisions = portfolio.decisions_in_order()
         # Indexed once by id, in the same order, so a row costs what its own evidence and
@@ -212,7 +216,7 @@ class _Judge:
             for cid in record.ids:
                 self._evidence.setdefault(cid, []).append(record)
         self._deciding: dict[str, list[Decision]] = {}
-        self._showing: dict[str, tuple[list[_Item], set[int]]] = {}
+        self._showing: dict[str, list[_Item]] = {}
         self._problems: dict[str, dict[int, str | None]] = {}
         for decision in self.decisions:
             for cid in dict.fromkeys(decision.criteria):
@@ -231,16 +235,22 @@ class _Judge:
             known = self._problems[cid] = {k: problem(i, cid) for k, i in kinds.items()}
         return known
 
-    def showing(self, cid: str) -> tuple[list[_Item], set[int]]:
+    def showing(self, cid: str) -> list[_Item]:
         """The items of `evidence_for(cid)` that can show it (`Support.shows`: live and
-        mapped they are), and their `id()`s, once per id: a row, the decision it rests on
-        and the range rule all ask."""
+        mapped they are), once per id: a row and the range rule both ask."""
         known = self._showing.get(cid)
         if known is None:
-            problems = self.problems(cid)
-            items = [r for r in self.evidence_for(cid) if problems[r.profile] is None]
-            known = self._showing[cid] = (items, {id(r.item) for r in items})
+            problems, items = self.problems(cid), self.evidence_for(cid)
+            if any(p is not None for p in problems.values()):
+                items = [r for r in items if problems[r.profile] is None]
+            known = self._showing[cid] = items
         return known
+
+    def shows(self, item: EvidenceItem, cid: str) -> bool:
+        """`Support.shows(item, cid)`, for any item of the portfolio, as `showing` judges."""
+        if item.withdrawn or not item.evidences(cid):
+            return False
+        return self.problems(cid)[self.of(item).profile] is None  # among `evidence_for(cid)`
 
     def deciding(self, cid: str) -> list[Decision]:
         """The decisions naming `cid`, in `decisions` order."""
@@ -254,7 +264,7 @@ class _Judge:
     def row(self, cid: str, area: Area, text: str) -> CriterionCoverage:
         support, name = self.support, label_of(cid, area)
         items = self.evidence_for(cid)
-        showing, _ = self.showing(cid)
+        showing = self.showing(cid)
         problems = self.problems(cid)
         must = cid in support.must
         observed = any(r.observed for r in showing)  # `observes`, shows known
@@ -265,17 +275,21 @@ class _Judge:
         gaps += decision_gaps
         statement = support.knowledge.get(cid)
         inferring = support.inferring
-        shown_kinds = {r.profile: r.item for r in showing}
+        kinds = {r.profile: r.item for r in showing} if not gaps else {}
+        if showing is items:  # every one of them shows it
+            refs = tuple(map(_yes, items))
+        else:
+            refs = tuple(r.yes if problems[r.profile] is None else r.no for r in items)
         return CriterionCoverage(
             id=cid,
             area=area,
             status=_status(stands_for, items),
             complete=not gaps,
-            evidence=tuple(r.refs[problems[r.profile] is None] for r in items),
+            evidence=refs,
             decision_id=stands_for.decision_id if stands_for is not None else None,
             must_observe=must,
             observed=observed,
-            inferred=not gaps and all(inferring(i, cid) for i in shown_kinds.values()),
+            inferred=not gaps and all(inferring(i, cid) for i in kinds.values()),
             inferable=statement.inferable if statement is not None else None,
             gaps=tuple(gaps),
         )
@@ -330,8 +344,7 @@ class _Judge:
         support, day = self.support, decision.effective_on
         evidence = self.portfolio.evidence
         cited = [evidence[i] for i in decision.evidence_ids if i in evidence]
-        shown = self.showing(cid)[1]  # `support.shows`: live, mapped, able to show it
-        showing = [i for i in cited if id(i) in shown]
+        showing = [i for i in cited if self.shows(i, cid)]
         if not showing:
             withdrawn = [i for i in cited if i.withdrawn and i.evidences(cid)]
             if withdrawn:
@@ -368,7 +381,7 @@ def label_of(cid: str, area: Area) -> str:
 def _range_rule(judge: _Judge, rule: RangeRule, gaps: list[str]) -> RangeCoverage:
     """ "Two from (a)-(d) by direct observation": simulated observations never count."""
     ids = tuple(item.id for item in rule.items)
-    observed = tuple(cid for cid in ids if any(r.observed for r in judge.showing(cid)[0]))
+    observed = tuple(cid for cid in ids if any(r.observed for r in judge.showing(cid)))
     if len(observed) < rule.min_observed:
         verb = "has" if len(observed) == 1 else "have"
         gaps.append(

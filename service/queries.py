@@ -42,6 +42,7 @@ from projections.documents import (
 from projections.judgement import coverage_of, sufficiency_of
 from projections.sampling import SamplingCompliance, sampling_compliance
 from projections.sufficiency import SufficiencyReport
+from service.codec import Recorded
 from service.handlers import Eportfolio
 from service.travel import Timeline, Times
 
@@ -50,6 +51,7 @@ K = TypeVar("K")
 V = TypeVar("V")
 REPORTS_HELD = 4_096  # coverage reports as known at a moment, by the events they fold
 CENTRES_HELD = 256  # centres as known at a moment (facts: names sealed)
+STREAMS_HELD = 256  # portfolio streams' events, as the ledger's facts hold them
 E = TypeVar("E", bound=Event)
 DecisionChainWithContext = audit_view.DecisionChainWithContext
 _decode_chains = msgspec.json.Decoder(list[DecisionChainWithContext]).decode
@@ -137,7 +139,9 @@ class Queries:
         self._centre_lock = threading.Lock()
         self._centres: _Held[tuple[UUID, int], CentreState] = _Held(CENTRES_HELD)
         self._reports: _Held[tuple[_Cut, str, int, str], CoverageReport] = _Held(REPORTS_HELD)
-        self._coverage_memo = CoverageMemo()  # the folds' items never change (copy on write)
+        self._events: _Held[UUID, tuple[tuple[Recorded, ...], tuple[PortfolioEvent, ...]]]
+        self._events = _Held(STREAMS_HELD)
+        self._coverage_memo = CoverageMemo()  # folds' items never change (copy on write)
 
     # ---- a portfolio -------------------------------------------------------------------
 
@@ -160,7 +164,7 @@ class Queries:
         self, portfolio_id: UUID, as_known_at: datetime | None, effective_at: date | None
     ) -> tuple[PortfolioState, CentreState, _Cut | None]:
         """`portfolio_at`, and the prefixes it folds where they are prefixes."""
-        events = self.app.ledger.portfolio_facts(portfolio_id)
+        events = self._portfolio_facts(portfolio_id)
         count: int | None = None
         if as_known_at is not None and effective_at is None:
             portfolio, count = self.timeline.known_at(portfolio_id, events, as_known_at)
@@ -174,6 +178,15 @@ class Queries:
         centre, known = self._centre_facts_at(centre_id, as_known_at)
         cut = None if count is None or known is None else (portfolio_id, count, centre_id, known)
         return portfolio, centre, cut
+
+    def _portfolio_facts(self, portfolio_id: UUID) -> Sequence[PortfolioEvent]:
+        """`Ledger.portfolio_facts`, its list kept while the stream's facts stay the same."""
+        facts = self.app.ledger.facts(portfolio_id)
+        held = self._events.get(portfolio_id)
+        if held is not None and held[0] is facts:
+            return held[1]
+        events = tuple(r.event for r in facts if isinstance(r.event, PortfolioEvent))
+        return self._events.put(portfolio_id, (facts, events))[1]
 
     def _centre_facts_at(
         self, centre_id: UUID, as_known_at: datetime
