@@ -26,6 +26,7 @@ from adapters.audit.findings import Problem, Report
 from adapters.audit.signing import NoteError, SigningKeyError, VerifierKey, split_note
 from adapters.audit.verify_attachments import Attachments
 from adapters.audit.verify_rows import Row, Streams, Views, check_view, read_rows
+from adapters.audit.verify_tree import TreeElsewhere
 from domain.events import Event, EvidenceSubmitted, LearnerEnrolled, SubjectErased
 from service.checkpoints import CheckpointBody, parse_checkpoint_text
 from service.merkle import EMPTY_ROOT, Frontier, verify_consistency, verify_inclusion
@@ -69,7 +70,8 @@ def verify_bundle_reporting(
     with archive:
         zin = ZipIn(archive)
         try:
-            _verify(zin, trusted_checkpoint, trusted_key, progress, report)
+            path = bundle if isinstance(bundle, Path) else None
+            _verify(zin, path, trusted_checkpoint, trusted_key, progress, report)
         except (zipfile.BadZipFile, OSError, EOFError) as error:
             report.fail(f"the bundle is not a readable zip file: {error}")
         finally:
@@ -77,8 +79,9 @@ def verify_bundle_reporting(
     return report
 
 
-def _verify(
+def _verify(  # noqa: PLR0917 - the one caller passes what the user gave
     zin: ZipIn,
+    path: Path | None,
     trusted_checkpoint: str | None,
     trusted_key: str | None,
     progress: Progress | None,
@@ -102,6 +105,7 @@ def _verify(
     expected = manifest.tree_size if manifest.full else sum(manifest.streams.values())
     passed = _rows(
         zin,
+        path,
         manifest,
         proofs,
         target,
@@ -282,6 +286,7 @@ class _Passed:
 
 def _rows(
     zin: ZipIn,
+    path: Path | None,
     manifest: b.Manifest,
     proofs: ProofsIn | None,
     target: CheckpointBody,
@@ -301,21 +306,30 @@ def _rows(
     sizes = sizes | {target.tree_size}
     noted = _NOTED if attachments else frozenset()  # who enrolled where: only to check files
     take, add, append = views.take, streams.add, frontier.append
-    for row in read_rows(zin, report):
-        row.raw_view = take(row.stored.position)
-        check_view(row, report)
-        add(row, report)
-        if noted and row.stored.topic in noted and isinstance(event := row.event, Event):
-            passed.attachments.note(row.position, event)
-        if full:
-            append(row.leaf)
-            if frontier.size in sizes:
-                passed.roots[frontier.size] = frontier.root()
-        elif passed.inclusion is not None:
-            passed.proven += _proven(row, passed.inclusion, target, report)
-        passed.count += 1
-        if progress is not None and passed.count % _EVERY == 0:
-            progress(passed.count)
+    tree = TreeElsewhere.start(zin, path, sizes) if full else None
+    here = full and tree is None  # the tree hashed in this process, row by row
+    try:
+        for row in read_rows(zin, report):
+            row.raw_view = take(row.stored.position)
+            check_view(row, report)
+            add(row, report)
+            if noted and row.stored.topic in noted and isinstance(event := row.event, Event):
+                passed.attachments.note(row.position, event)
+            if here:
+                append(row.leaf)
+                if frontier.size in sizes:
+                    passed.roots[frontier.size] = frontier.root()
+            elif passed.inclusion is not None:
+                passed.proven += _proven(row, passed.inclusion, target, report)
+            passed.count += 1
+            if progress is not None and passed.count % _EVERY == 0:
+                progress(passed.count)
+    except BaseException:
+        if tree is not None:
+            tree.cancel()
+        raise
+    if tree is not None:
+        passed.roots.update(tree.roots(zin, passed.count))
     if progress is not None:
         progress(passed.count)
     for position in views.strays():

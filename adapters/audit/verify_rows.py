@@ -28,12 +28,12 @@ from service.personal_data import SEALED
 class Row:
     """One stored row as the verifier reads it; the event is decoded only if asked for."""
 
-    __slots__ = ("_decoded", "_event", "_view", "leaf", "raw_view", "state", "stored")
+    __slots__ = ("_decoded", "_event", "_leaf", "_view", "raw_view", "state", "stored")
 
-    def __init__(self, stored: StoredBytes, state: bytes, leaf: bytes) -> None:
+    def __init__(self, stored: StoredBytes, state: bytes) -> None:
         self.stored = stored
         self.state = state
-        self.leaf = leaf
+        self._leaf: bytes | None = None
         self.raw_view: RawView | None = None  # the decoded view's row for the same position
         self._view: b.DecodedRow | bool | None = False
         self._event: Stored | None = None
@@ -58,6 +58,22 @@ class Row:
                     event=event,
                 )
         return self._view if isinstance(self._view, b.DecodedRow) else None
+
+    @property
+    def leaf(self) -> bytes:
+        """The leaf recomputed from the stored bytes and columns (when a check asks: a
+        whole-log bundle's tree may be hashed by another process)."""
+        if self._leaf is None:
+            item = self.stored
+            self._leaf = event_leaf(
+                position=item.position,
+                originator_id=item.originator_id,
+                originator_version=item.originator_version,
+                topic=item.topic,
+                recorded_at=item.recorded_at,
+                state=self.state,
+            )
+        return self._leaf
 
     @property
     def event(self) -> Stored | None:
@@ -106,27 +122,14 @@ class StoredBytes(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def read_rows(zin: ZipIn, report: Report) -> Iterator[Row]:
-    """The stored rows in bundle order, leaves recomputed, checked to be in log order.
+    """The stored rows in bundle order, checked to be in log order (leaves on demand).
 
     Read a page of lines per decoder call (see `_stored_rows`).
     """
     last: int | None = None
-    leaf = event_leaf
     try:
         for item in _stored_rows(zin.lines(b.STORED), report):
-            state = item.state
-            row = Row(
-                item,
-                state,
-                leaf(
-                    position=item.position,
-                    originator_id=item.originator_id,
-                    originator_version=item.originator_version,
-                    topic=item.topic,
-                    recorded_at=item.recorded_at,
-                    state=state,
-                ),
-            )
+            row = Row(item, item.state)
             if last is not None and item.position <= last:
                 report.fail(f"comes after position {last}: events are out of order", row)
             last = item.position

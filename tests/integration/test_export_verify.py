@@ -14,6 +14,7 @@ import json
 import shutil
 import sqlite3
 import subprocess
+import sys
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,6 +28,7 @@ import pytest
 from psycopg import sql
 
 from adapters.audit import bundle as b
+from adapters.audit import verify_tree
 from adapters.audit.export import export_bundle
 from adapters.audit.findings import Report
 from adapters.audit.signing import SigningKey
@@ -533,3 +535,63 @@ def test_an_exported_events_file_cut_short_is_named_as_unreadable(exports: Expor
     report = verify(cut)
     assert any("the array ends before its closing ]" in p.what for p in report.problems)
     assert any(p.what.startswith(f"{b.STORED} was changed after export") for p in report.problems)
+
+
+# ---- a whole-log bundle's tree hashed by a second process ---------------------------------
+
+
+def _as_file(folder: Path, name: str, files: Files) -> Path:
+    path = folder / name
+    path.write_bytes(b.write_zip(files))
+    return path
+
+
+def _flipped_middle(files: Files) -> tuple[Files, int]:
+    lines, index, row = middle_row(files)
+    state = bytearray(base64.b64decode(row["state"]))
+    state[0] ^= 0x01
+    changed_row = json.dumps({**row, "state": base64.b64encode(state).decode()}).encode()
+    ending = b"," if lines[index].endswith(b",") else b""
+    edit = lambda ls: [*ls[:index], changed_row + ending, *ls[index + 1 :]]  # noqa: E731
+    return edited_lines(files, b.STORED, edit), row["position"]
+
+
+def test_a_whole_log_file_hashed_by_a_second_process_reports_as_when_hashed_here(
+    exports: Exports, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = files_of(exports, "full")
+    flipped, position = _flipped_middle(files)
+    _, index, row = middle_row(files)
+    deleted = edited_lines(files, b.STORED, lambda ls: [*ls[:index], *ls[index + 1 :]])
+    bundles = {"intact": files, "flipped": flipped, "deleted": deleted}
+    paths = {name: _as_file(tmp_path, f"{name}.zip", f) for name, f in bundles.items()}
+    here = {name: verify_bundle(path).lines() for name, path in paths.items()}
+    monkeypatch.setattr(verify_tree, "ELSEWHERE_FROM", 0)
+    started: list[int] = []
+    real = verify_tree.TreeElsewhere.__init__
+
+    def counted(self: verify_tree.TreeElsewhere, *args: Any) -> None:
+        started.append(1)
+        real(self, *args)
+
+    monkeypatch.setattr(verify_tree.TreeElsewhere, "__init__", counted)
+    elsewhere = {name: verify_bundle(path).lines() for name, path in paths.items()}
+    assert len(started) == len(paths)  # each tree was hashed by the second process
+    assert elsewhere == here
+    assert verify_bundle(paths["intact"]).verified
+    assert any(f"position {position}" in line for line in elsewhere["flipped"])
+    assert any(f"position {row['position']}" in line for line in elsewhere["deleted"])
+
+
+def test_if_the_second_process_fails_the_tree_is_hashed_here(
+    exports: Exports, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = files_of(exports, "full")
+    flipped, position = _flipped_middle(files)
+    intact, changed = _as_file(tmp_path, "i.zip", files), _as_file(tmp_path, "f.zip", flipped)
+    monkeypatch.setattr(verify_tree, "ELSEWHERE_FROM", 0)
+    for broken in (str(tmp_path / "no-python"), shutil.which("false")):  # no process; one failing
+        monkeypatch.setattr(sys, "executable", broken)
+        assert verify_bundle(intact).verified
+        report = verify_bundle(changed)
+        assert named(report, position=position), report.lines()
