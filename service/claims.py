@@ -112,8 +112,17 @@ def may_share(held: Claim, kind: Kind, centre_id: UUID | None) -> bool:
     return held.kind == kind == Kind.EV
 
 
-def claims_for(ledger: Ledger, stream_id: UUID, event: e.Event) -> list[Recorded]:
-    """The claims to save with `event`; raises IdAlreadyUsed if an id it brings is taken."""
+def claims_for(
+    ledger: Ledger, stream_id: UUID, event: e.Event, *, look: bool = True
+) -> list[Recorded]:
+    """The claims to save with `event`; raises IdAlreadyUsed if an id it brings is taken.
+
+    `look=False` assumes every id is new and claims it without reading its claim stream:
+    the claim goes in at version 1, so if the id is held after all the save fails on
+    that version (IntegrityError) and the caller decides again with `look=True`, which
+    reads the holder and shares or refuses. Ids are fresh nearly always (the server makes
+    most of them), so the usual write skips a read.
+    """
     wanted = NEW_IDS.get(type(event), ())
     if not wanted:
         return []
@@ -121,7 +130,7 @@ def claims_for(ledger: Ledger, stream_id: UUID, event: e.Event) -> list[Recorded
     records: list[Recorded] = []
     for field, kind in wanted:
         id_: UUID = getattr(event, field)
-        held = held_claim(ledger, id_)
+        held = held_claim(ledger, id_) if look else None
         if held is None:
             claim = new_claim(id_, kind, centre_id, stream_id, event)
             records.append(Recorded(claim_stream(id_), 1, claim))
@@ -154,14 +163,13 @@ def new_claim(
 
 
 def _centre_of(ledger: Ledger, stream_id: UUID, event: e.Event) -> UUID | None:
-    """The centre an event belongs to: its own field, else its portfolio's enrolment."""
+    """The centre an event belongs to: its own field, else its portfolio's enrolment (which
+    the ledger holds once read: no read per write)."""
     centre_id = getattr(event, "centre_id", None)
     if isinstance(centre_id, UUID):
         return centre_id
-    first = next(iter(ledger.facts(stream_id)), None)
-    if first is not None and isinstance(first.event, e.LearnerEnrolled):
-        return first.event.centre_id
-    return None
+    enrolment = ledger.enrolment(stream_id)
+    return None if enrolment is None else enrolment.centre_id
 
 
 # ---- stores written before claims ----------------------------------------------------

@@ -152,8 +152,8 @@ class Eportfolio:
                 )
             # The ids it takes first: the event stays the last record of its save
             # but for the receipt, so a checkpoint covering it covers its claims too.
-            records = [
-                *claims.claims_for(self.ledger, stream_id, event),
+            records = [  # first without reading claims: a held id fails the save, see claims_for
+                *claims.claims_for(self.ledger, stream_id, event, look=attempt > 0),
                 Recorded(stream_id, version, event),
             ]
             at = len(records) - 1
