@@ -97,7 +97,11 @@ def open_services(
             stack.callback(schedule.stop)
         runner = role_runner(config, roles)
         stack.callback(runner.close)  # before the parts the roles use are closed
-        runner.add(Role("projections", projections.start, projections.stop))
+
+        def failed() -> bool:  # a view stopped on an error: its lease goes (docs/adr/0020)
+            return any(r.error is not None and not r.running for r in projections)
+
+        runner.add(Role("projections", projections.start, projections.stop, failed=failed))
         if schedule is not None:
             runner.add(Role("checkpoints", schedule.start, schedule.stop))
         return Services(

@@ -1,12 +1,12 @@
 """Leases on PostgreSQL: a background role held by one process at a time (docs/adr/0020).
 
-A lease is a session-level advisory lock (`pg_advisory_lock`) taken on a connection of its
-own, keyed by the role's name and the store's schema. It is held for as long as that
-session lives: when the holder dies, or its connection is cut, PostgreSQL ends the session
-and grants the lock to the next process waiting for it, at once. The holder checks its own
-connection every few seconds (`alive()`, one `SELECT 1`); TCP keep-alives and a user
-timeout, on the client's side and (per session) the server's, bound how long a silent
-network or a dead host can hide a dead session: about ten seconds.
+A lease is a session-level advisory lock (`pg_advisory_lock`) keyed by the role's name and
+the store's schema; one session (`LeaseSession`) holds all of a process's leases. A lease is
+held for as long as that session lives: when the holder dies, or its connection is cut,
+PostgreSQL ends the session and grants the lock to the next process waiting for it, at once.
+The holder checks its connection every few seconds (`alive()`, one `SELECT 1`); TCP
+keep-alives and a user timeout, on the client's side and (per session) the server's, bound
+how long a silent network or a dead host can hide a dead session: about ten seconds.
 
 An advisory lock is not a fencing token: a holder cut off from the database may still act
 until its next `alive()` fails. Every role writes through a conditional update (a tracked
@@ -19,8 +19,9 @@ import contextlib
 import hashlib
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from typing import LiteralString
 
 import psycopg
 from psycopg.conninfo import make_conninfo
@@ -52,71 +53,104 @@ def schema_of(env: Mapping[str, str]) -> str:
     return env.get("POSTGRES_SCHEMA", "").strip() or "public"
 
 
-class Lease:
-    """One role's lease for one process, driven by one thread (`interrupt` from any)."""
+class LeaseSession:
+    """One PostgreSQL session holding any number of leases (a process's roles share one).
 
-    def __init__(self, env: Mapping[str, str], role: str) -> None:
+    Driven by one thread; `interrupt()` may be called from any. A process's leases then end
+    together: when it dies its one session ends and every lock it held is granted at once
+    to whoever waits for it. Every method but `interrupt` raises psycopg.Error when the
+    database cannot be reached, after dropping the session (so `held` is then empty).
+    """
+
+    def __init__(self, env: Mapping[str, str], label: str = "roles") -> None:
         self.env = dict(env)
-        self.role = role
-        self.key = lease_key(schema_of(env), role)
+        self.label = label  # in application_name: "eportfolio-lease <label> <pid>@<host>"
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
-        self._held = False
+        self._held: set[int] = set()
+        self._waiting = False
+        self._lock_timeout = 0  # ms, as last set on this session
 
     @property
-    def held(self) -> bool:
-        return self._held
+    def held(self) -> frozenset[int]:
+        """The keys this session holds (as far as it knows: `alive()` finds out)."""
+        return frozenset(self._held)
 
-    def acquire(self, wait: float = 0.0) -> bool:
-        """Take the lease, waiting up to `wait` seconds for its holder's session to end.
+    def try_acquire(self, keys: Collection[int]) -> set[int]:
+        """Take whichever of `keys` are free now, in one statement; returns those taken."""
+        wanted = [key for key in keys if key not in self._held]
+        if not wanted:
+            return set()
+        rows = self._run(
+            "SELECT k FROM unnest(%s::bigint[]) AS k WHERE pg_try_advisory_lock(k)", (wanted,)
+        )
+        taken = {int(str(row[0])) for row in rows}
+        self._held |= taken
+        return taken
 
-        A waiting process sits in PostgreSQL's lock queue (no polling): the lock is granted
-        the moment the holder's session ends. False if it is still held after `wait` (or
-        `interrupt()` was called). Raises psycopg.Error when the database cannot be reached.
-        """
-        if self._held:
+    def wait(self, key: int, seconds: float) -> bool:
+        """Wait in PostgreSQL's lock queue up to `seconds` for `key` (granted the moment its
+        holder's session ends); False on the timeout or an `interrupt()`."""
+        if key in self._held:
             return True
         conn = self._connection()
+        timeout = max(1, round(seconds * 1000))
+        self._waiting = True
         try:
-            if wait <= 0:
-                row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
-                self._held = bool(row and row[0])
-                return self._held
-            conn.execute(f"SET lock_timeout = {max(1, round(wait * 1000))}")
-            conn.execute("SELECT pg_advisory_lock(%s)", (self.key,))
+            if timeout != self._lock_timeout:
+                conn.execute(f"SET lock_timeout = {timeout}")
+                self._lock_timeout = timeout
+            conn.execute("SELECT pg_advisory_lock(%s)", (key,))
         except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled):
             return False
         except psycopg.Error:
             self._drop()
             raise
-        self._held = True
+        finally:
+            self._waiting = False
+        self._held.add(key)
+        return True
+
+    def release(self, key: int) -> None:
+        """Give one lease up; the others stay held."""
+        if key in self._held:
+            self._held.discard(key)
+            self._run("SELECT pg_advisory_unlock(%s)", (key,))
+
+    def alive(self) -> bool:
+        """Whether the session answers (else it is dropped, and with it every lease)."""
+        if self._conn is None:
+            return False
+        try:
+            self._run("SELECT 1", ())
+        except psycopg.Error:
+            return False
         return True
 
     def interrupt(self) -> None:
-        """End a wait in `acquire` now (another thread is stopping the role runner)."""
+        """End a `wait` now (another thread wants the session's thread back)."""
         conn = self._conn
-        if conn is not None and not self._held:
+        if conn is not None and self._waiting:
             with contextlib.suppress(psycopg.Error):  # else the wait ends at its lock_timeout
                 conn.cancel_safe(timeout=2.0)
 
-    def alive(self) -> bool:
-        """Whether the lease is still held: its session answers (else it is dropped)."""
-        conn = self._conn
-        if conn is None or not self._held:
-            return False
+    def close(self) -> None:
+        """Give every lease up (closing the session frees its locks, whatever its state)."""
+        self._drop()
+
+    def _run(self, query: LiteralString, params: tuple[object, ...]) -> list[tuple[object, ...]]:
+        conn = self._connection()
         try:
-            conn.execute("SELECT 1")
+            try:
+                return conn.execute(query, params).fetchall()
+            except psycopg.errors.QueryCanceled:  # an interrupt meant for a wait just ended
+                return conn.execute(query, params).fetchall()
         except psycopg.Error:
             self._drop()
-            return False
-        return True
-
-    def release(self) -> None:
-        """Give the lease up (closing the session frees the lock, whatever state it is in)."""
-        self._drop()
+            raise
 
     def _connection(self) -> psycopg.Connection[tuple[object, ...]]:
         if self._conn is None:
-            name = f"{APPLICATION} {self.role} {os.getpid()}@{socket.gethostname()}"[:63]
+            name = f"{APPLICATION} {self.label} {os.getpid()}@{socket.gethostname()}"[:63]
             conninfo = make_conninfo(
                 postgres_conninfo(self.env),
                 connect_timeout=CONNECT_SECONDS,
@@ -128,9 +162,47 @@ class Lease:
         return self._conn
 
     def _drop(self) -> None:
-        conn, self._conn, self._held = self._conn, None, False
+        conn, self._conn = self._conn, None
+        self._held.clear()
+        self._lock_timeout = 0
         if conn is not None:
             conn.close()
+
+
+class Lease:
+    """One role's lease on a session of its own (a role runner shares one session instead)."""
+
+    def __init__(self, env: Mapping[str, str], role: str) -> None:
+        self.role = role
+        self.key = lease_key(schema_of(env), role)
+        self._session = LeaseSession(env, role)
+
+    @property
+    def held(self) -> bool:
+        return self.key in self._session.held
+
+    def acquire(self, wait: float = 0.0) -> bool:
+        """Take the lease, waiting up to `wait` seconds for its holder's session to end.
+
+        A waiting process sits in PostgreSQL's lock queue (no polling): the lock is granted
+        the moment the holder's session ends. False if it is still held after `wait` (or
+        `interrupt()` was called). Raises psycopg.Error when the database cannot be reached.
+        """
+        if wait <= 0:
+            return bool(self._session.try_acquire([self.key])) or self.held
+        return self._session.wait(self.key, wait)
+
+    def interrupt(self) -> None:
+        """End a wait in `acquire` now (another thread is stopping the role runner)."""
+        self._session.interrupt()
+
+    def alive(self) -> bool:
+        """Whether the lease is still held: its session answers (else it is dropped)."""
+        return self.held and self._session.alive()
+
+    def release(self) -> None:
+        """Give the lease up (closing the session frees the lock, whatever state it is in)."""
+        self._session.close()
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -96,3 +98,70 @@ def test_one_runner_holds_a_role_and_another_takes_it_over_when_it_goes(
         for runner in runners.values():
             runner.close()
     assert all(d.most == 1 and d.running == [] for d in duties.values())
+
+
+def lease_sessions_here() -> int:
+    """This OS process's lease sessions (a role runner's are named after it, not a role)."""
+    name = f"eportfolio-lease roles {os.getpid()}@{socket.gethostname()}"[:63]
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (name,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+@pytest.mark.postgres
+def test_one_session_holds_every_lease_of_a_runner(postgres_schema: str) -> None:
+    """A process's leases share one connection (they were one connection each): the
+    holder's roles are all held by one server session, and the standby opens one too."""
+    env = postgres_env(f"{POSTGRES_URL}?schema={postgres_schema}")
+    names = ["projections", "checkpoints", "webhooks", "xapi", "nats"]
+    duties = {name: Duty() for name in names}
+    runners = [RoleRunner(Mode.LEASED, env, check_seconds=0.2) for _ in range(2)]
+    try:
+        for who, runner in zip("ab", runners, strict=True):
+            for name, duty in duties.items():
+                runner.add(duty.role(name, who))
+            runner.start()
+            assert eventually(lambda: all(len(d.running) == 1 for d in duties.values()))
+        held = holders(env, names)
+        assert set(held) == set(names)
+        assert len({h.pid for h in held.values()}) == 1
+        assert runners[0].held == set(names)
+        assert runners[1].held == set()
+        assert lease_sessions_here() == 2
+    finally:
+        for runner in runners:
+            runner.close()
+    assert lease_sessions_here() == 0
+    assert all(d.running == [] for d in duties.values())
+
+
+@pytest.mark.postgres
+def test_a_role_that_stops_on_an_error_gives_its_lease_up(postgres_schema: str) -> None:
+    """Its work stopped (a projection raised): the holder stops it and lets the lease go,
+    so another process takes it; the holder's other roles stay where they are."""
+    env = postgres_env(f"{POSTGRES_URL}?schema={postgres_schema}")
+    broken = threading.Event()
+    duty, other = Duty(), Duty()
+    runners = {
+        who: RoleRunner(Mode.LEASED, env, check_seconds=0.2, wait_seconds=30) for who in "ab"
+    }
+    try:
+        for who, runner in runners.items():
+            role = duty.role("projections", who)
+            failed = broken.is_set if who == "a" else None
+            runner.add(Role(role.name, role.start, role.stop, failed=failed))
+            runner.add(other.role("webhooks", who))
+            runner.start()
+            assert eventually(lambda: len(duty.running) == len(other.running) == 1)
+        assert duty.running == other.running == ["a"]
+        broken.set()
+        assert eventually(lambda: duty.running == ["b"])
+        assert other.running == ["a"]
+        assert runners["a"].held == {"webhooks"}
+        assert holders(env, ["projections"])["projections"].os_pid == os.getpid()
+    finally:
+        for runner in runners.values():
+            runner.close()
+    assert duty.most == other.most == 1
