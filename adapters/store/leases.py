@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import os
 import socket
+import threading
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import LiteralString
@@ -68,6 +69,7 @@ class LeaseSession:
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
         self._held: set[int] = set()
         self._waiting = False
+        self._cancelling = threading.Lock()  # a cancel lands in the wait it was sent for
         self._lock_timeout = 0  # ms, as last set on this session
 
     @property
@@ -100,15 +102,29 @@ class LeaseSession:
                 conn.execute(f"SET lock_timeout = {timeout}")
                 self._lock_timeout = timeout
             conn.execute("SELECT pg_advisory_lock(%s)", (key,))
-        except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled):
+        except psycopg.errors.LockNotAvailable:
             return False
+        except psycopg.errors.QueryCanceled:
+            # A cancel may land just after the grant: a session-level lock outlives the
+            # statement's error, so ask whether it is held (else no one could have it).
+            if not self._holds(key):
+                return False
         except psycopg.Error:
             self._drop()
             raise
         finally:
-            self._waiting = False
+            with self._cancelling:  # no cancel still on its way when the next statement runs
+                self._waiting = False
         self._held.add(key)
         return True
+
+    def _holds(self, key: int) -> bool:
+        rows = self._run(
+            "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() "
+            "AND granted AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = %s",
+            (key,),
+        )
+        return bool(rows)
 
     def release(self, key: int) -> None:
         """Give one lease up; the others stay held."""
@@ -128,10 +144,11 @@ class LeaseSession:
 
     def interrupt(self) -> None:
         """End a `wait` now (another thread wants the session's thread back)."""
-        conn = self._conn
-        if conn is not None and self._waiting:
-            with contextlib.suppress(psycopg.Error):  # else the wait ends at its lock_timeout
-                conn.cancel_safe(timeout=2.0)
+        with self._cancelling:
+            conn = self._conn
+            if conn is not None and self._waiting:
+                with contextlib.suppress(psycopg.Error):  # else the wait ends at lock_timeout
+                    conn.cancel_safe(timeout=2.0)
 
     def close(self) -> None:
         """Give every lease up (closing the session frees its locks, whatever its state)."""

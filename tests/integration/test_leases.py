@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from adapters.config import postgres_env
-from adapters.store.leases import Lease, holders
+from adapters.store.leases import Lease, LeaseSession, holders, lease_key, schema_of
 from tests.conftest import POSTGRES_URL
 
 pytestmark = pytest.mark.postgres
@@ -105,3 +105,38 @@ def test_a_wait_times_out_and_can_be_interrupted(leases: list[Lease]) -> None:
     second.interrupt()
     waiter.join(timeout=5)
     assert results == [False]
+
+
+def test_interrupted_waits_never_leave_a_lease_held_after_its_release(env: dict[str, str]) -> None:
+    """A process's leases share one session, and its thread's waits are interrupted whenever
+    a role is added or removed: an interrupt landing as the lock is granted must not leave
+    the lock held twice (a release would then not free it)."""
+    key = lease_key(schema_of(env), "webhooks")
+    mine, theirs = LeaseSession(env), LeaseSession(env)
+    try:
+        for attempt in range(20):
+            assert theirs.try_acquire([key]) == {key}
+            done = threading.Event()
+
+            def interrupting(done: threading.Event = done) -> None:
+                while not done.is_set():
+                    mine.interrupt()
+                    time.sleep(0.001)
+
+            pokes = threading.Thread(target=interrupting)
+            pokes.start()
+            threading.Timer(0.005 * attempt, lambda: theirs.release(key)).start()
+            try:
+                while not mine.wait(key, 1.0):
+                    pass
+            finally:
+                done.set()
+                pokes.join()
+            assert mine.held == {key}
+            mine.release(key)
+            assert not mine.held
+            assert theirs.try_acquire([key]) == {key}, "the released lease was still held"
+            theirs.release(key)
+    finally:
+        mine.close()
+        theirs.close()
