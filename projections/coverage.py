@@ -206,7 +206,10 @@ class _Judge:
         self.portfolio = portfolio
         self.support = support
         self.of = memo.of
-        live = [self.of(i) for i in portfolio.evidence.values() if not i.withdrawn]
+        evidence = portfolio.evidence.values()  # live, and mapped or tagged: in some row
+        live = [
+            self.of(i) for i in evidence if not i.withdrawn and (i.criteria or i.requirement_tags)
+        ]
         live.sort(key=_order)
         self.decisions = portfolio.decisions_in_order()
         # Indexed once by id, in the same order, so a row costs what its own evidence and
@@ -218,6 +221,7 @@ class _Judge:
         self._deciding: dict[str, list[Decision]] = {}
         self._showing: dict[str, list[_Item]] = {}
         self._problems: dict[str, dict[int, str | None]] = {}
+        self._cited: dict[UUID, list[EvidenceItem]] = {}
         for decision in self.decisions:
             for cid in dict.fromkeys(decision.criteria):
                 self._deciding.setdefault(cid, []).append(decision)
@@ -244,6 +248,16 @@ class _Judge:
             if any(p is not None for p in problems.values()):
                 items = [r for r in items if problems[r.profile] is None]
             known = self._showing[cid] = items
+        return known
+
+    def cited(self, decision: Decision) -> list[EvidenceItem]:
+        """The items a decision cites that the portfolio holds, once per decision: every
+        row it decides asks."""
+        known = self._cited.get(decision.decision_id)
+        if known is None:
+            evidence = self.portfolio.evidence
+            known = [evidence[i] for i in decision.evidence_ids if i in evidence]
+            self._cited[decision.decision_id] = known
         return known
 
     def shows(self, item: EvidenceItem, cid: str) -> bool:
@@ -342,8 +356,7 @@ class _Judge:
     ) -> tuple[list[EvidenceItem], list[str]]:
         """The cited evidence the "met" decision still rests on for `cid`, and its gaps."""
         support, day = self.support, decision.effective_on
-        evidence = self.portfolio.evidence
-        cited = [evidence[i] for i in decision.evidence_ids if i in evidence]
+        cited = self.cited(decision)
         showing = [i for i in cited if self.shows(i, cid)]
         if not showing:
             withdrawn = [i for i in cited if i.withdrawn and i.evidences(cid)]
