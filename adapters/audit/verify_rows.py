@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import sqlite3
 from collections.abc import Iterator, Mapping
 from functools import cache
 from typing import Any
@@ -389,34 +390,60 @@ class Streams:
     """Each stream's versions run 1, 2, 3… in log order; none cut off the signed length.
 
     Fed row by row; a stream that runs 1, 2, 3 costs its last version, and only one that
-    skips or goes back is remembered version by version, to name what is missing.
+    skips or goes back is remembered version by version, to name what is missing. The last
+    versions are kept in a dict of up to `hot` streams; past that they are set aside in a
+    temporary SQLite file (a whole-log bundle has a stream per claimed id: 458k at 1M
+    events, 40 MB as a dict), read back for a stream the dict no longer holds.
     """
 
-    def __init__(self) -> None:
-        # Keyed by the id's 128-bit number, not the UUID object: half the memory, and a
-        # whole-log bundle has a stream per claimed id (458k streams at 1M events).
+    def __init__(self, hot: int = 100_000) -> None:
+        # Keyed by the id's 128-bit number, not the UUID object: half the memory.
         self.last: dict[int, int] = {}
         self.irregular: dict[int, set[int]] = {}
+        self._hot = hot
+        self._cold: _Cold | None = None
 
     def add(self, row: Row, report: Report) -> None:
         stored = row.stored
         stream, version = stored.originator_id.int, stored.originator_version
-        last = self.last.get(stream, 0)
+        last = self.last.get(stream)
+        if last is None and self._cold is not None:
+            last = self._cold.get(stream)
+        known, last = last is not None, last or 0
         if version == last + 1 and not self.irregular:  # as exported: nothing else to note
-            self.last[stream] = version
+            self._set(stream, version)
             return
         seen = self.irregular.get(stream)
         if version != last + 1 or seen is not None:
             if seen is None:
                 seen = self.irregular[stream] = set(range(1, last + 1))
             seen.add(version)
-            if stream in self.last and version <= last:
+            if known and version <= last:
                 report.fail(f"version {version} comes after version {last}", row)
+        self._set(stream, version)
+
+    def _set(self, stream: int, version: int) -> None:
         self.last[stream] = version
+        if len(self.last) > self._hot:
+            if self._cold is None:
+                self._cold = _Cold()
+            self._cold.put(self.last)
+
+    def _every(self) -> Iterator[tuple[int, int]]:
+        """(stream, last version) of every stream, in the order first seen."""
+        if self._cold is None:
+            yield from self.last.items()
+            return
+        self._cold.put(self.last)
+        yield from self._cold.every()
+        yield from self.last.items()  # what would not fit a SQLite integer
 
     def finish(self, lengths: Mapping[UUID, int] | None, report: Report) -> None:
         signed = {stream.int: length for stream, length in (lengths or {}).items()}
-        for key, last in self.last.items():
+        seen_streams = 0
+        every = self._every() if lengths is not None else self._irregular_last()
+        for key, last in every:
+            seen_streams += 1
             stream = UUID(int=key)
             seen = self.irregular.get(key)
             top = max(seen) if seen else last
@@ -426,7 +453,7 @@ class Streams:
                 report.fail(f"{plural.format(_spans(missing))} missing", stream=stream)
             if lengths is None:
                 continue
-            length = signed.get(key)
+            length = signed.pop(key, None)
             if length is None:
                 report.fail("this stream is not in the export's signed scope", stream=stream)
             elif top != length:
@@ -436,10 +463,82 @@ class Streams:
                     f"{top}: versions {cut} are cut off",
                     stream=stream,
                 )
-        for stream in sorted(s for s in lengths or {} if s.int not in self.last):
-            report.fail("every event of this stream is missing", stream=stream)
-        if self.last and not report.problems:
-            report.ok(f"{len(self.last)} streams run without gaps from version 1")
+        for key in sorted(signed, key=lambda k: UUID(int=k)):
+            report.fail("every event of this stream is missing", stream=UUID(int=key))
+        count = seen_streams if lengths is not None else self._count()
+        if count and not report.problems:
+            report.ok(f"{count} streams run without gaps from version 1")
+        if self._cold is not None:
+            self._cold.close()
+
+    def _irregular_last(self) -> Iterator[tuple[int, int]]:
+        """(stream, last version) of the streams that skipped or went back, in the order
+        the full pass first saw them (all that a whole-log bundle's check needs)."""
+        if self._cold is None:
+            yield from ((k, v) for k, v in self.last.items() if k in self.irregular)
+            return
+        self._cold.put(self.last)
+        cold = [(self._cold.seen(key), key) for key in self.irregular if key not in self.last]
+        for (_, last), key in sorted(cold):
+            yield key, last
+        yield from ((k, v) for k, v in self.last.items() if k in self.irregular)
+
+    def _count(self) -> int:
+        if self._cold is None:
+            return len(self.last)
+        self._cold.put(self.last)
+        return self._cold.count() + len(self.last)
+
+
+_INT64 = 1 << 63
+
+
+class _Cold:
+    """Streams' last versions set aside in a temporary SQLite file (deleted on close)."""
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect("")  # "": a private temporary file, gone when closed
+        self._db.execute(
+            "CREATE TABLE last (id BLOB PRIMARY KEY, version INTEGER, seq INTEGER) WITHOUT ROWID"
+        )
+        self._seq = 0
+
+    def get(self, stream: int) -> int | None:
+        found = self._db.execute(
+            "SELECT version FROM last WHERE id = ?", (stream.to_bytes(16),)
+        ).fetchone()
+        return int(found[0]) if found else None
+
+    def seen(self, stream: int) -> tuple[int, int]:
+        """(when the stream was first set aside, its last version)."""
+        found = self._db.execute(
+            "SELECT seq, version FROM last WHERE id = ?", (stream.to_bytes(16),)
+        ).fetchone()
+        return (int(found[0]), int(found[1])) if found else (-1, 0)
+
+    def put(self, hot: dict[int, int]) -> None:
+        """Move the dict's streams here (but versions no SQLite integer holds)."""
+        kept = {k: v for k, v in hot.items() if not -_INT64 <= v < _INT64}
+        rows = [(k.to_bytes(16), v, self._seq + i) for i, (k, v) in enumerate(hot.items())]
+        self._seq += len(rows)
+        self._db.executemany(
+            "INSERT INTO last VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET version ="
+            " excluded.version",
+            [row for row in rows if -_INT64 <= row[1] < _INT64],
+        )
+        self._db.executemany("DELETE FROM last WHERE id = ?", [(k.to_bytes(16),) for k in kept])
+        hot.clear()
+        hot.update(kept)
+
+    def every(self) -> Iterator[tuple[int, int]]:
+        for key, version in self._db.execute("SELECT id, version FROM last ORDER BY seq"):
+            yield int.from_bytes(key), int(version)
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM last").fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()
 
 
 def _spans(numbers: list[int]) -> str:
