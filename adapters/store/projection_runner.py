@@ -4,9 +4,10 @@ Why not eventsourcing's `ProjectionRunner`: it commits one transaction per event
 events/s on SQLite, ~1.6k/s on PostgreSQL, measured here; docs/architecture.md), builds its
 own application from env, and its `wait()` polls from 100 ms. Here a batch of events is
 folded into one unit of work and committed with its tracking position in one transaction; a
-follower thread subscribes to the recorder (a polling subscription nudged by same-process
-writers on SQLite, LISTEN/NOTIFY on PostgreSQL) and batches whatever has arrived; `wait()`
-sleeps on a condition notified after every commit. See docs/adr/0003.
+follower thread reads whatever has arrived as one batch: on SQLite it reads the log itself
+when a same-process writer nudges it (or its poll comes round), on PostgreSQL it subscribes
+(LISTEN/NOTIFY); `wait()` sleeps on a condition notified after every commit. See
+docs/adr/0003 and 0025.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from itertools import islice
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from adapters.store.sqlite import PollingSQLiteApplicationRecorder
 from adapters.store.views import TrackingConflict
 from domain.events import Event
 from projections.base import LooksAhead, Projection
@@ -75,6 +77,7 @@ class ProjectionRunner:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._subscription: Subscription[ApplicationRecorder] | None = None
+        self._woken: threading.Event | None = None  # the SQLite follower's wake-up
 
     @property
     def name(self) -> str:
@@ -219,9 +222,14 @@ class ProjectionRunner:
     # ---- read-your-writes ------------------------------------------------------------
 
     def reached(self, position: int) -> bool:
-        """Whether the view already includes `position` (tracked by whichever process)."""
-        if self.running and self._position >= position:
-            return True
+        """Whether the view already includes `position` (tracked by whichever process).
+
+        While this process follows the log its follower's position answers, with no read:
+        every write's answer asks (`visible`). A view another runner moved further only
+        reads as not yet visible until this follower catches up: late, never wrong.
+        """
+        if self.running:
+            return self._position >= position
         return self.store.position() >= position
 
     def wait(self, position: int, timeout: float) -> bool:
@@ -259,9 +267,11 @@ class ProjectionRunner:
     def stop(self) -> None:
         self._stopping.set()
         with self._batch_lock:  # pairs with the check before subscribing
-            subscription = self._subscription
+            subscription, woken = self._subscription, self._woken
         if subscription is not None:
             subscription.stop()
+        if woken is not None:
+            woken.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
@@ -287,6 +297,48 @@ class ProjectionRunner:
                 self._moved.notify_all()
 
     def _follow(self) -> None:
+        recorder = self.ledger.recorder
+        if isinstance(recorder, PollingSQLiteApplicationRecorder):
+            self._follow_sqlite(recorder)
+        else:
+            self._follow_subscription()
+
+    def _follow_sqlite(self, recorder: PollingSQLiteApplicationRecorder) -> None:
+        """SQLite: read the log here whenever a writer in this process commits, else poll.
+
+        A subscription would do the same polling in a thread of its own and hand each
+        notification through a pump thread and two queues: two more threads taking the
+        GIL on every commit (py-spy put them at ~8 % of the server's GIL time during
+        ingest). Here the writers' nudge wakes this thread, which reads everything after
+        its position in batches; a write from another process is found by the poll
+        (`poll_interval_min`, doubling to `poll_interval_max` while nothing comes). The
+        event is cleared before each read, so a commit during a batch wakes the next one.
+        """
+        woken = threading.Event()
+        with self._batch_lock:
+            if self._stopping.is_set():
+                return
+            self._woken = woken
+        recorder.watch(woken)
+        interval = recorder.poll_interval_min
+        try:
+            while not self._stopping.is_set():
+                woken.clear()
+                before = self._position
+                self._catch_up(self.batch_size, None, self._stopping)
+                if self._position != before:
+                    interval = recorder.poll_interval_min
+                else:
+                    interval = min(interval * 2, recorder.poll_interval_max)
+                if not self._stopping.is_set():
+                    woken.wait(interval)
+        finally:
+            recorder.unwatch(woken)
+            with self._batch_lock:
+                self._woken = None
+
+    def _follow_subscription(self) -> None:
+        """PostgreSQL: the library's LISTEN/NOTIFY subscription, fed through a pump."""
         with self._batch_lock:
             if self._stopping.is_set():
                 return

@@ -134,6 +134,13 @@ class PollingSQLiteApplicationRecorder(es_sqlite.SQLiteApplicationRecorder):
         """Wake this process's subscriptions to this database table now."""
         _NUDGES.set_all(self.nudge_key)
 
+    def watch(self, event: Event) -> None:
+        """Have `event` set after each commit here to this table (as subscriptions are)."""
+        _NUDGES.add(self.nudge_key, event)
+
+    def unwatch(self, event: Event) -> None:
+        _NUDGES.discard(self.nudge_key, event)
+
     def subscribe(
         self, gt: int | None = None, topics: Sequence[str] = ()
     ) -> Subscription[ApplicationRecorder]:
