@@ -70,6 +70,7 @@ class Eportfolio:
         self._claims_settled = False
         self._claims_lock = threading.Lock()
         self.reads = _LedgerReads(self)
+        self._pinned: dict[tuple[str, str], UnitSpec] = {}  # spec_of; the catalogue is fixed
 
     # ---- reads -----------------------------------------------------------------------
 
@@ -108,7 +109,14 @@ class Eportfolio:
         return spec
 
     def spec_of(self, portfolio: PortfolioState) -> UnitSpec:
-        spec = self.specs.by_hash(portfolio.unit_code, portfolio.spec_hash)
+        """The spec a portfolio pinned. Found once per (unit, hash): `by_hash` hashes every
+        version of the unit on each call, and every portfolio write asks."""
+        key = (portfolio.unit_code, portfolio.spec_hash)
+        spec = self._pinned.get(key)
+        if spec is None:
+            spec = self.specs.by_hash(*key)
+            if spec is not None:
+                self._pinned[key] = spec
         if spec is None:
             raise NotFound(
                 f"unit {portfolio.unit_code} v{portfolio.spec_version} "
