@@ -17,6 +17,7 @@ from adapters.http.auth import Authenticator
 from adapters.http.settings import HttpSettings
 from adapters.roles import Mode, Role, RoleRunner
 from adapters.store.blobs import BlobStore
+from adapters.store.leases import schema_setup
 from adapters.store.projection_runner import ProjectionFailed, Projections
 from adapters.store.tokens import TokenStore
 from domain.spec import SpecCatalogue
@@ -89,8 +90,9 @@ def open_services(
     """
     stack = ExitStack()
     try:
-        system = System(config, stack, specs=specs, blobs=settings.blobs(config.data_dir))
-        audit, projections, tokens = system.audit, system.projections, system.tokens
+        with schema_setup(config.eventsourcing_env() if config.uses_postgres else None):
+            system = System(config, stack, specs=specs, blobs=settings.blobs(config.data_dir))
+            audit, projections, tokens = system.audit, system.projections, system.tokens
         schedule = None  # without a signing key /audit answers 503, saying how to make one
         if config.signing_key_path.exists() and settings.checkpoint_seconds > 0:
             schedule = CheckpointSchedule(audit.checkpointer, settings.checkpoint_seconds)

@@ -20,7 +20,7 @@ import hashlib
 import os
 import socket
 import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import LiteralString
 
@@ -220,6 +220,29 @@ class Lease:
     def release(self) -> None:
         """Give the lease up (closing the session frees the lock, whatever state it is in)."""
         self._session.close()
+
+
+SETUP_SECONDS = 120  # how long a starting process waits for another's set-up
+
+
+@contextlib.contextmanager
+def schema_setup(env: Mapping[str, str] | None) -> Iterator[None]:
+    """One process of a schema at a time opens its stores (None: SQLite, no lock needed).
+
+    Opening them creates what is missing and replaces the stored functions (`CREATE OR
+    REPLACE FUNCTION`, the library's and the key store's): two processes doing that at the
+    same moment collide ("tuple concurrently updated"), and under `serve --workers N` the
+    API processes all start at once; one failing to start stops uvicorn's supervisor.
+    """
+    if env is None:
+        yield
+        return
+    key = lease_key(schema_of(env), "setup")
+    conninfo = make_conninfo(postgres_conninfo(env), connect_timeout=CONNECT_SECONDS)
+    with psycopg.connect(conninfo, autocommit=True) as conn:  # closing it frees the lock
+        conn.execute(f"SET lock_timeout = {SETUP_SECONDS * 1000}")
+        conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+        yield
 
 
 @dataclass(frozen=True)

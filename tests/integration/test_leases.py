@@ -5,13 +5,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 
-from adapters.config import postgres_env
+from adapters.config import Config, postgres_env
+from adapters.http.dependencies import open_services
+from adapters.http.settings import HttpSettings
+from adapters.roles import Mode
 from adapters.store.leases import Lease, LeaseSession, holders, lease_key, schema_of
-from tests.conftest import POSTGRES_URL
+from tests.conftest import POSTGRES_URL, with_kek
 
 pytestmark = pytest.mark.postgres
 
@@ -140,3 +144,33 @@ def test_interrupted_waits_never_leave_a_lease_held_after_its_release(env: dict[
     finally:
         mine.close()
         theirs.close()
+
+
+def test_processes_that_open_one_schema_at_once_do_not_collide(
+    postgres_schema: str, tmp_path: Path
+) -> None:
+    """`serve --workers N` starts its API processes at once, each opening the stores: the
+    creation of what is missing and the `CREATE OR REPLACE FUNCTION`s are one process at a
+    time (else: 'tuple concurrently updated', or a duplicate pg_type row, and one process
+    fails to start). Threads stand for the processes: each opens sessions of its own."""
+    config = with_kek(Config(database_url=f"{POSTGRES_URL}?schema={postgres_schema}"),
+                      tmp_path / "kek")  # fmt: skip
+    for _ in range(2):  # a fresh schema, then one that exists
+        errors: list[BaseException] = []
+        together = threading.Barrier(3)
+
+        def start(
+            errors: list[BaseException] = errors, together: threading.Barrier = together
+        ) -> None:
+            together.wait()
+            try:
+                open_services(config, HttpSettings(), roles=Mode.NONE).close()
+            except BaseException as error:
+                errors.append(error)
+
+        threads = [threading.Thread(target=start) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert errors == []

@@ -277,8 +277,9 @@ def test_serve_workers_2_is_two_api_processes_on_one_port_beside_a_worker(
     process projected it; every event is projected exactly once; the API processes hold no
     role (the supervisor and the worker share them)."""
     worker = launch("worker", "worker")
-    # The worker first, until it holds the roles: two processes creating a fresh schema's
-    # tables at once can collide (PostgreSQL's CREATE TABLE IF NOT EXISTS is not atomic).
+    # The worker first, until it holds the roles: the streams' tables of a fresh schema are
+    # created outside the set-up lock (docs/deploy.md), and two processes creating them at
+    # once can collide. The two API processes of `serve --workers 2` start at once.
     eventually(
         lambda: set(role_holders(deployment_env)) == set(ROLES),
         "the worker takes the roles",
