@@ -405,6 +405,49 @@ def test_a_batch_that_fails_midway_moves_neither_docs_nor_tracking(
     assert decode_portfolio(runner.store.get(PORTFOLIO, str(portfolio_id)) or b"").version == 5
 
 
+class CrashesAt(PortfolioStateProjection):
+    """The real projection (it `LooksAhead`), but `apply` raises at one position."""
+
+    def __init__(self, specs: SpecCatalogue, position: int) -> None:
+        super().__init__(specs)
+        self.fail_at = position
+
+    def apply(self, position: int, event: e.Event, docs: Documents) -> None:
+        if position == self.fail_at:
+            raise Crash(position)
+        super().apply(position, event, docs)
+
+
+def test_a_rebuild_that_crashes_after_putting_derivations_off_leaves_nothing_stale(
+    config: Config, app: Eportfolio, stack: ExitStack
+) -> None:
+    """A rebuild puts off deriving a portfolio the next batch touches; if it dies there,
+    another process following the log from the stored position (a batch per event, so
+    derivers are skipped wherever events allow) still ends with every document right."""
+    world = World(app)
+    portfolio_id = world.enrol()
+    world.observe(portfolio_id, ("PC3",))
+    other = world.enrol()  # batches without the portfolio: its documents get stored
+    world.submit(other)
+    world.submit(other)
+    world.observe(portfolio_id, ("PC5",))
+    world.submit(portfolio_id)  # untagged evidence: coverage skips it where stored
+    reference = runner_for(config, app, stack)
+    reference.rebuild(batch_size=1)
+    expected = docs_of(reference.store)
+    for batch_size in (2, 3):
+        for crash_at in sorted(app.ledger.positions_of(portfolio_id).values())[1:]:
+            name = view_name()
+            crashing = CrashesAt(app.specs, crash_at)
+            with pytest.raises(Crash):
+                runner_for(config, app, stack, name=name, projection=crashing).rebuild(
+                    batch_size=batch_size
+                )
+            restarted = runner_for(config, app, stack, name=name)
+            restarted.catch_up(batch_size=1)
+            assert docs_of(restarted.store) == expected, (batch_size, crash_at)
+
+
 def test_two_runners_on_one_view_never_apply_an_event_twice(
     config: Config, app: Eportfolio, stack: ExitStack
 ) -> None:
