@@ -50,7 +50,7 @@ T = TypeVar("T")
 K = TypeVar("K")
 V = TypeVar("V")
 REPORTS_HELD = 4_096  # coverage reports as known at a moment, by the events they fold
-CENTRES_HELD = 256  # centres as known at a moment (facts: names sealed)
+CENTRES_HELD = 4_096  # centres as known at a moment (facts: names sealed), their times
 STREAMS_HELD = 256  # portfolio streams' events, as the ledger's facts hold them
 E = TypeVar("E", bound=Event)
 DecisionChainWithContext = audit_view.DecisionChainWithContext
@@ -194,6 +194,8 @@ class Queries:
         """The centre as known then, names sealed; held by the prefix it folds, if one."""
         events = self.app.ledger.centre_facts(centre_id)
         with self._centre_lock:
+            if len(self._centre_times) >= CENTRES_HELD and centre_id not in self._centre_times:
+                self._centre_times.clear()  # a few dozen times each: read again when asked
             times = self._centre_times.setdefault(centre_id, Times())
             count = times.known(events, as_known_at)
         if count is None:
