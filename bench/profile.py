@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import re
 import tempfile
 from collections import Counter
@@ -31,7 +32,7 @@ from bench.common import log, store_config
 from bench.data import Generated, Template, generate
 from domain import commands as c
 from domain.events import Environment, Role
-from domain.spec import Method
+from domain.spec import CriterionKind, Method
 from service.checkpoints import Checkpointer, Reason
 from service.queries import Queries
 
@@ -98,13 +99,29 @@ def verify(events: int) -> None:
 
 
 def travel(events: int) -> None:
+    """Figure 5's portfolio (observations mapped to criteria, work products between), then
+    coverage as known at every 5th moment of its history, in random order."""
     config, made = _store(3_000)
     app = build(config)
     try:
         first = made.portfolios[0]
         learner = c.Actor(id=first.learner_id, role=Role.LEARNER)
+        assessor = c.Actor(id=first.assessor_id, role=Role.ASSESSOR)
+        spec = app.spec_of(app.portfolio(first.portfolio_id))
+        performance = [x.id for x in spec.criteria if x.kind is CriterionKind.PERFORMANCE]
         today = datetime.now(UTC).date()
-        for n in range(events - 10):
+        for n in range(events - app.portfolio(first.portfolio_id).version):
+            if n % 2:
+                observation = c.RecordObservation(
+                    evidence_id=uuid4(),
+                    occasion=f"shift {n}",
+                    customer_ref=f"cust-{n % 900 + 100}",
+                    environment=Environment.WORKPLACE,
+                    criteria=tuple(performance[n % 3 :: 3][:4]),
+                    effective_on=today,
+                )
+                app.execute(assessor, observation, target=first.portfolio_id)
+                continue
             command = c.SubmitEvidence(
                 evidence_id=uuid4(),
                 method=Method.WORK_PRODUCT,
@@ -117,10 +134,12 @@ def travel(events: int) -> None:
             )
             app.execute(learner, command, target=first.portfolio_id)
         moments = [e.recorded_at for e in app.ledger.portfolio_events(first.portfolio_id)]
+        asked = moments[::5]
+        random.Random(5).shuffle(asked)
         queries = Queries(app)
         profiler = Profiler(interval=0.001)
         profiler.start()
-        for moment in moments[::5]:
+        for moment in asked:
             queries.coverage(first.portfolio_id, as_known_at=moment)
         profiler.stop()
     finally:
