@@ -49,7 +49,7 @@ from service.travel import Timeline, Times
 T = TypeVar("T")
 K = TypeVar("K")
 V = TypeVar("V")
-REPORTS_HELD = 4_096  # coverage reports as known at a moment, by the events they fold
+REPORTS_HELD = 1_024  # coverage reports as known then (~16 kB each at 1,000 events)
 CENTRES_HELD = 4_096  # centres as known at a moment (facts: names sealed), their times
 STREAMS_HELD = 256  # portfolio streams' events, as the ledger's facts hold them
 E = TypeVar("E", bound=Event)
