@@ -22,6 +22,7 @@ A unit is complete exactly when there are no gaps.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from datetime import date
 from enum import StrEnum
@@ -164,13 +165,22 @@ class _Item:
             item.written_answers,
             item.other_reason,
         )
-        self.profile = _KINDS.setdefault(kind, len(_KINDS))
+        profile = _KINDS.get(kind)
+        if profile is None:
+            with _NEW_KIND:  # numbered by how many there are: one at a time
+                profile = _KINDS.setdefault(kind, len(_KINDS))
+                _ALIKE.setdefault(profile, item)
+        self.profile = profile
         self.observed = item.assessor_observed
         base = (item.evidence_id, item.method, item.effective_on)
         self.yes, self.no = _ref(*base, counts=True), _ref(*base, counts=False)
 
 
 _KINDS: dict[tuple[object, ...], int] = {}  # every kind of item seen: a handful per unit
+_ALIKE: dict[int, EvidenceItem] = {}  # an item of each kind: judged for all of its kind
+_NEW_KIND = threading.Lock()
+_profile = attrgetter("profile")
+_observed = attrgetter("observed")
 _MEMO = "_coverage_item"  # where an item holds its `_Item` (not a field: never stored)
 _order = attrgetter("order")
 _yes = attrgetter("yes")
@@ -234,9 +244,9 @@ class _Judge:
         """`Support.problem` for `cid` of each kind of item among `evidence_for(cid)`."""
         known = self._problems.get(cid)
         if known is None:
-            kinds = {r.profile: r.item for r in self.evidence_for(cid)}
+            kinds = set(map(_profile, self.evidence_for(cid)))
             problem = self.support.problem
-            known = self._problems[cid] = {k: problem(i, cid) for k, i in kinds.items()}
+            known = self._problems[cid] = {k: problem(_ALIKE[k], cid) for k in kinds}
         return known
 
     def showing(self, cid: str) -> list[_Item]:
@@ -281,7 +291,7 @@ class _Judge:
         showing = self.showing(cid)
         problems = self.problems(cid)
         must = cid in support.must
-        observed = any(r.observed for r in showing)  # `observes`, shows known
+        observed = any(map(_observed, showing))  # `observes`, shows known
         gaps = self._evidence_gaps(
             name, cid, area, text=text, items=items, showing=showing, must=must, observed=observed
         )
@@ -289,7 +299,8 @@ class _Judge:
         gaps += decision_gaps
         statement = support.knowledge.get(cid)
         inferring = support.inferring
-        kinds = {r.profile: r.item for r in showing} if not gaps else {}
+        # The kinds of item that show it (all of `problems` when every item does).
+        kinds = () if gaps else problems if showing is items else set(map(_profile, showing))
         if showing is items:  # every one of them shows it
             refs = tuple(map(_yes, items))
         else:
@@ -303,7 +314,7 @@ class _Judge:
             decision_id=stands_for.decision_id if stands_for is not None else None,
             must_observe=must,
             observed=observed,
-            inferred=not gaps and all(inferring(i, cid) for i in kinds.values()),
+            inferred=not gaps and all(inferring(_ALIKE[k], cid) for k in kinds),
             inferable=statement.inferable if statement is not None else None,
             gaps=tuple(gaps),
         )
