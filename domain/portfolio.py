@@ -169,6 +169,10 @@ class PortfolioState:
     #: the instance's __dict__, not as fields: not compared, encoded or stored.
     _own_evidence: ClassVar[set[UUID] | None] = None
     _own_decisions: ClassVar[set[UUID] | None] = None
+    #: The state this one was forked from (its items but `_own_evidence` are that one's),
+    #: which is folded no further.
+    forked_from: ClassVar[PortfolioState | None] = None
+    _frozen: ClassVar[bool] = False
 
     @property
     def closed_on(self) -> date | None:
@@ -221,19 +225,32 @@ class PortfolioState:
         """A copy to fold on from, sharing this state's items until either changes one.
 
         Time travel holds folded states every few versions and folds on from the nearest;
-        copying every item would cost as much as the fold it saves. After a fork neither
-        state changes in place an item it did not make or copy itself (copy on write), so
-        a held state reads the same however far its forks are folded.
+        copying every item would cost as much as the fold it saves. The fork changes in
+        place no item it did not make or copy itself (copy on write), and this state is
+        folded no further (`apply` refuses): it reads the same however far its forks go,
+        and a fork's items are this state's but for `_own_evidence`.
         """
         twin = copy(self)
         twin.evidence = dict(self.evidence)
         twin.decisions = dict(self.decisions)
         twin.sample_ids = set(self.sample_ids)
         twin.appeal_ids = set(self.appeal_ids)
-        for state in (self, twin):
-            state.__dict__["_own_evidence"] = set()
-            state.__dict__["_own_decisions"] = set()
+        twin.__dict__.update(
+            _own_evidence=set(), _own_decisions=set(), forked_from=self, _frozen=False
+        )
+        self.__dict__["_frozen"] = True
         return twin
+
+    @property
+    def evidence_since_fork(self) -> set[UUID] | None:
+        """The evidence made or copied since this state was forked (None: not a fork); the
+        rest is the items of `forked_from`, the same objects."""
+        return self._own_evidence
+
+    @property
+    def forked(self) -> bool:
+        """Forked, so folded no further: it reads the same from now on."""
+        return self._frozen
 
     def _changing_evidence(self, evidence_id: UUID) -> EvidenceItem | None:
         """The item, to change in place: a copy of it first if it is shared after a fork."""
@@ -285,6 +302,9 @@ class PortfolioState:
 
     def apply(self, event: e.PortfolioEvent) -> None:
         """Fold one event. References to items a time-travel filter left out are skipped."""
+        if self._frozen:
+            msg = "this state was forked: fold its fork on instead"
+            raise RuntimeError(msg)
         self.version += 1
         if isinstance(event, ASSESSED):
             self.assessed_version = self.version

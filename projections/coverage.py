@@ -23,7 +23,8 @@ A unit is complete exactly when there are no gaps.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from bisect import insort
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from enum import StrEnum
 from operator import attrgetter
@@ -187,11 +188,13 @@ _yes = attrgetter("yes")
 
 
 class CoverageMemo:
-    """Keep each evidence item's `_Item` on the item, for the next report that reads it.
+    """Keep each evidence item's `_Item` on the item, and each held state's index of its
+    items by id on the state, for the next report that reads them.
 
     Time travel folds on from held states (`PortfolioState.fork`): consecutive reports
     read mostly the same item objects, so what coverage derives from an item is derived
-    once. Only for items that never change after they are judged (held states and the
+    once, and a fork's index is its held state's with the items it made or copied since
+    moved. Only for states and items that never change once judged (held states and the
     forks folded from them do not; a copied item starts afresh).
     """
 
@@ -201,12 +204,69 @@ class CoverageMemo:
             record = item.__dict__[_MEMO] = _Item(item)
         return record
 
+    def index(self, state: PortfolioState) -> dict[str, list[_Item]]:
+        """The live items mapped or tagged, by id, each list in (date, id) order."""
+        held: tuple[PortfolioState, dict[str, list[_Item]]] | None = state.__dict__.get(_INDEX)
+        if held is not None and held[0] is state:
+            return held[1]
+        origin, own = state.forked_from, state.evidence_since_fork
+        if origin is None or own is None:
+            index = _index(state, self.of)
+        else:
+            index = self._moved(self.index(origin), origin, state, own)
+        if state.forked:  # folded no further: its index holds
+            state.__dict__[_INDEX] = (state, index)
+        return index
+
+    def _moved(
+        self,
+        base: dict[str, list[_Item]],
+        origin: PortfolioState,
+        state: PortfolioState,
+        own: set[UUID],
+    ) -> dict[str, list[_Item]]:
+        """`base` (the index of `origin`) with the items `state` made or copied moved."""
+        index, copied = dict(base), set()
+        for evidence_id in own:
+            was, now = origin.evidence.get(evidence_id), state.evidence.get(evidence_id)
+            for item, added in ((was, False), (now, True)):
+                if item is None or item.withdrawn or not (item.criteria or item.requirement_tags):
+                    continue
+                record = self.of(item)
+                for cid in record.ids:
+                    if cid not in copied:
+                        index[cid] = list(index.get(cid, ()))
+                        copied.add(cid)
+                    if added:
+                        insort(index[cid], record, key=_order)
+                    else:
+                        index[cid].remove(record)
+        return index
+
 
 class _Fresh(CoverageMemo):
     """Derive each time: for states whose items change between reports (the views')."""
 
     def of(self, item: EvidenceItem) -> _Item:
         return _Item(item)
+
+    def index(self, state: PortfolioState) -> dict[str, list[_Item]]:
+        return _index(state, self.of)
+
+
+_INDEX = "_coverage_index"  # where a held state holds its index (not a field)
+
+
+def _index(state: PortfolioState, of: Callable[[EvidenceItem], _Item]) -> dict[str, list[_Item]]:
+    """`CoverageMemo.index`, from every item of the state."""
+    evidence = state.evidence.values()
+    live = [of(i) for i in evidence if not i.withdrawn and (i.criteria or i.requirement_tags)]
+    live.sort(key=_order)
+    index: dict[str, list[_Item]] = {}
+    for record in live:
+        for cid in record.ids:
+            index.setdefault(cid, []).append(record)
+    return index
 
 
 class _Judge:
@@ -216,18 +276,10 @@ class _Judge:
         self.portfolio = portfolio
         self.support = support
         self.of = memo.of
-        evidence = portfolio.evidence.values()  # live, and mapped or tagged: in some row
-        live = [
-            self.of(i) for i in evidence if not i.withdrawn and (i.criteria or i.requirement_tags)
-        ]
-        live.sort(key=_order)
         self.decisions = portfolio.decisions_in_order()
-        # Indexed once by id, in the same order, so a row costs what its own evidence and
+        # Indexed once by id, in (date, id) order, so a row costs what its own evidence and
         # decisions do, not the whole portfolio's (a 1,000-item portfolio has ~40 rows).
-        self._evidence: dict[str, list[_Item]] = {}
-        for record in live:
-            for cid in record.ids:
-                self._evidence.setdefault(cid, []).append(record)
+        self._evidence = memo.index(portfolio)
         self._deciding: dict[str, list[Decision]] = {}
         self._showing: dict[str, list[_Item]] = {}
         self._problems: dict[str, dict[int, str | None]] = {}

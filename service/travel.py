@@ -133,7 +133,8 @@ class Timeline:
         for n in range(start, count):
             state.apply(events[n])
             if (n + 1) % every == 0 and (n + 1) // every == len(held) + len(made) + 1:
-                made.append(state.fork())
+                made.append(state)  # held as it is, folded on as its fork
+                state = state.fork()
                 ends.append(events[n].event_id)
         if made:
             self._hold(stream_id, [*held, *made], ends)
