@@ -325,7 +325,7 @@ class ProjectionRunner:
             while not self._stopping.is_set():
                 woken.clear()
                 before = self._position
-                self._catch_up(self.batch_size, None, self._stopping)
+                self._read_on()
                 if self._position != before:
                     interval = recorder.poll_interval_min
                 else:
@@ -336,6 +336,21 @@ class ProjectionRunner:
             recorder.unwatch(woken)
             with self._batch_lock:
                 self._woken = None
+
+    def _read_on(self) -> None:
+        """Apply everything after the position, a batch at a time (no head query)."""
+        while not self._stopping.is_set():
+            page = list(
+                islice(self.ledger.notifications(self._position, self.batch_size), self.batch_size)
+            )
+            if page:
+                try:
+                    self._process(page)
+                except TrackingConflict:
+                    log.info("view %s moved under its follower; resuming", self.store.name)
+                    continue
+            if len(page) < self.batch_size:
+                return
 
     def _follow_subscription(self) -> None:
         """PostgreSQL: the library's LISTEN/NOTIFY subscription, fed through a pump."""
