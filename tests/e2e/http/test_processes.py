@@ -26,8 +26,11 @@ import httpx
 import pytest
 
 from adapters.audit.signing import SigningKey, write_signing_key
+from adapters.bootstrap import open_system
 from adapters.config import Config, postgres_env
 from adapters.store.leases import holders
+from adapters.streams import build_streams
+from adapters.streams.settings import StreamSettings
 from tests.conftest import POSTGRES_URL, with_kek
 from tests.e2e.http.conftest import ADMIN_TOKEN, HttpCentre
 from tests.e2e.http.test_server import free_port
@@ -276,21 +279,20 @@ def test_serve_workers_2_is_two_api_processes_on_one_port_beside_a_worker(
     processes; a write through one is read at once (?wait=true) through the other, whichever
     process projected it; every event is projected exactly once; the API processes hold no
     role (the supervisor and the worker share them)."""
-    worker = launch("worker", "worker")
-    # The worker first, until it holds the roles: the streams' tables of a fresh schema are
-    # created outside the set-up lock (docs/deploy.md), and two processes creating them at
-    # once can collide. The two API processes of `serve --workers 2` start at once.
-    eventually(
-        lambda: set(role_holders(deployment_env)) == set(ROLES),
-        "the worker takes the roles",
-        STARTUP_SECONDS,
-        worker,
-    )
+    made_by_a_first_process(deployment_env)  # a fresh schema's streams tables: docs/deploy.md
     port = free_port()
     served = launch("serve-2", "serve", "--workers", "2", "--port", str(port))
     served.url = f"http://127.0.0.1:{port}"
+    worker = launch("worker", "worker")  # all three start at once
     eventually(lambda: answers(served), "serve --workers 2 answers", STARTUP_SECONDS, served)
     eventually(lambda: len(children(served.process.pid)) >= 2, "two API processes", 30, served)
+    eventually(
+        lambda: set(role_holders(deployment_env)) == set(ROLES),
+        "the roles are taken",
+        STARTUP_SECONDS,
+        served,
+        worker,
+    )
     apis = [pid for pid in children(served.process.pid) if _is_api_process(pid)]
     assert len(apis) == 2, apis
     assert set(role_holders(deployment_env).values()) <= {served.process.pid, worker.process.pid}
@@ -333,6 +335,15 @@ def test_serve_workers_2_is_two_api_processes_on_one_port_beside_a_worker(
         centre_events = [int(e["sequence"]) for e in feed(clients[1]) if _of(e, centre)]
         assert sorted(trail) == centre_events
     assert "competing for the background roles" in worker.output()
+
+
+def made_by_a_first_process(env: dict[str, str]) -> None:
+    """The schema as the first process of a deployment leaves it (its streams' tables are
+    created outside the set-up lock, so processes started together on a fresh one collide)."""
+    url, kek = env["EPORTFOLIO_DATABASE_URL"], Path(env["EPORTFOLIO_KEK_FILE"])
+    config = Config(database_url=url, kek_file=kek)
+    with open_system(config) as system:
+        build_streams(config, system.app.ledger, StreamSettings()).close()
 
 
 def _is_api_process(pid: int) -> bool:
