@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from adapters.roles import Role, RoleRunner
+from adapters.store.leases import schema_setup
 from adapters.store.views import open_view_store
 from adapters.streams.feed import EventLog
 from adapters.streams.lrs_delivery import XapiDelivery
@@ -102,7 +103,8 @@ def build_streams(
         log, tail, queue_size=settings.sse_queue, heartbeat=settings.sse_heartbeat
     )
     policy = policy or DeliveryPolicy(allow_private=settings.webhooks_allow_private)
-    with ExitStack() as opened:  # closed again only if something below fails
+    setup = schema_setup(config.eventsourcing_env() if config.uses_postgres else None)
+    with setup, ExitStack() as opened:  # closed again only if something below fails
         store = open_webhook_store(config)
         opened.callback(store.close)
         lrs_store = open_lrs_store(config)

@@ -15,6 +15,8 @@ from adapters.http.dependencies import open_services
 from adapters.http.settings import HttpSettings
 from adapters.roles import Mode
 from adapters.store.leases import Lease, LeaseSession, holders, lease_key, schema_of
+from adapters.streams import build_streams
+from adapters.streams.settings import StreamSettings
 from tests.conftest import POSTGRES_URL, with_kek
 
 pytestmark = pytest.mark.postgres
@@ -149,10 +151,11 @@ def test_interrupted_waits_never_leave_a_lease_held_after_its_release(env: dict[
 def test_processes_that_open_one_schema_at_once_do_not_collide(
     postgres_schema: str, tmp_path: Path
 ) -> None:
-    """`serve --workers N` starts its API processes at once, each opening the stores: the
-    creation of what is missing and the `CREATE OR REPLACE FUNCTION`s are one process at a
-    time (else: 'tuple concurrently updated', or a duplicate pg_type row, and one process
-    fails to start). Threads stand for the processes: each opens sessions of its own."""
+    """`serve --workers N` starts its API processes at once, each opening the stores and the
+    streams' stores: the creation of what is missing and the `CREATE OR REPLACE FUNCTION`s
+    are one process at a time (else: 'tuple concurrently updated', or a duplicate pg_type
+    row, and one process fails to start). Threads stand for the processes: each opens
+    sessions of its own."""
     config = with_kek(Config(database_url=f"{POSTGRES_URL}?schema={postgres_schema}"),
                       tmp_path / "kek")  # fmt: skip
     for _ in range(2):  # a fresh schema, then one that exists
@@ -164,7 +167,11 @@ def test_processes_that_open_one_schema_at_once_do_not_collide(
         ) -> None:
             together.wait()
             try:
-                open_services(config, HttpSettings(), roles=Mode.NONE).close()
+                services = open_services(config, HttpSettings(), roles=Mode.NONE)
+                try:
+                    build_streams(config, services.app.ledger, StreamSettings()).close()
+                finally:
+                    services.close()
             except BaseException as error:
                 errors.append(error)
 

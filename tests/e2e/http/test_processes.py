@@ -26,11 +26,8 @@ import httpx
 import pytest
 
 from adapters.audit.signing import SigningKey, write_signing_key
-from adapters.bootstrap import open_system
 from adapters.config import Config, postgres_env
 from adapters.store.leases import holders
-from adapters.streams import build_streams
-from adapters.streams.settings import StreamSettings
 from tests.conftest import POSTGRES_URL, with_kek
 from tests.e2e.http.conftest import ADMIN_TOKEN, HttpCentre
 from tests.e2e.http.test_server import free_port
@@ -279,11 +276,10 @@ def test_serve_workers_2_is_two_api_processes_on_one_port_beside_a_worker(
     processes; a write through one is read at once (?wait=true) through the other, whichever
     process projected it; every event is projected exactly once; the API processes hold no
     role (the supervisor and the worker share them)."""
-    made_by_a_first_process(deployment_env)  # a fresh schema's streams tables: docs/deploy.md
     port = free_port()
     served = launch("serve-2", "serve", "--workers", "2", "--port", str(port))
     served.url = f"http://127.0.0.1:{port}"
-    worker = launch("worker", "worker")  # all three start at once
+    worker = launch("worker", "worker")  # all three start at once, on a fresh schema
     eventually(lambda: answers(served), "serve --workers 2 answers", STARTUP_SECONDS, served)
     eventually(lambda: len(children(served.process.pid)) >= 2, "two API processes", 30, served)
     eventually(
@@ -335,15 +331,6 @@ def test_serve_workers_2_is_two_api_processes_on_one_port_beside_a_worker(
         centre_events = [int(e["sequence"]) for e in feed(clients[1]) if _of(e, centre)]
         assert sorted(trail) == centre_events
     assert "competing for the background roles" in worker.output()
-
-
-def made_by_a_first_process(env: dict[str, str]) -> None:
-    """The schema as the first process of a deployment leaves it (its streams' tables are
-    created outside the set-up lock, so processes started together on a fresh one collide)."""
-    url, kek = env["EPORTFOLIO_DATABASE_URL"], Path(env["EPORTFOLIO_KEK_FILE"])
-    config = Config(database_url=url, kek_file=kek)
-    with open_system(config) as system:
-        build_streams(config, system.app.ledger, StreamSettings()).close()
 
 
 def _is_api_process(pid: int) -> bool:
