@@ -5,11 +5,12 @@ delivery, xAPI delivery, NATS publishing, the checkpoint schedule. `RoleRunner` 
 one of three modes:
 
 - `ALL` (SQLite, the embedded default): every role runs in this process, no leases.
-- `LEASED` (PostgreSQL): a thread per role waits for the role's lease
-  (adapters.store.leases: in PostgreSQL's lock queue, asking again every `wait_seconds`);
-  while this process holds it the role runs, and the lease is checked every
-  `check_seconds`. A lost lease stops the role; whoever takes the lease next starts it from
-  the role's stored position (views, cursors), so nothing is lost.
+- `LEASED` (PostgreSQL): one thread keeps all of this process's leases on one session
+  (adapters.store.leases.LeaseSession): it takes the free ones, waits in PostgreSQL's lock
+  queue for one it lacks, and checks the session every `check_seconds`; a role runs while
+  its lease is held. A lost lease stops the role, and a role that stops on an error gives
+  its lease up for `wait_seconds`; whoever takes the lease next starts it from the role's
+  stored position (views, cursors), so nothing is lost.
 - `NONE`: an API-only process; roles added to it never run.
 
 Roles can be added after the runner started (the streams open after the projections).
