@@ -7,14 +7,17 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import psycopg
 import pytest
 
-from adapters.config import postgres_env
+from adapters.config import Config, postgres_env
+from adapters.http.dependencies import open_services
+from adapters.http.settings import HttpSettings
 from adapters.roles import Mode, Role, RoleRunner
 from adapters.store.leases import holders
-from tests.conftest import POSTGRES_URL
+from tests.conftest import POSTGRES_URL, with_kek
 
 
 class Duty:
@@ -165,3 +168,28 @@ def test_a_role_that_stops_on_an_error_gives_its_lease_up(postgres_schema: str) 
         for runner in runners.values():
             runner.close()
     assert duty.most == other.most == 1
+
+
+@pytest.mark.postgres
+def test_a_view_that_stopped_on_an_error_lets_the_projections_lease_go(
+    postgres_schema: str, tmp_path: Path
+) -> None:
+    """The server's projections role fails when a view's follower stopped on an error (here
+    made to look so): the process stops the role and gives its lease up (another process
+    would take it; this one waits `wait_seconds` before it competes again)."""
+    config = with_kek(Config(database_url=f"{POSTGRES_URL}?schema={postgres_schema}"),
+                      tmp_path / "kek")  # fmt: skip
+    services = open_services(config, HttpSettings(), roles=Mode.LEASED)
+    try:
+        services.roles.check_seconds = 0.2
+        services.start()
+        assert eventually(lambda: "projections" in services.roles.held, timeout=20)
+        env = config.eventsourcing_env()
+        assert "projections" in holders(env, ["projections"])
+        view = next(iter(services.projections))
+        view.stop()
+        view._error = RuntimeError("a view that raised on an event")  # as its follower leaves it
+        assert eventually(lambda: "projections" not in services.roles.held, timeout=10)
+        assert "projections" not in holders(env, ["projections"])
+    finally:
+        services.close()
