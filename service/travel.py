@@ -25,7 +25,7 @@ from uuid import UUID
 from domain.events import LearnerEnrolled, PortfolioEvent
 from domain.portfolio import PortfolioState, fold_portfolio
 
-EVERY = 32  # events between held states: the most a query folds on top of one
+EVERY = 16  # events between held states: a query folds at most EVERY - 1 on top of one
 HELD = 300_000  # evidence items and decisions referenced by held states, across streams
 
 
