@@ -26,12 +26,15 @@ from adapters.audit import bundle as b
 
 T = TypeVar("T")
 CHUNK = 1 << 20
+# What a reader thread inflates at a time: under malloc's 128 KiB mmap threshold, so the
+# chunks the threads make and this one frees are reused, not left in per-thread arenas.
+_READ = 1 << 16
 _FLUSH = 1 << 18
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 _INCLUSION_OPEN = b'"inclusion":['
 _LEAVES_OPEN = b'],"leaves":['
 _PROOFS_CLOSE = b"]}"
-_AHEAD = 4  # chunks a reader thread may inflate before they are taken
+_AHEAD = 16  # chunks a reader thread may inflate before they are taken
 
 
 class ZipIn:
@@ -102,7 +105,7 @@ class ZipIn:
     def _hash(self, name: str) -> str:
         hasher = hashlib.sha256()
         with self.archive.open(name) as member:
-            while not self._stop.is_set() and (chunk := member.read(CHUNK)):
+            while not self._stop.is_set() and (chunk := member.read(_READ)):
                 hasher.update(chunk)
         return hasher.hexdigest()
 
@@ -125,7 +128,7 @@ class ZipIn:
         def work() -> None:
             try:
                 with self.archive.open(name) as member:
-                    while not stop.is_set() and (chunk := member.read(CHUNK)):
+                    while not stop.is_set() and (chunk := member.read(_READ)):
                         hasher.update(chunk)
                         put(chunk)
                 put(None)

@@ -396,7 +396,7 @@ class Streams:
     events, 40 MB as a dict), read back for a stream the dict no longer holds.
     """
 
-    def __init__(self, hot: int = 100_000) -> None:
+    def __init__(self, hot: int = 50_000) -> None:
         # Keyed by the id's 128-bit number, not the UUID object: half the memory.
         self.last: dict[int, int] = {}
         self.irregular: dict[int, set[int]] = {}
@@ -517,14 +517,19 @@ class _Cold:
         return (int(found[0]), int(found[1])) if found else (-1, 0)
 
     def put(self, hot: dict[int, int]) -> None:
-        """Move the dict's streams here (but versions no SQLite integer holds)."""
+        """Move the dict's streams here (but versions no SQLite integer holds), row by
+        row: a list of them would cost at once what the dict did."""
         kept = {k: v for k, v in hot.items() if not -_INT64 <= v < _INT64}
-        rows = [(k.to_bytes(16), v, self._seq + i) for i, (k, v) in enumerate(hot.items())]
-        self._seq += len(rows)
+        first = self._seq
+        self._seq += len(hot)
         self._db.executemany(
             "INSERT INTO last VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET version ="
             " excluded.version",
-            [row for row in rows if -_INT64 <= row[1] < _INT64],
+            (
+                (k.to_bytes(16), v, first + i)
+                for i, (k, v) in enumerate(hot.items())
+                if -_INT64 <= v < _INT64
+            ),
         )
         self._db.executemany("DELETE FROM last WHERE id = ?", [(k.to_bytes(16),) for k in kept])
         hot.clear()
