@@ -6,8 +6,10 @@ are `domain.centre_rules`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from copy import copy
+from dataclasses import dataclass, field, fields, replace
 from datetime import date
+from typing import ClassVar
 from uuid import UUID
 
 import msgspec
@@ -72,8 +74,35 @@ class CentreState:
     #: every sufficiency policy by version: a certified portfolio keeps the one it was judged by
     sufficiency_policies: dict[int, e.SufficiencyPolicySet] = field(default_factory=dict)
     rwe_approvals: dict[UUID, RweApproval] = field(default_factory=dict)
+    #: Forked, so folded no further (`apply` refuses); in the instance's __dict__, not a
+    #: field: not compared, encoded or stored.
+    _frozen: ClassVar[bool] = False
+
+    def fork(self) -> CentreState:
+        """A copy to fold on from; this state is folded no further and reads the same.
+
+        Writes and access checks hold each centre's fold and fold only the events since
+        on a fork. `apply` replaces a staff member it changes, never changes one in place,
+        and every other value is immutable: copying the maps is the whole copy, far less
+        than the fold from the first event it saves.
+        """
+        twin = copy(self)
+        for name in _MAPS:
+            setattr(twin, name, dict(getattr(self, name)))
+        twin.__dict__["_frozen"] = False
+        self.__dict__["_frozen"] = True
+        return twin
+
+    @property
+    def forked(self) -> bool:
+        """Forked, so folded no further: it reads the same from now on."""
+        return self._frozen
 
     def apply(self, event: e.CentreEvent) -> None:  # noqa: PLR0912 - one case per event
+        """Fold one event. Values are replaced, never changed in place (see `fork`)."""
+        if self._frozen:
+            msg = "this centre state was forked: fold its fork on instead"
+            raise RuntimeError(msg)
         self.version += 1
         match event:
             case e.StaffRegistered():
@@ -84,8 +113,13 @@ class CentreState:
                     [(event.effective_on, event.qualification)],
                 )
             case e.StaffQualificationChanged():
-                self.staff[event.staff_id, event.role].qualifications.append(
-                    (event.effective_on, event.qualification)
+                member = self.staff[event.staff_id, event.role]
+                self.staff[event.staff_id, event.role] = replace(
+                    member,
+                    qualifications=[
+                        *member.qualifications,
+                        (event.effective_on, event.qualification),
+                    ],
                 )
             case e.LearnerRegistered():
                 self.learners[event.learner_id] = event.name
@@ -126,9 +160,9 @@ class CentreState:
         for names in (self.learners, self.witnesses, self.evs):
             if subject_id in names:
                 names[subject_id] = e.ERASED
-        for member in self.staff.values():
+        for key, member in list(self.staff.items()):
             if member.staff_id == subject_id:
-                member.name = e.ERASED
+                self.staff[key] = replace(member, name=e.ERASED)
 
     def staff_with_role(self, staff_id: UUID, role: e.Role) -> StaffMember | None:
         return self.staff.get((staff_id, role))
@@ -148,6 +182,10 @@ class CentreState:
     def policy_version(self, version: int) -> e.SufficiencyPolicySet | None:
         """The sufficiency policy of that version (0 or unknown: None, the built-in one)."""
         return self.sufficiency_policies.get(version)
+
+
+#: The maps a fork copies: every field of CentreState that is not immutable.
+_MAPS = tuple(f.name for f in fields(CentreState) if f.default_factory is dict)
 
 
 def fold_centre(events: list[e.CentreEvent]) -> CentreState | None:

@@ -32,6 +32,7 @@ from service.codec import Receipt, Recorded
 from service.errors import ConcurrencyConflict, IdempotencyKeyReused, VersionMismatch
 from service.ledger import Ledger
 from service.reactions import Reactions
+from service.travel import Centres, Timeline
 
 RETRIES = 20
 BACKOFF_CAP = 0.05  # seconds
@@ -71,6 +72,11 @@ class Eportfolio:
         self._claims_lock = threading.Lock()
         self.reads = _LedgerReads(self)
         self._pinned: dict[tuple[str, str], UnitSpec] = {}  # spec_of; the catalogue is fixed
+        # What writes and access checks decide on, folded on from held states by the
+        # events since: a 1,000-event portfolio is not folded from its first event per
+        # write. Folds of facts (personal fields sealed), shared with time travel.
+        self.timeline = Timeline()
+        self._centres = Centres()
 
     # ---- reads -----------------------------------------------------------------------
 
@@ -90,14 +96,16 @@ class Eportfolio:
         """The centre as the rules see it: names and texts sealed (rules never read them).
 
         From the ledger's decoded facts, so no key is used: what access checks read too.
+        The state is held for the next read (`service.travel.Centres`): never change it.
         """
-        state = fold_centre(self.ledger.centre_facts(centre_id))
+        state = self._centres.latest(centre_id, self.ledger.centre_facts(centre_id))
         if state is None:
             raise NotFound(f"no centre {centre_id}", field="centre_id")
         return state
 
     def _portfolio_facts(self, portfolio_id: UUID) -> PortfolioState:
-        state = fold_portfolio(self.ledger.portfolio_facts(portfolio_id))
+        """The portfolio as the rules see it, folded on from a held state: never change it."""
+        state = self.timeline.latest(portfolio_id, self.ledger.portfolio_facts(portfolio_id))
         if state is None:
             raise NotFound(f"no portfolio {portfolio_id}", field="portfolio_id")
         return state

@@ -44,7 +44,7 @@ from projections.sampling import SamplingCompliance, sampling_compliance
 from projections.sufficiency import SufficiencyReport
 from service.codec import Recorded
 from service.handlers import Eportfolio
-from service.travel import Timeline, Times
+from service.travel import Times
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -134,7 +134,7 @@ class Queries:
         # appended, never changed): folded states held along each portfolio's stream, the
         # centres and coverage reports held by the prefixes they fold. None of it holds
         # personal data (facts: personal fields sealed; a report names no one).
-        self.timeline = Timeline()
+        self.timeline = app.timeline  # the held states writes fold on from too
         self._centre_times: dict[UUID, Times[CentreEvent]] = {}
         self._centre_lock = threading.Lock()
         self._centres: _Held[tuple[UUID, int], CentreState] = _Held(CENTRES_HELD)

@@ -22,9 +22,11 @@ from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 from uuid import UUID
 
-from domain.events import LearnerEnrolled, PortfolioEvent
+from domain.centre import CentreState, fold_centre
+from domain.events import CentreEvent, LearnerEnrolled, PortfolioEvent
 from domain.portfolio import PortfolioState, fold_portfolio
 
+CENTRES = 1_000  # centres whose latest fold is held (least recently used dropped)
 EVERY = 16  # events between held states: a query folds at most EVERY - 1 on top of one
 HELD = 300_000  # evidence items and decisions referenced by held states, across streams
 
@@ -109,6 +111,20 @@ class Timeline:
             return fold_portfolio([e for e in events if e.recorded_at <= as_known_at]), None
         return self._fold(stream_id, events, count, held, ends), count
 
+    def latest(self, stream_id: UUID, events: Sequence[PortfolioEvent]) -> PortfolioState | None:
+        """The fold of all of `events` (the stream as read now), from the nearest held
+        state: what a write decides on, folding at most `EVERY - 1` events.
+
+        The state may share items with held states: read it, never change it.
+        """
+        with self._lock:
+            stream = self._streams.get(stream_id)
+            if stream is None:
+                stream = self._streams[stream_id] = _Stream()
+            self._streams.move_to_end(stream_id)
+            held, ends = list(stream.held), list(stream.ends)
+        return self._fold(stream_id, events, len(events), held, ends)
+
     def _fold(
         self,
         stream_id: UUID,
@@ -152,3 +168,47 @@ class Timeline:
             while self._size > self.limit and len(self._streams) > 1:
                 _, dropped = self._streams.popitem(last=False)
                 self._size -= dropped.size
+
+
+class Centres:
+    """Per centre stream, its fold up to the newest event read (least recently used
+    dropped past `CENTRES`): writes and access checks read a centre on every request, and
+    a centre grows by an event per learner registered, so each fold goes on from the last
+    on a fork (`CentreState.fork`) by the events since, or is the same state if none.
+
+    A held state is frozen by its fork and never changed: read it, never change it.
+    """
+
+    def __init__(self, held: int = CENTRES) -> None:
+        self.limit = held
+        self._states: OrderedDict[UUID, tuple[int, UUID, CentreState]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def latest(self, centre_id: UUID, events: Sequence[CentreEvent]) -> CentreState | None:
+        """The fold of `events`, the centre's stream as read now."""
+        if not events:
+            return None
+        with self._lock:
+            held = self._states.get(centre_id)
+            if held is not None:
+                self._states.move_to_end(centre_id)
+        count = len(events)
+        if held is not None and held[0] <= count and events[held[0] - 1].event_id == held[1]:
+            if held[0] == count:
+                return held[2]
+            state = held[2].fork()
+            for event in events[held[0] :]:
+                state.apply(event)
+        else:  # the first read, or not the stream the held state was folded from
+            folded = fold_centre(list(events))
+            if folded is None:
+                return None
+            state = folded
+        with self._lock:
+            now = self._states.get(centre_id)
+            if now is None or now[0] < count:  # else a racing read held as much
+                self._states[centre_id] = (count, events[-1].event_id, state)
+                self._states.move_to_end(centre_id)
+                while len(self._states) > self.limit:
+                    self._states.popitem(last=False)
+        return state
