@@ -29,6 +29,7 @@ from domain.portfolio import PortfolioState, fold_portfolio
 CENTRES = 1_000  # centres whose latest fold is held (least recently used dropped)
 EVERY = 16  # events between held states: a query folds at most EVERY - 1 on top of one
 HELD = 300_000  # evidence items and decisions referenced by held states, across streams
+STREAMS = 50_000  # streams with held times or states (least recently used dropped past it)
 
 
 class _Timed(Protocol):
@@ -101,10 +102,7 @@ class Timeline:
         The state may share items with held states: read it, never change it.
         """
         with self._lock:
-            stream = self._streams.get(stream_id)
-            if stream is None:
-                stream = self._streams[stream_id] = _Stream()
-            self._streams.move_to_end(stream_id)
+            stream = self._stream(stream_id)
             count = stream.times.known(events, as_known_at)
             held, ends = list(stream.held), list(stream.ends)
         if count is None:
@@ -117,13 +115,24 @@ class Timeline:
 
         The state may share items with held states: read it, never change it.
         """
+        if len(events) < self.every:  # nothing to hold yet: no entry for a short stream
+            return fold_portfolio(list(events))
         with self._lock:
-            stream = self._streams.get(stream_id)
-            if stream is None:
-                stream = self._streams[stream_id] = _Stream()
-            self._streams.move_to_end(stream_id)
+            stream = self._stream(stream_id)
             held, ends = list(stream.held), list(stream.ends)
         return self._fold(stream_id, events, len(events), held, ends)
+
+    def _stream(self, stream_id: UUID) -> _Stream:
+        """The stream's entry, made if new (the least recently used dropped past
+        `STREAMS`). The caller holds the lock."""
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            stream = self._streams[stream_id] = _Stream()
+            while len(self._streams) > STREAMS:
+                _, dropped = self._streams.popitem(last=False)
+                self._size -= dropped.size
+        self._streams.move_to_end(stream_id)
+        return stream
 
     def _fold(
         self,

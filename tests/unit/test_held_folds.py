@@ -15,7 +15,7 @@ from domain import events as e
 from domain.centre import CentreState, fold_centre
 from domain.portfolio import fold_portfolio
 from service.travel import Centres, Timeline
-from tests.unit.test_timeline import PORTFOLIO, streams
+from tests.unit.test_timeline import PORTFOLIO, _enrolment, _event, streams
 
 START = datetime(2026, 9, 1, 9, tzinfo=UTC)
 CENTRE = uuid4()
@@ -133,3 +133,18 @@ def test_only_immutable_values_are_shared_by_a_fork() -> None:
     for name, value in vars(state).items():
         if isinstance(value, mutable):
             assert getattr(twin, name) is not value, name
+
+
+def test_streams_held_are_bounded_and_short_ones_take_no_entry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("service.travel.STREAMS", 3)
+    timeline = Timeline(every=2)
+    short: list[e.PortfolioEvent] = [_enrolment()]
+    long = [*short, *(_event(0, n, n + 1) for n in range(5))]
+    for _ in range(6):
+        assert timeline.latest(uuid4(), short) == fold_portfolio(short)
+    assert not timeline._streams  # shorter than `every`: nothing held, no entry
+    for _ in range(6):
+        assert timeline.latest(uuid4(), long) == fold_portfolio(long)
+    assert len(timeline._streams) == 3
