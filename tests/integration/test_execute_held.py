@@ -20,18 +20,15 @@ from domain import assessment as a
 from domain import commands as c
 from domain.centre import CentreState, fold_centre
 from domain.errors import DomainError
-from domain.events import Outcome, Qualification, Role, SampleOutcome, SampleStage
+from domain.events import Qualification, Role
 from domain.portfolio import fold_portfolio
 from service.erasure import erase_learner
 from service.handlers import Eportfolio
 from service.travel import Timeline
+from tests.histories import PORTFOLIO_ACTIONS, History
 from tests.world import World
 
-CRITERIA = (("PC3", "PC4"), ("PC5",), ("PC6", "PC7", "a"), ("PC1", "b"))
-ACTIONS = (
-    *("observe", "submit", "map", "withdraw", "decide", "countersign", "revoke"),
-    *("sample", "respond", "learner", "witness", "qualify", "staff"),
-)
+ACTIONS = (*PORTFOLIO_ACTIONS, "learner", "witness", "qualify", "staff")
 
 
 @pytest.fixture
@@ -75,57 +72,11 @@ class Spy:
             assert state == then
 
 
-def _run(  # noqa: PLR0912 - one case per action
-    world: World, pid: UUID, actions: list[tuple[str, int]], trainee: c.Actor
-) -> None:
-    app = world.app
-    evidence: list[UUID] = []
-    observed: list[tuple[UUID, tuple[str, ...]]] = []
-    decisions: list[UUID] = []
-    samples: list[UUID] = []
-
-    def run(by: c.Actor, command: c.Command, target: UUID = pid) -> bool:
-        try:
-            app.execute(by, command, target=target)
-        except DomainError:
-            return False  # refused by the rules: the history simply lacks it
-        return True
-
+def _run(world: World, pid: UUID, actions: list[tuple[str, int]], trainee: c.Actor) -> None:
+    history = History(world, pid, trainee)
     for action, n in actions:
-        criteria = CRITERIA[n % len(CRITERIA)]
-        pick = evidence[n % len(evidence)] if evidence else uuid4()
-        decision = decisions[n % len(decisions)] if decisions else uuid4()
-        if action == "observe":
-            evidence.append(world.observe(pid, criteria, by=trainee))
-            observed.append((evidence[-1], criteria))
-        elif action == "submit":
-            evidence.append(world.submit(pid))
-        elif action == "map":
-            run(trainee, c.MapEvidence(evidence_id=pick, criteria=criteria))
-        elif action == "withdraw":
-            run(trainee, c.WithdrawEvidence(evidence_id=pick, reason="Wrong customer"))
-        elif action == "decide" and observed:
-            basis, decided = observed[n % len(observed)]
-            made = c.RecordDecision(
-                decision_id=uuid4(), outcome=Outcome.MET, criteria=decided, evidence_ids=(basis,)
-            )
-            if run(trainee, made):
-                decisions.append(made.decision_id)
-        elif action == "countersign":
-            run(world.assessor, c.Countersign(decision_id=decision))
-        elif action == "revoke":
-            run(trainee, c.RevokeDecision(decision_id=decision, reason="Re-assess"))
-        elif action == "sample":
-            sample = c.RecordIqaSample(
-                sample_id=uuid4(),
-                stage=SampleStage.INTERIM,
-                decision_ids=(decision,),
-                outcome=SampleOutcome.REFERRED,
-            )
-            if run(world.iqa, sample):
-                samples.append(sample.sample_id)
-        elif action == "respond" and samples:
-            run(trainee, c.RespondToSample(sample_id=samples[-1], response="Re-observed"))
+        if action in PORTFOLIO_ACTIONS:
+            history.play(action, n)
         elif action == "learner":
             world.centre_cmd(c.RegisterLearner(learner_id=uuid4(), name=f"Learner {n}"))
         elif action == "witness":
@@ -135,7 +86,7 @@ def _run(  # noqa: PLR0912 - one case per action
             change = c.ChangeQualification(
                 staff_id=trainee.id, role=Role.ASSESSOR, qualification=status
             )
-            run(world.centre_admin, change, target=world.centre_id)
+            history.run(world.centre_admin, change, target=world.centre_id)
         elif action == "staff":
             world.staff(Role.ASSESSOR, f"Assessor {n}")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import msgspec
 import pytest
@@ -17,22 +17,17 @@ from adapters.bootstrap import build
 from adapters.config import Config
 from domain import commands as c
 from domain.centre import fold_centre
-from domain.errors import DomainError
-from domain.events import Outcome, SampleOutcome, SampleStage
 from domain.portfolio import fold_portfolio
 from projections.judgement import coverage_of, sufficiency_of
 from service.erasure import erase_learner
 from service.handlers import Eportfolio
 from service.queries import Queries
 from service.travel import Timeline
+from tests.histories import PORTFOLIO_ACTIONS, History
 from tests.world import World
 
 START = datetime(2026, 9, 1, 9, tzinfo=UTC)
-CRITERIA = (("PC3", "PC4"), ("PC5",), ("PC6", "PC7", "a"), ("PC1", "b"))
-ACTIONS = (
-    *("observe", "submit", "map", "withdraw", "decide"),
-    *("countersign", "revoke", "sample", "respond"),
-)
+ACTIONS = PORTFOLIO_ACTIONS
 
 
 class Clock:
@@ -60,56 +55,10 @@ def _history(world: World, actions: list[tuple[str, int]], *, trainee: bool) -> 
     """A portfolio the actions make, as far as the rules allow each of them; assessed by a
     trainee (whose decisions a qualified assessor countersigns) or a qualified assessor."""
     assessor = world.trainee if trainee else world.assessor
-    app, pid = world.app, world.enrol(assessor=assessor)
-    evidence: list[UUID] = []
-    observed: list[tuple[UUID, tuple[str, ...]]] = []
-    decisions: list[UUID] = []
-    samples: list[UUID] = []
-
-    def run(by: c.Actor, command: c.Command) -> bool:
-        try:
-            app.execute(by, command, target=pid)
-        except DomainError:
-            return False  # refused by the rules: the history simply lacks it
-        return True
-
+    history = History(world, world.enrol(assessor=assessor), assessor)
     for action, n in actions:
-        criteria = CRITERIA[n % len(CRITERIA)]
-        pick = evidence[n % len(evidence)] if evidence else uuid4()
-        decision = decisions[n % len(decisions)] if decisions else uuid4()
-        if action == "observe":
-            evidence.append(world.observe(pid, criteria, by=assessor))
-            observed.append((evidence[-1], criteria))
-        elif action == "submit":
-            evidence.append(world.submit(pid))
-        elif action == "map":
-            run(assessor, c.MapEvidence(evidence_id=pick, criteria=criteria))
-        elif action == "withdraw":
-            run(assessor, c.WithdrawEvidence(evidence_id=pick, reason="Wrong customer"))
-        elif action == "decide" and observed:
-            basis, decided = observed[n % len(observed)]
-            made = c.RecordDecision(
-                decision_id=uuid4(), outcome=Outcome.MET, criteria=decided, evidence_ids=(basis,)
-            )
-            if run(assessor, made):
-                decisions.append(made.decision_id)
-        elif action == "countersign":
-            run(world.assessor, c.Countersign(decision_id=decision))
-        elif action == "revoke":
-            run(assessor, c.RevokeDecision(decision_id=decision, reason="Re-assess"))
-        elif action == "sample":
-            sample = c.RecordIqaSample(
-                sample_id=uuid4(),
-                stage=SampleStage.INTERIM,
-                decision_ids=(decision,),
-                outcome=SampleOutcome.REFERRED,
-            )
-            if run(world.iqa, sample):
-                samples.append(sample.sample_id)
-        elif action == "respond" and samples:
-            response = c.RespondToSample(sample_id=samples[-1], response="Re-observed")
-            run(assessor, response)
-    return pid
+        history.play(action, n)
+    return history.portfolio_id
 
 
 def _from_zero(app: Eportfolio, pid: UUID, centre_id: UUID, t: datetime) -> tuple[bytes, bytes]:
