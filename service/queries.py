@@ -135,7 +135,7 @@ class Queries:
         # centres and coverage reports held by the prefixes they fold. None of it holds
         # personal data (facts: personal fields sealed; a report names no one).
         self.timeline = app.timeline  # the held states writes fold on from too
-        self._centre_times: dict[UUID, Times[CentreEvent]] = {}
+        self._centre_times: _Held[UUID, Times[CentreEvent]] = _Held(CENTRES_HELD)
         self._centre_lock = threading.Lock()
         self._centres: _Held[tuple[UUID, int], CentreState] = _Held(CENTRES_HELD)
         self._reports: _Held[tuple[_Cut, str, int, str], CoverageReport] = _Held(REPORTS_HELD)
@@ -194,9 +194,9 @@ class Queries:
         """The centre as known then, names sealed; held by the prefix it folds, if one."""
         events = self.app.ledger.centre_facts(centre_id)
         with self._centre_lock:
-            if len(self._centre_times) >= CENTRES_HELD and centre_id not in self._centre_times:
-                self._centre_times.clear()  # a few dozen times each: read again when asked
-            times = self._centre_times.setdefault(centre_id, Times())
+            times = self._centre_times.get(centre_id)
+            if times is None:
+                times = self._centre_times.put(centre_id, Times())
             count = times.known(events, as_known_at)
         if count is None:
             return self.centre_at(centre_id, as_known_at=as_known_at, personal=False), None
