@@ -145,17 +145,26 @@ class XapiDelivery:
             self._ensure_worker(lrs.id)
 
     def refresh(self) -> None:
-        """Start workers for active LRSs without one (registered by another process)."""
-        for lrs in self.store.active():
-            self._ensure_worker(lrs.id)
+        """Catch up with what other processes changed (they run no workers).
+
+        Starts workers for active LRSs without one (registered elsewhere) and wakes any
+        worker whose LRS is no longer as it last read it, so an idle worker need not poll.
+        """
+        active = {lrs.id: lrs for lrs in self.store.active()}
+        with self._lock:
+            workers = list(self._workers.values())
+        for worker in workers:
+            if active.get(worker.id) != worker.seen:
+                worker.poke()
+        for lrs_id in active:
+            self._ensure_worker(lrs_id)
 
     def stop(self) -> None:
         with self._lock:
             self._running = False
             workers, self._workers = list(self._workers.values()), {}
         for worker in workers:
-            worker.stopping.set()
-        self.tail.wake()
+            worker.stop()
         for worker in workers:
             worker.join()
 
@@ -185,9 +194,16 @@ class _Worker(threading.Thread):
         self.delivery, self.id = delivery, lrs_id
         self.policy = delivery.policy
         self.stopping = threading.Event()
+        self.woken = threading.Event()  # stopping, or the LRS changed elsewhere
+        self.seen: Lrs | None = None  # the LRS as this worker last read it
 
     def stop(self) -> None:
         self.stopping.set()
+        self.poke()
+
+    def poke(self) -> None:
+        """Make the worker read its LRS again now, not at its next idle look."""
+        self.woken.set()
         self.delivery.tail.wake()
 
     def run(self) -> None:
@@ -195,7 +211,8 @@ class _Worker(threading.Thread):
             timeout=self.policy.timeout, follow_redirects=False, trust_env=False
         ) as client:
             while not self.stopping.is_set():
-                lrs = self.delivery.store.get(self.id)
+                self.woken.clear()
+                lrs = self.seen = self.delivery.store.get(self.id)
                 if lrs is None or lrs.status is not Status.ACTIVE:
                     return
                 self._pass(client, lrs)
@@ -225,7 +242,7 @@ class _Worker(threading.Thread):
         if reached > expected:
             store.advance(self.id, expected, reached)
         if len(page) < self.policy.batch:
-            self.delivery.tail.wait_beyond(head, 1.0, cancel=self.stopping)
+            self.delivery.tail.wait_beyond(head, self.policy.idle_wait, cancel=self.woken)
 
     def _ours(
         self, notification: Notification, centre_id: UUID

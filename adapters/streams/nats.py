@@ -45,6 +45,7 @@ class NatsSettings(msgspec.Struct, frozen=True, kw_only=True):
     batch: int = 500  # events per committed page
     ack_timeout: float = 5.0
     retry_delay: float = 1.0
+    idle_wait: float = 30.0  # a fallback look at the log when idle: the tail wakes it
 
 
 def servers(url: str) -> list[str]:
@@ -177,4 +178,6 @@ class NatsPublisher:
         if self.tail is None:
             await asyncio.sleep(0.2)
             return
-        await asyncio.to_thread(self.tail.wait_beyond, after, 1.0, cancel=self._stopping)
+        await asyncio.to_thread(
+            self.tail.wait_beyond, after, self.settings.idle_wait, cancel=self._stopping
+        )

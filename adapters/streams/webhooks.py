@@ -58,6 +58,7 @@ class DeliveryPolicy(msgspec.Struct, frozen=True, kw_only=True):
     base_delay: float = 1.0  # first backoff ceiling, doubling per attempt
     max_delay: float = 3_600.0  # ceiling of any wait, Retry-After included
     batch: int = 100  # events read from the log at a time
+    idle_wait: float = 30.0  # an idle worker's fallback look: new events and changes wake it
     allow_private: bool = False  # http and private hosts: tests and local development
 
 
@@ -206,18 +207,27 @@ class Webhooks:
             self._ensure_worker(subscription.id)
 
     def refresh(self) -> None:
-        """Start workers for active subscriptions without one (registered or re-enabled by
-        another process, which runs none: docs/adr/0020)."""
-        for subscription in self.store.active():
-            self._ensure_worker(subscription.id)
+        """Catch up with what other processes changed (they run no workers: docs/adr/0020).
+
+        Starts workers for active subscriptions without one (registered or re-enabled
+        elsewhere) and wakes any worker whose subscription is no longer as it last read it
+        (rewound, changed, disabled, deleted), so an idle worker need not poll its row.
+        """
+        active = {subscription.id: subscription for subscription in self.store.active()}
+        with self._lock:
+            workers = list(self._workers.values())
+        for worker in workers:
+            if active.get(worker.id) != worker.seen:
+                worker.poke()
+        for webhook_id in active:
+            self._ensure_worker(webhook_id)
 
     def stop(self) -> None:
         with self._lock:
             self._running = False
             workers, self._workers = list(self._workers.values()), {}
         for worker in workers:
-            worker.stopping.set()
-        self.tail.wake()
+            worker.stop()
         for worker in workers:
             worker.join()
 
@@ -249,10 +259,17 @@ class _Worker(threading.Thread):
         self.hooks, self.id, self.previous = hooks, webhook_id, after
         self.policy = hooks.policy
         self.stopping = threading.Event()
+        self.woken = threading.Event()  # stopping, or the subscription changed elsewhere
+        self.seen: Subscription | None = None  # the subscription as this worker last read it
         self.next_at = 0.0  # monotonic time the rate limit allows the next request at
 
     def stop(self) -> None:
         self.stopping.set()
+        self.poke()
+
+    def poke(self) -> None:
+        """Make the worker read its subscription again now, not at its next idle look."""
+        self.woken.set()
         self.hooks.tail.wake()
 
     def run(self) -> None:
@@ -263,7 +280,8 @@ class _Worker(threading.Thread):
             timeout=self.policy.timeout, follow_redirects=False, trust_env=False
         ) as client:
             while not self.stopping.is_set():
-                subscription = self.hooks.store.get(self.id)
+                self.woken.clear()
+                subscription = self.seen = self.hooks.store.get(self.id)
                 if subscription is None or subscription.status is not Status.ACTIVE:
                     return
                 self._pass(client, subscription)
@@ -280,7 +298,7 @@ class _Worker(threading.Thread):
         if page.next_after > expected:
             store.advance(self.id, expected, page.next_after)
         elif page.at_end:
-            self.hooks.tail.wait_beyond(expected, 1.0, cancel=self.stopping)
+            self.hooks.tail.wait_beyond(expected, self.policy.idle_wait, cancel=self.woken)
 
     def _deliver(
         self, client: httpx.Client, subscription: Subscription, event: StreamEvent, expected: int
