@@ -100,6 +100,11 @@ class Ledger(Application[UUID]):
                 self._learners.popitem(last=False)
         return event
 
+    def held_enrolment(self, portfolio_id: UUID) -> LearnerEnrolled | None:
+        """The enrolment `enrolment` holds, without a read; None: not held (ask it)."""
+        with self._facts_lock:
+            return self._learners.get(portfolio_id)
+
     def of_topic(self, cls: type[T], *, sealed: bool = False) -> Iterator[T]:
         """Every event of one class in log order, read by topic (not the whole log);
         `sealed`: with personal fields left sealed, as the rules read them."""

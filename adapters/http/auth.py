@@ -34,6 +34,10 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
         return Actor(id=self.subject_id, role=self.role)
 
 
+class _NotHeld(Exception):
+    """The token store cannot answer from memory: look the token up."""
+
+
 class Authenticator:
     def __init__(self, tokens: TokenStore, admin_token: str | None) -> None:
         self.tokens = tokens
@@ -41,6 +45,18 @@ class Authenticator:
 
     def __call__(self, authorization: str | None) -> Principal:
         """The principal for an `Authorization` header value; raises a 401 problem."""
+        return self._principal(authorization, held=False)
+
+    def held(self, authorization: str | None) -> Principal | None:
+        """The principal, when the token store can say without a read (`TokenStore.held`)
+        or no token is looked up at all (the admin's, or none: a 401); None: call the
+        authenticator, which reads. Lets the guard decide on the event loop."""
+        try:
+            return self._principal(authorization, held=True)
+        except _NotHeld:
+            return None
+
+    def _principal(self, authorization: str | None, *, held: bool) -> Principal:
         scheme, _, secret = (authorization or "").partition(" ")
         secret = secret.strip()
         if scheme.lower() != "bearer" or not secret:
@@ -49,7 +65,11 @@ class Authenticator:
             hashlib.sha256(secret.encode()).digest(), self._admin
         ):
             return Principal(subject_id=ADMIN_ID, role=Role.ADMIN)
-        record = self.tokens.find(secret) if len(secret) <= 200 else None
+        record = None
+        if len(secret) <= 200:
+            record = self.tokens.held(secret) if held else self.tokens.find(secret)
+            if record is None and held:
+                raise _NotHeld
         if record is None:
             raise problem(
                 401,

@@ -31,7 +31,7 @@ import psycopg
 from adapters.config import Config
 from adapters.store.files import private_dir
 from adapters.store.migrations import Step, migrate
-from adapters.store.sql import Database, PostgresDatabase, SqliteDatabase
+from adapters.store.sql import Database, PostgresDatabase, Rows, SqliteDatabase
 from domain.centre import CentreState
 from domain.events import Role
 from service.errors import IdempotencyKeyReused
@@ -39,6 +39,7 @@ from service.errors import IdempotencyKeyReused
 PREFIX = "ep_"
 DEFAULT_LIFETIME = timedelta(days=90)
 USE_RECORDED_EVERY = 60.0  # seconds: how stale `last_used_at` may be
+HELD_TOKENS = 10_000  # tokens `held` answers for without a read (all dropped when full)
 
 
 class TokenRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -92,6 +93,12 @@ class TokenStore(Protocol):
 
     def find(self, secret: str) -> TokenRecord | None:
         """The live (not revoked, not expired) token with this secret; notes its use."""
+        ...
+
+    def held(self, secret: str) -> TokenRecord | None:
+        """What `find` would answer, from memory, when that is known without a read: the
+        token `find` last found, if nothing was written to the store since. None: ask
+        `find` (a refused token is never held)."""
         ...
 
     def tokens(self, centre_id: UUID | None = None) -> list[TokenRecord]:
@@ -168,6 +175,11 @@ class SqlTokenStore:
         self.db = db
         self._used: dict[str, float] = {}  # token hash -> when its use was last written
         self._used_lock = threading.Lock()
+        # `held`: token hash -> (record, the store's stamp before `find` read it). Only on
+        # SQLite, whose `data_version` says whether another connection (process) committed.
+        self._held: dict[str, tuple[TokenRecord, tuple[int, int]]] = {}
+        self._writes = 0  # this store's own writes, counted before and after each
+        self._holds = db.dialect == "sqlite"
         migrate(db, "tokens", STEPS)
 
     def close(self) -> None:
@@ -208,7 +220,7 @@ class SqlTokenStore:
         return record, secret
 
     def _insert(self, secret: str, record: TokenRecord, key: str | None, fingerprint: str) -> None:
-        self.db.execute(
+        self._write(
             "INSERT INTO {table} (token_hash, token_id, subject_id, role, centre_id, label, "
             "created_at, expires_at, idem_key, idem_fingerprint) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -241,6 +253,7 @@ class SqlTokenStore:
 
     def find(self, secret: str) -> TokenRecord | None:
         hashed, now = token_hash(secret), datetime.now(UTC)
+        stamp = self._stamp() if self._holds else None  # before the read: a write after shows
         rows = self.db.execute(
             _SELECT + " FROM {table} WHERE token_hash = ? AND revoked_at IS NULL "
             "AND (expires_at IS NULL OR expires_at > ?)",
@@ -249,7 +262,53 @@ class SqlTokenStore:
         if not rows:
             return None
         self._note_use(hashed, now)
-        return _record(rows[0])
+        record = _record(rows[0])
+        if stamp is not None:
+            if len(self._held) >= HELD_TOKENS:
+                self._held.clear()
+            self._held[hashed] = (record, stamp)
+        return record
+
+    def held(self, secret: str) -> TokenRecord | None:
+        """The token `find` last found for this secret, if the store is unchanged since.
+
+        Revocation holds at once: any write to the store, by this process or another,
+        changes the stamp (`PRAGMA data_version` counts other connections' commits, this
+        store counts its own), and the next request reads again. Nor is a use left
+        unnoted: when `last_used_at` is due, the answer is None and `find` writes it.
+        """
+        if not self._holds:
+            return None
+        hashed = token_hash(secret)
+        entry = self._held.get(hashed)
+        if entry is None:
+            return None
+        record, stamp = entry
+        if record.expires_at is not None and record.expires_at <= datetime.now(UTC):
+            return None
+        if time.monotonic() - self._used.get(hashed, -USE_RECORDED_EVERY) >= USE_RECORDED_EVERY:
+            return None
+        return record if self._stamp() == stamp else None
+
+    def _stamp(self) -> tuple[int, int]:
+        """Changes whenever anything was committed to the store: by another connection
+        (SQLite's `data_version`), or by this one (counted around each of its writes)."""
+        writes = self._writes
+        (version,) = self.db.execute("PRAGMA data_version")[0]
+        return int(version), writes
+
+    def _write(self, query: str, params: Sequence[object]) -> Rows:
+        """A statement that changes the store: counted before and after, so a `find` that
+        overlaps it is never held."""
+        self._count_write()
+        try:
+            return self.db.execute(query, params)
+        finally:
+            self._count_write()
+
+    def _count_write(self) -> None:
+        with self._used_lock:  # never a lost count: a stamp taken once must not come back
+            self._writes += 1
 
     def _note_use(self, hashed: str, now: datetime) -> None:
         """Write `last_used_at` if it was not written for this token within the minute."""
@@ -261,7 +320,7 @@ class SqlTokenStore:
             if len(self._used) > 100_000:  # forget the oldest notes; at worst one more write
                 for stale in list(self._used)[:50_000]:
                     del self._used[stale]
-        self.db.execute(
+        self._write(
             "UPDATE {table} SET last_used_at = ? WHERE token_hash = ?",
             (now.isoformat(), hashed),
         )
@@ -287,7 +346,7 @@ class SqlTokenStore:
 
     def _revoke_where(self, column: RevokeBy, value: str) -> int:
         """Revoke the live tokens whose `column` is `value` (the column is never input)."""
-        rows = self.db.execute(
+        rows = self._write(
             f"UPDATE {{table}} SET revoked_at = ? WHERE {column} = ? "  # noqa: S608
             "AND revoked_at IS NULL RETURNING token_id",
             (datetime.now(UTC).isoformat(), value),
@@ -295,7 +354,7 @@ class SqlTokenStore:
         return len(rows)
 
     def discard(self, token_id: UUID) -> None:
-        self.db.execute("DELETE FROM {table} WHERE token_id = ?", (str(token_id),))
+        self._write("DELETE FROM {table} WHERE token_id = ?", (str(token_id),))
 
 
 def _record(row: Sequence[Any]) -> TokenRecord:
