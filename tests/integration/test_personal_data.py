@@ -114,6 +114,39 @@ def test_a_sealed_value_moved_to_another_field_or_event_fails_closed(app: Eportf
         reread(app, second, json.dumps(moved).encode())
 
 
+@pytest.mark.parametrize(
+    ("token", "why"),
+    [
+        ({"sealed": "not base64!", "subject": None}, "not a well-formed sealed value"),
+        ({"sealed": "AAAA", "subject": "not-a-uuid"}, "not a well-formed sealed value"),
+        ({"sealed": 7, "subject": None}, "not a well-formed sealed value"),
+        ({"sealed": "AAAA", "subject": None, "extra": 1}, "not a well-formed sealed value"),
+        ({"sealed": "AAAA====", "subject": None}, "does not authenticate"),  # excess padding reads
+    ],
+)
+def test_a_malformed_token_fails_closed(
+    app: Eportfolio, token: dict[str, object], why: str
+) -> None:
+    world = World(app)
+    _, notification = evidence(world)
+    state = json.loads(notification.state)
+    state["title"] = {k: str(world.learner.id) if v is None else v for k, v in token.items()}
+    with pytest.raises(MapperDeserialisationError, match=why):
+        reread(app, notification, json.dumps(state).encode())
+
+
+def test_a_token_opens_in_any_form_the_full_conversion_accepts(app: Eportfolio) -> None:
+    """The subject without hyphens, the base64 unpadded-but-valid: each field's associated
+    data is the same bytes `associated_data` makes (the seal binds them)."""
+    world = World(app)
+    _, notification = evidence(world)
+    state = json.loads(notification.state)
+    state["title"]["subject"] = world.learner.id.hex
+    event = reread(app, notification, json.dumps(state).encode())
+    assert isinstance(event, EvidenceSubmitted)
+    assert (event.title, event.description) == ("Till audit for Mr Shah", "Found the £20 error")
+
+
 def test_a_destroyed_key_reads_as_erased_and_seals_nothing_more(app: Eportfolio) -> None:
     world = World(app)
     pid, notification = evidence(world)
