@@ -2,10 +2,15 @@
 
 Each side runs in its own child process (`python -m bench.rebuild read|rebuild DIR`), so its
 peak RSS (VmHWM) is its own: the baseline reads every notification with the recorder's
-`select_notifications` (5,000 a page) and decodes it; the rebuild drops and rebuilds every
-view the server runs (`build_projections`: the portfolio state view with coverage,
-sufficiency, chains and the audit trail) and the Merkle index, 5,000 events a batch as the
-CLI does. Peak RSS is read at 10/25/50/100 % of the log to show it does not grow with N.
+`select_notifications` (5,000 a page) and decodes it; the rebuild drops every view the
+server runs (`build_projections`: the portfolio state view with coverage, sufficiency,
+chains and the audit trail) and the Merkle index, and rebuilds them as `eportfolio
+projections rebuild` does, 5,000 events a batch: one read of the log, each page decoded
+once, the view's batch and then the index's leaves (`alongside`), in one thread. The
+figure is that pass's wall time. The view alone is the pass less the time spent indexing;
+the Merkle index alone is timed again after it, dropped and caught up from zero with its
+own read (as a checkpoint does when its index is missing), and not part of the figure.
+Peak RSS is read at 10/25/50/100 % of the log to show it does not grow with N.
 """
 
 from __future__ import annotations
@@ -14,13 +19,17 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from eventsourcing.persistence import Notification
 
 from adapters.audit.merkle_index import open_merkle_index
 from adapters.bootstrap import build, build_projections
 from adapters.config import Config
 from bench.common import Figure, peak_rss_mb, rss_mb, stopwatch, store_config
+from service.codec import Stored
 
 BATCH = 5_000
 MARKS = (0.1, 0.25, 0.5, 1.0)
@@ -31,7 +40,7 @@ def run(config: Config) -> list[Figure]:
     rebuilt = _child("rebuild", config)
     events = rebuilt["events"]
     base = read["rate"]
-    total = events / (rebuilt["state_seconds"] + rebuilt["merkle_seconds"])
+    total = events / rebuilt["rebuild_seconds"]
     state = events / rebuilt["state_seconds"]
     merkle = events / rebuilt["merkle_seconds"]
     marks = rebuilt["marks"]
@@ -44,7 +53,7 @@ def run(config: Config) -> list[Figure]:
             "2", f"rebuild all projections from zero ({events:,} ev)", "sqlite", total, "ev/s",
             baseline=base, baseline_label=label, target="≥0.5x read+decode",
             passed=total >= 0.5 * base,
-            notes=f"state view {state:,.0f}/s, then Merkle index {merkle:,.0f}/s",
+            notes=f"one read for the view and the Merkle index; the view alone {state:,.0f}/s",
             extra={"read": read, "rebuild": rebuilt},
         ),
         Figure(
@@ -53,7 +62,8 @@ def run(config: Config) -> list[Figure]:
         ),
         Figure(
             "2", "  Merkle index alone", "sqlite", merkle, "ev/s",
-            baseline=base, baseline_label=label, notes="leaf = decode + 2x sha256",
+            baseline=base, baseline_label=label,
+            notes="its own read: leaf = decode + 2x sha256 (not in the figure above)",
         ),
         Figure(
             "2", "rebuild peak RSS at 100% vs 25% of the log", "sqlite", full["peak_rss_mb"], "MB",
@@ -112,17 +122,31 @@ def _rebuild(config: Config) -> dict[str, Any]:
                 }
             )
 
+    indexing = [0.0]
+
+    def alongside(after: int, page: Sequence[Notification], events: Sequence[Stored]) -> None:
+        began = time.perf_counter()
+        index.extend(after, page, events)
+        indexing[0] += time.perf_counter() - began
+
     try:
-        with stopwatch() as state_seconds:
+        index.store.drop()
+        with stopwatch() as rebuild_seconds:
             for runner in projections:
-                runner.rebuild(progress=progress, batch_size=BATCH)
+                runner.rebuild(progress=progress, batch_size=BATCH, alongside=alongside)
+            head = index.catch_up(app.ledger)  # nothing left to index, unless the log grew
         state_peak = peak_rss_mb()
         index.store.drop()
         with stopwatch() as merkle_seconds:
-            head = index.catch_up(app.ledger)
+            alone = index.catch_up(app.ledger)
+        if alone != head:
+            msg = f"the index rebuilt alone is {alone}, from the views' read {head}"
+            raise AssertionError(msg)
         return {
             "events": head.size,
-            "state_seconds": state_seconds(),
+            "rebuild_seconds": rebuild_seconds(),
+            "state_seconds": rebuild_seconds() - indexing[0],
+            "indexing_seconds": indexing[0],
             "merkle_seconds": merkle_seconds(),
             "start_rss_mb": start_rss,
             "state_peak_rss_mb": state_peak,

@@ -12,13 +12,16 @@ with them to name the first position that changed.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from itertools import islice
 from typing import NamedTuple
 
+from eventsourcing.persistence import Notification
+
 from adapters.config import Config
 from adapters.store.views import Doc, TrackingConflict, ViewStore, open_view_store
-from service.checkpoints import TreeHead, leaf_of
+from service.checkpoints import TreeHead, leaf_of, notification_leaf
+from service.codec import Stored
 from service.ledger import Ledger
 from service.merkle import HASH_SIZE, Frontier, Tree
 
@@ -58,17 +61,43 @@ class MerkleIndex:
             )
             if not page:
                 return TreeHead(size=frontier.size, root=frontier.root(), position=start)
-            batch = self.store.begin(start)
-            for notification in page:
-                leaf = leaf_of(ledger, notification)
-                body = _POSITION.pack(notification.id) + leaf
-                batch.put(LEAF, _leaf_key(frontier.size), body)
-                frontier.append(leaf)
-            batch.put(HEAD, HEAD, _POSITION.pack(page[-1].id) + frontier.to_bytes())
-            try:
-                batch.commit(page[-1].id)
-            except TrackingConflict:
-                continue  # another process indexed these first: read its head again
+            leaves = [leaf_of(ledger, notification) for notification in page]
+            self._commit(start, frontier, page, leaves)  # lost to another process: read again
+
+    def extend(
+        self, after: int, page: Sequence[Notification], events: Sequence[Stored | None]
+    ) -> bool:
+        """Index what another reader of the log read after `after` and decoded (as
+        `decoded` does: None where it did not), from the head on: a rebuild of the views
+        reads the log once for both. False, indexing nothing, if the page ends before the
+        head or starts after it (`catch_up` then reads for itself), or another process
+        indexed it first.
+        """
+        if len(page) != len(events):
+            msg = f"{len(page)} notifications but {len(events)} events"
+            raise ValueError(msg)
+        start, frontier = self._frontier()
+        if not page or not after <= start < page[-1].id:
+            return False
+        new = [(n, event) for n, event in zip(page, events, strict=True) if n.id > start]
+        leaves = [notification_leaf(n, event) for n, event in new]
+        return self._commit(start, frontier, [n for n, _ in new], leaves)
+
+    def _commit(
+        self, start: int, frontier: Frontier, page: Sequence[Notification], leaves: list[bytes]
+    ) -> bool:
+        """The page's leaves and the new head in one transaction, if the head is still at
+        `start`; False if another process moved it first."""
+        batch = self.store.begin(start)
+        for notification, leaf in zip(page, leaves, strict=True):
+            batch.put(LEAF, _leaf_key(frontier.size), _POSITION.pack(notification.id) + leaf)
+            frontier.append(leaf)
+        batch.put(HEAD, HEAD, _POSITION.pack(page[-1].id) + frontier.to_bytes())
+        try:
+            batch.commit(page[-1].id)
+        except TrackingConflict:
+            return False
+        return True
 
     def leaves(self, size: int | None = None, page: int = 10_000) -> list[IndexedLeaf]:
         """The first `size` leaves (all by default), in leaf order."""

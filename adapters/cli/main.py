@@ -23,7 +23,7 @@ from adapters.cli import worker as cli_worker
 from adapters.config import Config, SettingError, StoreUnreachable
 from adapters.demo import load_demo
 from adapters.store.kek import KekError
-from adapters.store.projection_runner import ProjectionRunner
+from adapters.store.projection_runner import Alongside, ProjectionRunner
 
 console = Console()
 
@@ -129,12 +129,14 @@ def _projections(config: Config, action: str, name: str | None, batch_size: int)
                 console.print(f"[red]No view named {name!r}[/red]; the views are: {known}")
                 return 2
         if action == "rebuild":
-            _rebuild(runners, batch_size)
+            _rebuild(runners, batch_size, system.audit.index.extend)
         _status(runners)
     return 0
 
 
-def _rebuild(runners: list[ProjectionRunner], batch_size: int) -> None:
+def _rebuild(runners: list[ProjectionRunner], batch_size: int, alongside: Alongside) -> None:
+    """Each view from zero; the Merkle index, if it is behind, catches up from the same
+    read of the log (a store restored without its index files needs both)."""
     columns = (*Progress.get_default_columns(), MofNCompleteColumn())
     with Progress(*columns, console=console) as progress:
         for runner in runners:
@@ -144,7 +146,7 @@ def _rebuild(runners: list[ProjectionRunner], batch_size: int) -> None:
             def advance(done: int, total: int, task: TaskID = task) -> None:
                 progress.update(task, completed=done, total=total)
 
-            runner.rebuild(progress=advance, batch_size=batch_size)
+            runner.rebuild(progress=advance, batch_size=batch_size, alongside=alongside)
             elapsed = time.perf_counter() - started
             done = f"Rebuilt {runner.name} in {elapsed:.1f}s"
             progress.update(

@@ -30,10 +30,14 @@ if TYPE_CHECKING:
     from eventsourcing.persistence import ApplicationRecorder, Notification, Subscription
 
     from adapters.store.views import ViewStore
+    from service.codec import Stored
     from service.ledger import Ledger
 
 Progress = Callable[[int, int], None]
 """(positions done, positions to do) since the catch-up started."""
+Alongside = Callable[[int, "Sequence[Notification]", "Sequence[Stored]"], object]
+"""(position before the page, the page, its events decoded): a rebuild's read, shared with
+another index of the log (the Merkle index) so the log is read and decoded once for both."""
 
 log = logging.getLogger(__name__)
 
@@ -109,17 +113,26 @@ class ProjectionRunner:
         """
         return self._catch_up(batch_size or self.batch_size, progress, None)
 
-    def rebuild(self, progress: Progress | None = None, batch_size: int | None = None) -> int:
+    def rebuild(
+        self,
+        progress: Progress | None = None,
+        batch_size: int | None = None,
+        *,
+        alongside: Alongside | None = None,
+    ) -> int:
         """Drop the view and catch up from zero; a running follower is stopped meanwhile.
 
         Bigger batches rewrite each touched document less often, so rebuilds may want them.
+        `alongside` is handed every page once its batch is committed, with its events as
+        decoded here (each one decoded, or the rebuild stops on it).
         """
         was_running = self.running
         self.stop()
         with self._batch_lock:
             self.store.drop()
             self._set_position(self.store.position())
-        position = self._catch_up(batch_size or self.batch_size, progress, None, ahead=True)
+        size = batch_size or self.batch_size
+        position = self._catch_up(size, progress, None, ahead=True, alongside=alongside)
         if was_running:
             self.start()
         return position
@@ -131,6 +144,7 @@ class ProjectionRunner:
         stopping: threading.Event | None,
         *,
         ahead: bool = False,
+        alongside: Alongside | None = None,
     ) -> int:
         """With `ahead` (a rebuild), each page is read before the one in front of it is
         flushed, and a projection that `LooksAhead` is told what it holds, so it can put
@@ -146,7 +160,7 @@ class ProjectionRunner:
             look = ahead and not stop and len(page) == size
             upcoming = self._page(page[-1].id, size) if look else []
             try:
-                self._process(page, upcoming=upcoming)
+                self._process(page, upcoming=upcoming, alongside=alongside)
             except TrackingConflict:
                 log.info("view %s moved under this runner; resuming from it", self.store.name)
                 page = self._page(self._position, size)
@@ -171,6 +185,7 @@ class ProjectionRunner:
         notifications: Sequence[Notification],
         after: int | None = None,
         upcoming: Sequence[Notification] = (),
+        alongside: Alongside | None = None,
     ) -> None:
         """Fold a batch and commit it with its last position, or leave the view untouched.
 
@@ -186,9 +201,12 @@ class ProjectionRunner:
             if not fresh:
                 return
             docs = self.store.begin(self._position)
+            decoded: list[Stored] = []
             try:
                 for notification in fresh:
                     event = self.ledger.decode(notification).event
+                    if alongside is not None:
+                        decoded.append(event)
                     if isinstance(event, Event):
                         self.projection.apply(notification.id, event, docs)
                 if upcoming and isinstance(self.projection, LooksAhead):
@@ -199,6 +217,8 @@ class ProjectionRunner:
                 self._moved_under(docs.start, error)
                 raise
             self._set_position(fresh[-1].id)
+        if alongside is not None:
+            alongside(docs.start, fresh, decoded)
 
     def _moved_under(self, start: int, error: Exception) -> None:
         """Turn a failed batch into a TrackingConflict if the view moved meanwhile.

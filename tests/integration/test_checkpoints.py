@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import islice
 
 import pytest
 
+from adapters.audit.merkle_index import MerkleIndex
 from adapters.audit.signing import SigningKey, VerifierKey
+from adapters.bootstrap import build_projections
 from adapters.config import Config
 from domain.events import CheckpointIssued, Role
 from service.checkpoints import (
@@ -15,6 +18,7 @@ from service.checkpoints import (
     Reason,
     checkpoint_text,
     checkpoints,
+    decoded,
     latest_checkpoint,
     leaf_of,
     parse_checkpoint_text,
@@ -64,6 +68,36 @@ def test_the_signed_root_is_the_root_over_every_stored_event_up_to_its_size(
     assert second.tree_size == len(leaves) - 1  # all but the checkpoint event itself
     audited.index.drop()  # a rebuilt index signs the same tree
     assert audited.index.catch_up(audited.ledger).root == tree.root()
+
+
+@pytest.mark.parametrize("behind", [0, 7, None])
+def test_a_view_rebuild_catches_the_index_up_from_its_own_read_of_the_log(
+    config: Config, audited: Audited, behind: int | None
+) -> None:
+    """The index fed the rebuild's pages (events as the runner decoded them) holds the
+    leaves and root its own catch-up from zero makes; from any head it had (dropped, part
+    indexed, or already up to date), and page boundaries do not matter."""
+    audited.assess(portfolios=3)
+    audited.checkpointer.issue(Reason.ON_DEMAND)
+    audited.assess(portfolios=1)
+    expected = [leaf_of(audited.ledger, n) for n in audited.ledger.notifications()]
+    audited.index.drop()
+    if behind is not None:
+        partial = MerkleIndex(audited.index.store, batch_size=behind or 1)
+        for _ in range(behind):  # catch up `behind` leaves, a leaf a page
+            page = list(islice(audited.ledger.notifications(after=partial.head().position), 1))
+            events = [decoded(audited.ledger, page[0])]
+            assert partial.extend(partial.head().position, page, events)
+    else:
+        audited.index.catch_up(audited.ledger)
+    before = audited.index.head()
+    with build_projections(config, audited.app) as views:
+        views["portfolio_state"].rebuild(batch_size=5, alongside=audited.index.extend)
+    head = audited.index.head()
+    assert head.size == len(expected)
+    assert head.root == Tree(expected).root()
+    assert [leaf.hash for leaf in audited.index.leaves()][before.size :] == expected[before.size :]
+    assert not audited.index.extend(0, [], [])
 
 
 def test_a_scheduled_checkpoint_is_skipped_when_nothing_new_was_stored(audited: Audited) -> None:

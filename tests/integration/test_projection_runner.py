@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from adapters.audit.merkle_index import open_merkle_index
 from adapters.bootstrap import build, build_projections
 from adapters.cli.main import main
 from adapters.config import Config
@@ -669,3 +670,6 @@ def test_the_cli_rebuilds_the_views_and_reports_their_positions(
     assert f"portfolio_state │ {head}" in out
     with build_projections(config, app) as views:
         assert views["portfolio_state"].position == head
+    with open_merkle_index(config) as index:  # caught up from the rebuild's read
+        assert index.head().position == head
+        assert index.head().size == len(list(app.ledger.notifications()))
