@@ -237,6 +237,19 @@ class Frontier:
         hashes.append(leaf)
         self.size += 1
 
+    def append_subtree(self, node: bytes, height: int) -> None:
+        """Append the root of a perfect subtree of 2**height leaves, aligned: the size must
+        be a multiple of 2**height (a `Span`'s nodes, in order, satisfy this)."""
+        if self.size % (1 << height):
+            msg = f"a subtree of height {height} does not start at leaf {self.size}"
+            raise ValueError(msg)
+        hashes, size = self.hashes, self.size >> height
+        while size & 1:
+            node = _sha256(b"\x01" + hashes.pop() + node).digest()
+            size >>= 1
+        hashes.append(node)
+        self.size += 1 << height
+
     def root(self) -> bytes:
         if not self.hashes:
             return EMPTY_ROOT
@@ -253,6 +266,32 @@ class Frontier:
         (size,) = struct.unpack_from(">Q", data)
         body = data[8:]
         return cls(size, [body[i : i + HASH_SIZE] for i in range(0, len(body), HASH_SIZE)])
+
+
+class Span:
+    """Leaves `start`, `start + 1`, … folded into the aligned perfect subtrees that cover
+    them, left first: what another process hashes of a later range of the log. Appended
+    to the `Frontier` of the leaves before `start` (`Frontier.append_subtree`), in order,
+    they give the frontier, hence the root, of the whole."""
+
+    def __init__(self, start: int) -> None:
+        self.start = start
+        self.size = 0
+        self.nodes: list[tuple[int, int, bytes]] = []  # (first leaf, height, hash)
+
+    def append(self, leaf: bytes) -> None:
+        nodes, first, height = self.nodes, self.start + self.size, 0
+        # A right child whose left twin is in the span: fold the two.
+        while nodes and nodes[-1][1] == height and (first >> height) & 1:
+            first, _, left = nodes.pop()
+            leaf = _sha256(b"\x01" + left + leaf).digest()
+            height += 1
+        nodes.append((first, height, leaf))
+        self.size += 1
+
+    def subtrees(self) -> list[tuple[int, bytes]]:
+        """(height, hash) of each subtree, left first."""
+        return [(height, node) for _, height, node in self.nodes]
 
 
 def verify_inclusion(

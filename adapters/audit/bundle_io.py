@@ -16,7 +16,7 @@ import hashlib
 import queue
 import threading
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
 from typing import IO, TypeVar
 
@@ -54,11 +54,21 @@ class ZipIn:
         self.digests[name] = b.sha256_hex(data)
         return data
 
-    def lines(self, name: str) -> Iterator[bytes]:
-        """The file's lines without their ends; hashed once read to the end."""
+    def lines(self, name: str, skip: int = 0) -> Iterator[bytes]:
+        """The file's lines without their ends, less its first `skip` (counted, not split:
+        another process reads them); hashed once read to the end."""
         hasher = hashlib.sha256()
         pending = b""
         for chunk in self._chunks(name, hasher):
+            if skip:
+                ends = chunk.count(b"\n")
+                if ends < skip:
+                    skip -= ends
+                    continue
+                at = -1
+                for _ in range(skip):
+                    at = chunk.index(b"\n", at + 1)
+                chunk, skip = chunk[at + 1 :], 0  # noqa: PLW2901 - the rest of the chunk
             parts = (pending + chunk).split(b"\n")
             pending = parts.pop()
             yield from parts
@@ -147,7 +157,7 @@ class ZipIn:
             thread.join()
 
 
-def items(lines: Iterator[bytes], kind: type[T]) -> Iterator[T]:
+def items(lines: Iterator[bytes], kind: type[T]) -> Generator[T]:
     """The items of a JSON array, line by line when laid out so, else decoded whole.
 
     Raises msgspec.DecodeError (or ValidationError) where the file stops making sense.

@@ -26,6 +26,7 @@ from adapters.audit.findings import Problem, Report
 from adapters.audit.signing import NoteError, SigningKeyError, VerifierKey, split_note
 from adapters.audit.verify_attachments import Attachments
 from adapters.audit.verify_rows import Row, Streams, Views, check_view, read_rows
+from adapters.audit.verify_split import Split, check_split
 from adapters.audit.verify_tree import TreeElsewhere
 from domain.events import Event, EvidenceSubmitted, LearnerEnrolled, SubjectErased
 from service.checkpoints import CheckpointBody, parse_checkpoint_text
@@ -103,16 +104,23 @@ def _verify(  # noqa: PLR0917 - the one caller passes what the user gave
     trusted = _trusted(trusted_checkpoint, key, report) if trusted_checkpoint else None
     proofs = _proofs(zin, report)
     expected = manifest.tree_size if manifest.full else sum(manifest.streams.values())
-    passed = _rows(
+    sizes = {body.tree_size for body in verified[:-1]} | ({trusted.tree_size} if trusted else set())
+    told = (lambda done: progress(done, expected)) if progress else None
+    attachments = manifest.attachments or any(n.startswith(b.ATTACHMENTS) for n in names)
+    halves = (  # a whole-log bundle file as exported: checked in two processes, if it pays
+        _halves(zin, path, manifest, sizes | {target.tree_size}, told, report)
+        if manifest.full and not attachments
+        else None
+    )
+    passed = halves or _rows(
         zin,
         path,
         manifest,
         proofs,
         target,
-        sizes={body.tree_size for body in verified[:-1]}
-        | ({trusted.tree_size} if trusted else set()),
-        progress=(lambda done: progress(done, expected)) if progress else None,
-        attachments=manifest.attachments or any(n.startswith(b.ATTACHMENTS) for n in names),
+        sizes=sizes,
+        progress=told,
+        attachments=attachments,
         report=report,
     )
     _check_attachments(passed.attachments, zin, names, manifest, report)
@@ -335,6 +343,27 @@ def _rows(
     for position in views.strays():
         report.fail(f"{b.DECODED} holds an event that is not among the stored ones", position)
     streams.finish(None if full else manifest.streams, report)
+    return passed
+
+
+def _halves(  # noqa: PLR0917 - _rows's own arguments
+    zin: ZipIn,
+    path: Path | None,
+    manifest: b.Manifest,
+    sizes: set[int],
+    progress: Callable[[int], None] | None,
+    report: Report,
+) -> _Passed | None:
+    """A whole-log bundle file checked in two processes, if it pays and passes (else None:
+    checked whole, here)."""
+    split = Split.start(zin, path, manifest.tree_size, sizes)
+    checked = check_split(zin, split, frozenset(sizes), progress, report) if split else None
+    if checked is None:
+        return None
+    passed = _Passed()
+    passed.count, passed.roots = checked.rows, checked.roots
+    if progress is not None:
+        progress(passed.count)
     return passed
 
 

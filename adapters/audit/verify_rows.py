@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from functools import cache
 from typing import Any
 from uuid import UUID
@@ -122,14 +122,15 @@ class StoredBytes(msgspec.Struct, frozen=True, kw_only=True):
     state: bytes
 
 
-def read_rows(zin: ZipIn, report: Report) -> Iterator[Row]:
+def read_rows(zin: ZipIn, report: Report, lines: Iterator[bytes] | None = None) -> Generator[Row]:
     """The stored rows in bundle order, checked to be in log order (leaves on demand).
 
-    Read a page of lines per decoder call (see `_stored_rows`).
+    Read a page of lines per decoder call (see `_stored_rows`); from `lines` if given (a
+    range of the file, for a second process), else from the start of the file.
     """
     last: int | None = None
     try:
-        for item in _stored_rows(zin.lines(b.STORED), report):
+        for item in _stored_rows(zin.lines(b.STORED) if lines is None else lines, report):
             row = Row(item, item.state)
             if last is not None and item.position <= last:
                 report.fail(f"comes after position {last}: events are out of order", row)
@@ -202,11 +203,20 @@ class Views:
     """The decoded view's rows, taken by position as the stored rows come: in a bundle as
     exported they come in the same order, so only a tampered one makes this hold more."""
 
-    def __init__(self, zin: ZipIn, report: Report) -> None:
-        self._items = items(zin.lines(b.DECODED), RawView)
+    def __init__(self, zin: ZipIn, report: Report, lines: Iterator[bytes] | None = None) -> None:
+        self._items = items(zin.lines(b.DECODED) if lines is None else lines, RawView)
         self._ahead: dict[int, RawView] = {}
         self._report = report
         self._done = False
+
+    @property
+    def held(self) -> int:
+        """Views read ahead and not yet taken (none, for a bundle as exported)."""
+        return len(self._ahead)
+
+    def close(self) -> None:
+        """Stop reading (the rest of the file is left to another process)."""
+        self._items.close()
 
     def take(self, position: int) -> RawView | None:
         found = self._ahead.pop(position, None) if self._ahead else None
@@ -396,12 +406,15 @@ class Streams:
     events, 40 MB as a dict), read back for a stream the dict no longer holds.
     """
 
-    def __init__(self, hot: int = 50_000) -> None:
+    def __init__(self, hot: int = 50_000, opened: Callable[[int, int], None] | None = None) -> None:
         # Keyed by the id's 128-bit number, not the UUID object: half the memory.
         self.last: dict[int, int] = {}
         self.irregular: dict[int, set[int]] = {}
         self._hot = hot
         self._cold: _Cold | None = None
+        # A later range of the log: a stream first seen here may go on from earlier rows;
+        # `opened(stream, version)` is told, for the earlier range to check (see `joins`).
+        self._opened = opened
 
     def add(self, row: Row, report: Report) -> None:
         stored = row.stored
@@ -409,6 +422,9 @@ class Streams:
         last = self.last.get(stream)
         if last is None and self._cold is not None:
             last = self._cold.get(stream)
+        if last is None and self._opened is not None:
+            self._opened(stream, version)
+            last = version - 1
         known, last = last is not None, last or 0
         if version == last + 1 and not self.irregular:  # as exported: nothing else to note
             self._set(stream, version)
@@ -438,7 +454,26 @@ class Streams:
         yield from self._cold.every()
         yield from self.last.items()  # what would not fit a SQLite integer
 
-    def finish(self, lengths: Mapping[UUID, int] | None, report: Report) -> None:
+    def joins(self, opened: Iterator[tuple[int, int]]) -> int | None:
+        """Whether the streams a later range of the log opened go on from these rows: each
+        first seen there at version v ran here to v - 1 (0: not seen). How many were new
+        there (v = 1); None if any does not join (the caller then checks the log whole)."""
+        new = 0
+        for stream, version in opened:
+            last = self.last.get(stream)
+            if last is None and self._cold is not None:
+                last = self._cold.get(stream)
+            if (last or 0) != version - 1:
+                return None
+            new += version == 1
+        return new
+
+    def close(self) -> None:
+        if self._cold is not None:
+            self._cold.close()
+
+    def finish(self, lengths: Mapping[UUID, int] | None, report: Report, more: int = 0) -> None:
+        """Name each gap; `more`: streams a later range of the log checked (see `joins`)."""
         signed = {stream.int: length for stream, length in (lengths or {}).items()}
         seen_streams = 0
         every = self._every() if lengths is not None else self._irregular_last()
@@ -465,7 +500,7 @@ class Streams:
                 )
         for key in sorted(signed, key=lambda k: UUID(int=k)):
             report.fail("every event of this stream is missing", stream=UUID(int=key))
-        count = seen_streams if lengths is not None else self._count()
+        count = (seen_streams if lengths is not None else self._count()) + more
         if count and not report.problems:
             report.ok(f"{count} streams run without gaps from version 1")
         if self._cold is not None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import io
 import json
 import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,7 +30,9 @@ import pytest
 from psycopg import sql
 
 from adapters.audit import bundle as b
-from adapters.audit import verify_tree
+from adapters.audit import verify as verify_module
+from adapters.audit import verify_split, verify_tree
+from adapters.audit.bundle_io import ZipIn
 from adapters.audit.export import export_bundle
 from adapters.audit.findings import Report
 from adapters.audit.signing import SigningKey
@@ -597,3 +601,116 @@ def test_if_the_second_process_fails_the_tree_is_hashed_here(
         assert verify_bundle(intact).verified
         report = verify_bundle(changed)
         assert named(report, position=position), report.lines()
+
+
+# ---- a whole-log bundle's rows checked in two halves, by two processes ------------------
+
+
+def _row_lines(files: Files, name: str, edit: Callable[[list[bytes]], list[bytes]]) -> Files:
+    """`name`'s row lines edited as a list of rows (their commas put back as exported)."""
+
+    def rows(lines: list[bytes]) -> list[bytes]:
+        head, body, tail = lines[:1], [ln.removesuffix(b",") for ln in lines[1:-2]], lines[-2:]
+        edited = edit(body)
+        return [*head, *[ln + b"," for ln in edited[:-1]], *edited[-1:], *tail]
+
+    return edited_lines(files, name, rows)
+
+
+def _both(files: Files, edit: Callable[[list[bytes]], list[bytes]]) -> Files:
+    return _row_lines(_row_lines(files, b.STORED, edit), b.DECODED, edit)
+
+
+def _split_variants(files: Files) -> dict[str, Files]:
+    """The bundle as exported and tampered on either side of its halves' boundary."""
+    count = len(files[b.STORED].split(b"\n")) - 3
+    half = count // 2  # where the second process starts (START_ROWS patched to 0)
+    variants = {"intact": files, "flipped": _flipped_middle(files)[0]}
+    for where, at in (("early", 2), ("boundary", half), ("late", count - 3)):
+        variants[f"deleted {where}"] = _both(files, lambda rs, i=at: [*rs[:i], *rs[i + 1 :]])
+        variants[f"stored deleted {where}"] = _row_lines(
+            files, b.STORED, lambda rs, i=at: [*rs[:i], *rs[i + 1 :]]
+        )
+        variants[f"swapped {where}"] = _both(
+            files, lambda rs, i=at: [*rs[: i - 1], rs[i], rs[i - 1], *rs[i + 1 :]]
+        )
+        variants[f"view swapped {where}"] = _row_lines(
+            files, b.DECODED, lambda rs, i=at: [*rs[: i - 1], rs[i], rs[i - 1], *rs[i + 1 :]]
+        )
+        variants[f"repeated {where}"] = _both(files, lambda rs, i=at: [*rs[:i], rs[i], *rs[i:]])
+    variants["view edited late"] = _row_lines(
+        files,
+        b.DECODED,
+        lambda rs: [
+            *rs[:-2],
+            rs[-2].replace(b'"originator_version":', b'"originator_version":9'),
+            rs[-1],
+        ],
+    )
+    return variants
+
+
+def test_a_whole_log_file_checked_in_two_halves_reports_as_when_checked_whole(
+    exports: Exports, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = files_of(exports, "full")
+    variants = _split_variants(files)
+    paths = {
+        name: _as_file(tmp_path, f"{i}.zip", f) for i, (name, f) in enumerate(variants.items())
+    }
+    whole = {name: verify_bundle(path).lines() for name, path in paths.items()}
+    monkeypatch.setattr(verify_split, "SPLIT_FROM", 0)
+    monkeypatch.setattr(verify_split, "START_ROWS", 0)
+    monkeypatch.setattr(verify_split, "spare_core", lambda: True)  # however busy the machine
+    joined: list[str] = []
+    real = verify_split.check_split
+
+    def counted(*args: Any) -> verify_split.Checked | None:
+        checked = real(*args)
+        joined.append("joined" if checked else "whole")
+        return checked
+
+    monkeypatch.setattr(verify_module, "check_split", counted)
+    halves = {name: verify_bundle(path).lines() for name, path in paths.items()}
+    assert halves == whole
+    by_name = dict(zip(paths, joined, strict=True))
+    assert by_name["intact"] == "joined"
+    # A finding in either half, or halves that do not join: checked again whole. (A row
+    # deleted from both files joins when its stream had only it: the root then fails.)
+    assert all(
+        by_name[name] == "whole"
+        for name in by_name
+        if name.startswith(("swapped", "flipped", "repeated", "stored deleted"))
+    )
+    assert verify_bundle(paths["intact"]).verified
+    assert all(not verify_bundle(path).verified for name, path in paths.items() if name != "intact")
+    assert not list(Path(tempfile.gettempdir()).glob("eportfolio-verify-*.streams"))
+
+
+def test_if_the_second_half_cannot_be_checked_the_log_is_checked_whole(
+    exports: Exports, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = files_of(exports, "full")
+    flipped, position = _flipped_middle(files)
+    intact, changed = _as_file(tmp_path, "i.zip", files), _as_file(tmp_path, "f.zip", flipped)
+    monkeypatch.setattr(verify_split, "SPLIT_FROM", 0)
+    monkeypatch.setattr(verify_split, "spare_core", lambda: True)
+    for broken in (str(tmp_path / "no-python"), shutil.which("false")):  # no process; one failing
+        monkeypatch.setattr(sys, "executable", broken)
+        assert verify_bundle(intact).verified
+        report = verify_bundle(changed)
+        assert named(report, position=position), report.lines()
+
+
+def test_lines_after_the_first_are_the_lines_less_those(tmp_path: Path) -> None:
+    text = b"\n".join(b"line %d" % i for i in range(40_000)) + b"\n"
+    path = tmp_path / "lines.zip"
+    path.write_bytes(b.write_zip({"a": text}))
+    with zipfile.ZipFile(path) as archive:
+        zin = ZipIn(archive)
+        try:
+            for skip in (0, 1, 7, 9_000, 39_999, 40_000, 50_000):
+                assert list(zin.lines("a", skip=skip)) == text.split(b"\n")[skip:-1]
+            assert zin.digests["a"] == hashlib.sha256(text).hexdigest()
+        finally:
+            zin.close()

@@ -15,12 +15,14 @@ from typing import Any
 from uuid import UUID
 
 import pymerkle  # type: ignore[import-untyped]  # ships no type information
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.merkle import (
     EMPTY_ROOT,
     Frontier,
+    Span,
     Tree,
     event_leaf,
     leaf_data,
@@ -97,6 +99,35 @@ def test_roots_match_the_certificate_transparency_test_vectors() -> None:
     ]
     tree = Tree(leaf_hash(d) for d in data)
     assert [tree.root(n).hex() for n in range(1, 9)] == roots
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(min_value=1, max_value=300), st.data())
+def test_a_later_range_hashed_apart_joins_the_earlier_frontier_at_every_size(
+    count: int, data: st.DataObject
+) -> None:
+    """What the verifier's second process hashes of the rows from `start` on (a `Span`),
+    appended to the frontier of the rows before, is the tree of all of them."""
+    leaves = [hashlib.sha256(i.to_bytes(4)).digest() for i in range(count)]
+    start = data.draw(st.integers(min_value=0, max_value=count - 1))
+    before = Frontier()
+    for leaf in leaves[:start]:
+        before.append(leaf)
+    span = Span(start)
+    for size in range(start + 1, count + 1):
+        span.append(leaves[size - 1])
+        joined = Frontier(before.size, before.hashes)
+        for height, node in span.subtrees():
+            joined.append_subtree(node, height)
+        assert joined.size == size
+        assert joined.root() == mth(leaves[:size])
+
+
+def test_a_subtree_that_does_not_start_where_it_belongs_is_refused() -> None:
+    frontier = Frontier()
+    frontier.append(leaf_hash(b"a"))
+    with pytest.raises(ValueError, match="does not start at leaf 1"):
+        frontier.append_subtree(leaf_hash(b"b"), 1)
 
 
 @settings(max_examples=60, deadline=None)
