@@ -621,23 +621,32 @@ def _both(files: Files, edit: Callable[[list[bytes]], list[bytes]]) -> Files:
     return _row_lines(_row_lines(files, b.STORED, edit), b.DECODED, edit)
 
 
+Edit = Callable[[list[bytes]], list[bytes]]
+
+
+def _deleting(i: int) -> Edit:
+    return lambda rows: [*rows[:i], *rows[i + 1 :]]
+
+
+def _swapping(i: int) -> Edit:
+    return lambda rows: [*rows[: i - 1], rows[i], rows[i - 1], *rows[i + 1 :]]
+
+
+def _repeating(i: int) -> Edit:
+    return lambda rows: [*rows[:i], rows[i], *rows[i:]]
+
+
 def _split_variants(files: Files) -> dict[str, Files]:
     """The bundle as exported and tampered on either side of its halves' boundary."""
     count = len(files[b.STORED].split(b"\n")) - 3
     half = count // 2  # where the second process starts (START_ROWS patched to 0)
     variants = {"intact": files, "flipped": _flipped_middle(files)[0]}
     for where, at in (("early", 2), ("boundary", half), ("late", count - 3)):
-        variants[f"deleted {where}"] = _both(files, lambda rs, i=at: [*rs[:i], *rs[i + 1 :]])
-        variants[f"stored deleted {where}"] = _row_lines(
-            files, b.STORED, lambda rs, i=at: [*rs[:i], *rs[i + 1 :]]
-        )
-        variants[f"swapped {where}"] = _both(
-            files, lambda rs, i=at: [*rs[: i - 1], rs[i], rs[i - 1], *rs[i + 1 :]]
-        )
-        variants[f"view swapped {where}"] = _row_lines(
-            files, b.DECODED, lambda rs, i=at: [*rs[: i - 1], rs[i], rs[i - 1], *rs[i + 1 :]]
-        )
-        variants[f"repeated {where}"] = _both(files, lambda rs, i=at: [*rs[:i], rs[i], *rs[i:]])
+        variants[f"deleted {where}"] = _both(files, _deleting(at))
+        variants[f"stored deleted {where}"] = _row_lines(files, b.STORED, _deleting(at))
+        variants[f"swapped {where}"] = _both(files, _swapping(at))
+        variants[f"view swapped {where}"] = _row_lines(files, b.DECODED, _swapping(at))
+        variants[f"repeated {where}"] = _both(files, _repeating(at))
     variants["view edited late"] = _row_lines(
         files,
         b.DECODED,
