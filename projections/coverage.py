@@ -25,6 +25,7 @@ from __future__ import annotations
 import threading
 from bisect import insort
 from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import date
 from enum import StrEnum
 from operator import attrgetter
@@ -33,7 +34,28 @@ from uuid import UUID
 import msgspec
 
 from domain.centre import RweApproval
-from domain.events import Outcome
+from domain.events import (
+    AppealOpened,
+    DecisionCountersigned,
+    DecisionRecorded,
+    DecisionRevoked,
+    EvidenceMapped,
+    EvidenceSubmitted,
+    EvidenceWithdrawn,
+    EvSampleRecorded,
+    IqaSampleCountersigned,
+    IqaSampleRecorded,
+    LearnerWithdrawn,
+    ObservationRecorded,
+    Outcome,
+    PortfolioEvent,
+    QuestioningRecorded,
+    SampleResponded,
+    SampleResponseAccepted,
+    UnitCertified,
+    UnitCompletionSignedOff,
+    WitnessTestimonyRecorded,
+)
 from domain.portfolio import Decision, EvidenceItem, PortfolioState
 from domain.spec import CriterionKind, Method, ObservationRule, RangeRule, UnitSpec
 from domain.support import Support, label
@@ -104,21 +126,37 @@ def coverage(
     approvals: dict[UUID, RweApproval] | None = None,
     *,
     memo: CoverageMemo | None = None,
+    previous: CoverageReport | None = None,
+    changed: AbstractSet[str] = frozenset(),
 ) -> CoverageReport:
     """Gap analysis of `portfolio` against `spec`; `centre_observed` is the centre's circle
     and `approvals` its approved realistic working environments. `memo`: what was derived
-    from the same items for earlier reports (only for items that never change)."""
+    from the same items for earlier reports (only for items that never change).
+
+    `previous`: the report of an earlier state of this portfolio, judged by the same spec
+    and centre, whose rows can differ from this state's only for the ids in `changed`
+    (see `rows_changed`): the other rows are taken from it as they are. A row reads only
+    the items mapped to or tagged with its id and the decisions naming it, so this is the
+    report `coverage` would derive from scratch, at the cost of the changed rows.
+    """
     support = Support(spec, centre_observed, approvals)
-    judge = _Judge(portfolio, support, memo or _Fresh())
+    rows_of = _rows(spec)
+    reused: Sequence[CriterionCoverage | None] = [None] * len(rows_of)
+    only: AbstractSet[str] | None = None
+    if previous is not None and [r.id for r in previous.criteria] == [r[0] for r in rows_of]:
+        reused = [None if r.id in changed else r for r in previous.criteria]
+        only = {*changed, *(i.id for i in spec.range.items)} if spec.range else changed
+    judge = _Judge(portfolio, support, memo or _Fresh(), only=only)
     gaps: list[str] = []
     if spec.observation_rule is ObservationRule.CENTRE_SETS and not centre_observed:
         gaps.append("The centre has not yet set which criteria of this unit must be observed")
-    rows = [judge.row(c.id, _area(c.kind), c.text) for c in spec.criteria]
     range_report = None
     if spec.range is not None:
         range_report = _range_rule(judge, spec.range, gaps)
-        rows += [judge.row(item.id, Area.RANGE, item.text) for item in spec.range.items]
-    rows += [judge.row(r.id, Area.REQUIREMENT, r.text) for r in spec.requirements]
+    rows = [
+        judge.row(cid, area, text) if kept is None else kept
+        for (cid, area, text), kept in zip(rows_of, reused, strict=True)
+    ]
     gaps += [gap for row in rows for gap in row.gaps]
     return CoverageReport(
         portfolio_id=portfolio.portfolio_id,
@@ -130,6 +168,61 @@ def coverage(
         gaps=tuple(gaps),
         spec_note=_spec_note(portfolio, spec),
     )
+
+
+def _rows(spec: UnitSpec) -> list[tuple[str, Area, str]]:
+    """The report's rows in order: (id, area, text) of criteria, range items, requirements."""
+    rows = [(c.id, _area(c.kind), c.text) for c in spec.criteria]
+    if spec.range is not None:
+        rows += [(item.id, Area.RANGE, item.text) for item in spec.range.items]
+    return rows + [(r.id, Area.REQUIREMENT, r.text) for r in spec.requirements]
+
+
+def rows_changed(event: PortfolioEvent, portfolio: PortfolioState) -> AbstractSet[str] | None:
+    """The ids whose coverage rows `event` may have changed (read on the state after it),
+    or None where it may have changed any.
+
+    A row reads the live items mapped to or tagged with its id, the withdrawn ones a
+    decision on it cites, and the decisions naming it with their samples: an evidence
+    event changes the rows of its item's ids, a decision's event those of its criteria. An
+    event that replaced an item or decision under an id the portfolio held (the rules
+    never do it; stored events may) must be judged in full by the caller: the state no
+    longer says what the replaced one was mapped to.
+    """
+    if isinstance(event, _EVIDENCE_EVENTS):
+        item = portfolio.evidence.get(event.evidence_id)
+        return frozenset() if item is None else item.criteria | item.requirement_tags
+    if isinstance(event, _DECISION_EVENTS):
+        decision = portfolio.decisions.get(event.decision_id)
+        return frozenset() if decision is None else frozenset(decision.criteria)
+    if isinstance(event, (IqaSampleRecorded, EvSampleRecorded)):
+        decisions = portfolio.decisions
+        return {c for i in event.decision_ids if i in decisions for c in decisions[i].criteria}
+    if isinstance(event, (IqaSampleCountersigned, SampleResponseAccepted)):
+        sample = event.sample_id
+        return {
+            cid
+            for d in portfolio.decisions.values()
+            if any(s.sample_id == sample for s in d.samples())
+            for cid in d.criteria
+        }
+    if isinstance(event, _UNREAD):
+        return frozenset()
+    return None
+
+
+_EVIDENCE_EVENTS = (
+    EvidenceSubmitted,
+    ObservationRecorded,
+    WitnessTestimonyRecorded,
+    QuestioningRecorded,
+    EvidenceMapped,
+    EvidenceWithdrawn,
+)
+_DECISION_EVENTS = (DecisionRecorded, DecisionCountersigned, DecisionRevoked)
+#: What no row reads: a sample's response (not `responded`), sign-off, certification,
+#: withdrawal and appeals.
+_UNREAD = (SampleResponded, UnitCompletionSignedOff, UnitCertified, LearnerWithdrawn, AppealOpened)
 
 
 def _area(kind: CriterionKind) -> Area:
@@ -257,29 +350,50 @@ class _Fresh(CoverageMemo):
 _INDEX = "_coverage_index"  # where a held state holds its index (not a field)
 
 
-def _index(state: PortfolioState, of: Callable[[EvidenceItem], _Item]) -> dict[str, list[_Item]]:
-    """`CoverageMemo.index`, from every item of the state."""
+def _index(
+    state: PortfolioState,
+    of: Callable[[EvidenceItem], _Item],
+    only: AbstractSet[str] | None = None,
+) -> dict[str, list[_Item]]:
+    """`CoverageMemo.index`, from every item of the state (of the ids in `only`, if given)."""
     evidence = state.evidence.values()
-    live = [of(i) for i in evidence if not i.withdrawn and (i.criteria or i.requirement_tags)]
+    if only is None:
+        live = [of(i) for i in evidence if not i.withdrawn and (i.criteria or i.requirement_tags)]
+    else:
+        live = [
+            of(i)
+            for i in evidence
+            if not i.withdrawn
+            and not (only.isdisjoint(i.criteria) and only.isdisjoint(i.requirement_tags))
+        ]
     live.sort(key=_order)
     index: dict[str, list[_Item]] = {}
     for record in live:
         for cid in record.ids:
-            index.setdefault(cid, []).append(record)
+            if only is None or cid in only:
+                index.setdefault(cid, []).append(record)
     return index
 
 
 class _Judge:
     """Judges each id of the unit from the portfolio's live evidence and its decisions."""
 
-    def __init__(self, portfolio: PortfolioState, support: Support, memo: CoverageMemo) -> None:
+    def __init__(
+        self,
+        portfolio: PortfolioState,
+        support: Support,
+        memo: CoverageMemo,
+        *,
+        only: AbstractSet[str] | None = None,
+    ) -> None:
+        """`only`: the ids that will be judged (None: every id), to index just those."""
         self.portfolio = portfolio
         self.support = support
         self.of = memo.of
         self.decisions = portfolio.decisions_in_order()
         # Indexed once by id, in (date, id) order, so a row costs what its own evidence and
         # decisions do, not the whole portfolio's (a 1,000-item portfolio has ~40 rows).
-        self._evidence = memo.index(portfolio)
+        self._evidence = memo.index(portfolio) if only is None else _index(portfolio, memo.of, only)
         self._deciding: dict[str, list[Decision]] = {}
         self._showing: dict[str, list[_Item]] = {}
         self._problems: dict[str, dict[int, str | None]] = {}

@@ -9,7 +9,7 @@ fell, so a rebuild from zero and the live view agree byte for byte.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -21,11 +21,26 @@ from domain.personal import redacted
 from domain.portfolio import PortfolioState
 from domain.spec import SpecCatalogue, UnitSpec
 from projections import audit
-from projections.documents import CHAINS, COVERAGE, EV_SAMPLE, SUFFICIENCY, TRAIL, encode_doc
+from projections.coverage import rows_changed
+from projections.documents import (
+    CHAINS,
+    COVERAGE,
+    EV_SAMPLE,
+    SUFFICIENCY,
+    TRAIL,
+    decode_coverage,
+    decode_sufficiency,
+    encode_doc,
+)
 from projections.judgement import coverage_of, sufficiency_of
+from projections.sufficiency import late_refreshed
 
 Deriver = Callable[[PortfolioState, CentreState], tuple[str, bytes] | None]
 """(portfolio, its centre) -> (kind, body) stored under the portfolio's id, or None."""
+Refresh = Callable[
+    [PortfolioState, CentreState, Sequence[e.PortfolioEvent], bytes], tuple[str, bytes] | None
+]
+"""A `Deriver` given the portfolio's events in the batch and the document stored before it."""
 EventDeriver = Callable[[int, e.Event, CentreState], tuple[str, bytes] | None]
 """(position, event, the event's centre as of that event) -> (kind, body) keyed by position."""
 
@@ -152,6 +167,10 @@ class Selective:
     kind: str
     derive: Deriver
     ignores: Callable[[e.PortfolioEvent, PortfolioState], bool]
+    #: (portfolio, centre, the portfolio's events in the batch, its stored document) ->
+    #: what `derive` would return, worked out from the stored document where the events
+    #: allow: live, each batch is one event, and most of a document is what it was.
+    refresh: Refresh | None = None
 
     def __call__(self, portfolio: PortfolioState, centre: CentreState) -> tuple[str, bytes] | None:
         return self.derive(portfolio, centre)
@@ -192,8 +211,11 @@ def sufficiency_ignores(event: e.PortfolioEvent, portfolio: PortfolioState) -> b
 
 def chains_ignores(event: e.PortfolioEvent, portfolio: PortfolioState) -> bool:
     """Chains read the decisions, their samples and the evidence they cite."""
-    if isinstance(event, _CLOSING):
-        return True
+    return isinstance(event, _CLOSING) or _uncited(event, portfolio)
+
+
+def _uncited(event: e.PortfolioEvent, portfolio: PortfolioState) -> bool:
+    """An evidence event for an item no decision of the portfolio cites."""
     if isinstance(event, _EVIDENCE):
         cited = event.evidence_id
         return not any(cited in d.evidence_ids for d in portfolio.decisions.values())
@@ -224,13 +246,44 @@ def standard_derivers(specs: SpecCatalogue) -> list[Deriver]:
             return None  # the pinned version left the catalogue: no report rather than a wrong one
         return COVERAGE, encode_doc(coverage_of(portfolio, centre, spec))
 
+    def coverage_refresh(
+        portfolio: PortfolioState,
+        centre: CentreState,
+        events: Sequence[e.PortfolioEvent],
+        stored: bytes,
+    ) -> tuple[str, bytes] | None:
+        """Only the rows of the ids the events touch are judged again (`rows_changed`)."""
+        if (spec := spec_of(portfolio)) is None:
+            return None
+        changed: set[str] = set()
+        for event in events:
+            if (rows := rows_changed(event, portfolio)) is None:
+                return coverage_doc(portfolio, centre)
+            changed.update(rows)
+        previous = decode_coverage(stored)
+        report = coverage_of(portfolio, centre, spec, previous=previous, changed=changed)
+        return COVERAGE, encode_doc(report)
+
     def sufficiency_doc(portfolio: PortfolioState, centre: CentreState) -> tuple[str, bytes] | None:
         if (spec := spec_of(portfolio)) is None:
             return None
         return SUFFICIENCY, encode_doc(sufficiency_of(portfolio, centre, spec))
 
+    def sufficiency_refresh(
+        portfolio: PortfolioState,
+        centre: CentreState,
+        events: Sequence[e.PortfolioEvent],
+        stored: bytes,
+    ) -> tuple[str, bytes] | None:
+        """After evidence no decision cites, only the late evidence is read again."""
+        if spec_of(portfolio) is None:
+            return None
+        if not all(sufficiency_ignores(ev, portfolio) or _uncited(ev, portfolio) for ev in events):
+            return sufficiency_doc(portfolio, centre)
+        return SUFFICIENCY, encode_doc(late_refreshed(decode_sufficiency(stored), portfolio))
+
     return [
-        Selective(COVERAGE, coverage_doc, coverage_ignores),
-        Selective(SUFFICIENCY, sufficiency_doc, sufficiency_ignores),
+        Selective(COVERAGE, coverage_doc, coverage_ignores, coverage_refresh),
+        Selective(SUFFICIENCY, sufficiency_doc, sufficiency_ignores, sufficiency_refresh),
         chains_deriver,
     ]

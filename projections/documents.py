@@ -15,6 +15,8 @@ import msgspec
 from domain.portfolio import PortfolioState
 from projections.canonical import canonical_form
 from projections.centre_snapshot import CentreSnapshot
+from projections.coverage import CoverageReport
+from projections.sufficiency import SufficiencyReport
 
 CENTRE = "centre"
 PORTFOLIO = "portfolio"
@@ -46,6 +48,8 @@ _decode_portfolio = msgspec.json.Decoder(PortfolioState).decode
 _decode_centre = msgspec.json.Decoder(CentreSnapshot).decode
 _decode_ids = msgspec.json.Decoder(list[UUID]).decode
 _decode_positions = msgspec.json.Decoder(list[int]).decode
+_decode_coverage = msgspec.json.Decoder(CoverageReport).decode
+_decode_sufficiency = msgspec.json.Decoder(SufficiencyReport).decode
 
 
 def encode_doc(value: object) -> bytes:
@@ -67,3 +71,11 @@ def decode_ids(body: bytes) -> list[UUID]:
 
 def decode_positions(body: bytes) -> list[int]:
     return _decode_positions(body)
+
+
+def decode_coverage(body: bytes) -> CoverageReport:
+    return _decode_coverage(body)
+
+
+def decode_sufficiency(body: bytes) -> SufficiencyReport:
+    return _decode_sufficiency(body)

@@ -7,6 +7,8 @@ sufficiency policy apply.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
+
 from domain.assessment import Judgement
 from domain.centre import CentreState
 from domain.portfolio import PortfolioState
@@ -22,9 +24,20 @@ def coverage_of(
     spec: UnitSpec,
     *,
     memo: CoverageMemo | None = None,
+    previous: CoverageReport | None = None,
+    changed: AbstractSet[str] = frozenset(),
 ) -> CoverageReport:
+    """`coverage` at the centre; `previous` and `changed` as there."""
     observed = centre.observed_criteria.get(portfolio.unit_code, ())
-    return coverage(portfolio, spec, observed, centre.rwe_approvals, memo=memo)
+    return coverage(
+        portfolio,
+        spec,
+        observed,
+        centre.rwe_approvals,
+        memo=memo,
+        previous=previous,
+        changed=changed,
+    )
 
 
 def sufficiency_of(

@@ -223,7 +223,8 @@ class _Batch:
         self.changed_centres: dict[UUID, None] = {}
         self.changed_portfolios: dict[UUID, None] = {}
         self.events: dict[UUID, list[e.PortfolioEvent]] = {}  # each portfolio's, this batch
-        self.reused_evidence: set[UUID] = set()  # portfolios given an evidence id again
+        #: portfolios given an evidence or decision id again (the fold replaced that one)
+        self.reused_evidence: set[UUID] = set()
         self.enrolled: dict[UUID, list[UUID]] = {}
         self.rederive: dict[UUID, None] = {}
         self.loaded: dict[UUID, bytes] = {}  # the stored bytes each loaded state came from
@@ -265,6 +266,8 @@ class _Batch:
             state = self.portfolio(event.portfolio_id)
             if isinstance(event, EVIDENCE_ADDED) and event.evidence_id in state.evidence:
                 self.reused_evidence.add(event.portfolio_id)  # replaces an item: derive all
+            if isinstance(event, e.DecisionRecorded) and event.decision_id in state.decisions:
+                self.reused_evidence.add(event.portfolio_id)  # replaces a decision: derive all
             state.apply(event)
         self.changed_portfolios[event.portfolio_id] = None
         self.events.setdefault(event.portfolio_id, []).append(event)
@@ -365,13 +368,32 @@ class _Batch:
             if centre is None:
                 centre = centres[portfolio.centre_id] = self.centre(portfolio.centre_id)
             events = () if portfolio_id in everything else self.events.get(portfolio_id, ())
+            if portfolio_id in self.reused_evidence:
+                events = ()  # an item or decision replaced: derive everything from scratch
             for derive in derivers:
                 if events and self._unchanged(derive, portfolio, events):
                     continue
-                if (derived := derive(portfolio, centre)) is not None:
+                if (derived := self._derived(derive, portfolio, centre, events)) is not None:
                     kind, doc = derived
                     self.docs.put(kind, str(portfolio_id), doc, centre_id=str(centre.centre_id))
         return deferred
+
+    def _derived(
+        self,
+        derive: Deriver,
+        portfolio: PortfolioState,
+        centre: CentreState,
+        events: Sequence[e.PortfolioEvent],
+    ) -> tuple[str, bytes] | None:
+        """What `derive` derives, refreshed from its stored document where it can be
+        (`Selective.refresh`); None also where that is the document already stored."""
+        if not events or not isinstance(derive, Selective) or derive.refresh is None:
+            return derive(portfolio, centre)
+        stored = self.docs.get(derive.kind, str(portfolio.portfolio_id))
+        if stored is None:
+            return derive(portfolio, centre)
+        derived = derive.refresh(portfolio, centre, events, stored)
+        return None if derived is not None and derived[1] == stored else derived
 
     def _underived(self, derivers: Sequence[Deriver], portfolio_id: UUID) -> bool:
         """No derived document of the portfolio is stored (each deriver says its kind)."""

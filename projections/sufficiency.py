@@ -144,6 +144,22 @@ def sufficiency(
     )
 
 
+def late_refreshed(previous: SufficiencyReport, portfolio: PortfolioState) -> SufficiencyReport:
+    """`previous` (the report of an earlier state of `portfolio`, by the same policy) with
+    its late evidence read again from this state.
+
+    Everything else a report holds reads only the evidence "met" decisions cite: after
+    evidence events for items no decision cites, this is the report `sufficiency` derives.
+    """
+    live = [i for i in portfolio.evidence.values() if not i.withdrawn]
+    late = late_evidence(live, previous.late_recording_days)
+    return (
+        previous
+        if late == previous.late_evidence
+        else msgspec.structs.replace(previous, late_evidence=late)
+    )
+
+
 def assessed_performance(portfolio: PortfolioState, support: Support) -> list[EvidenceItem]:
     """What the assessor has judged, not whatever was uploaded: live performance evidence
     (never written answers to knowledge questions) that a "met" decision which stands and
