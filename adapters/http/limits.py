@@ -12,6 +12,7 @@ trusts its `X-Forwarded-For` (it does from 127.0.0.1 by default).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from litestar import Request
@@ -22,6 +23,8 @@ from litestar.middleware.rate_limit import (
     RateLimitMiddleware,
     get_remote_address,
 )
+from litestar.stores.base import Store
+from litestar.stores.memory import MemoryStore
 from litestar.types import Message, Receive, Scope, Send
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -35,24 +38,37 @@ def is_write(request: Request[Any, Any, Any]) -> bool:
     return request.method in WRITES and not is_upload(request)
 
 
+@dataclass
+class FailedLookupConfig(RateLimitConfig):
+    """The failed look-up limit's settings, and which addresses it has counted a refusal of."""
+
+    refused: set[str] = field(default_factory=set)
+    """Cache keys with a refusal recorded in the (in-memory) store: any other address has
+    no history there, so its requests cost no store read. Shared by the middleware's
+    instances (one per route), as the store is."""
+
+
 class FailedLookupLimit(RateLimitMiddleware):
     """Counts only requests whose token was looked up and refused; then refuses them all."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not any(name.lower() == b"authorization" for name, _ in scope["headers"]):
+            await self.app(scope, receive, send)  # nothing to look up: the guard's 401
+            return
         app = scope["litestar_app"]
         request: Request[Any, Any, Any] = app.request_class(scope)
-        if "authorization" not in request.headers:  # nothing to look up: the guard's 401
-            await self.app(scope, receive, send)
-            return
         store = self.config.get_store_from_app(app)
         key = self.cache_key_from_request(request)
-        async with self._lock:
-            seen = await self.retrieve_cached_history(key, store)
-        if len(seen.history) >= self.max_requests:
-            raise TooManyRequestsException(
-                "too many requests with unknown tokens from this address",
-                headers=self.create_response_headers(cache_object=seen),
-            )
+        if self._may_have_history(key, store):
+            async with self._lock:
+                seen = await self.retrieve_cached_history(key, store)
+            if not seen.history and isinstance(self.config, FailedLookupConfig):
+                self.config.refused.discard(key)  # its window ended
+            if len(seen.history) >= self.max_requests:
+                raise TooManyRequestsException(
+                    "too many requests with unknown tokens from this address",
+                    headers=self.create_response_headers(cache_object=seen),
+                )
         status = 0
 
         async def watch(message: Message) -> None:
@@ -66,10 +82,25 @@ class FailedLookupLimit(RateLimitMiddleware):
             async with self._lock:
                 seen = await self.retrieve_cached_history(key, store)
                 await self.set_cached_history(key=key, cache_object=seen, store=store)
+                if isinstance(self.config, FailedLookupConfig):
+                    self.config.refused.add(key)
+
+    def _may_have_history(self, key: str, store: Store) -> bool:
+        """False only when the store is this process's memory and no refusal from the
+        address was recorded there: then its history is empty without reading it."""
+        config = self.config
+        if not isinstance(config, FailedLookupConfig) or not isinstance(store, MemoryStore):
+            return True
+        return key in config.refused
 
 
-def _limit(kind: str, per_minute: int, **options: Any) -> DefineMiddleware:
-    config = RateLimitConfig(
+def _limit(
+    kind: str,
+    per_minute: int,
+    config_class: type[RateLimitConfig] = RateLimitConfig,
+    **options: Any,
+) -> DefineMiddleware:
+    config = config_class(
         rate_limit=("minute", per_minute),
         identifier_for_request=lambda request: f"{kind}:{get_remote_address(request)}",
         **options,
@@ -89,6 +120,7 @@ def rate_limits(*, writes: int, uploads: int, failed_lookups: int) -> list[Defin
             _limit(
                 "failed-lookups",
                 failed_lookups,
+                FailedLookupConfig,
                 middleware_class=FailedLookupLimit,
                 set_rate_limit_headers=False,
             )

@@ -77,3 +77,15 @@ def test_an_address_guessing_tokens_is_slowed_down_before_the_look_up(
         too_many(guesses[-1])
         assert valid.as_(None).get("/me").status_code == 401  # no token: nothing to guess
         too_many(valid.get("/me"))  # until the window ends, this address waits
+
+
+def test_failed_look_ups_on_one_route_count_on_every_route(config: Config, tmp_path: Path) -> None:
+    app = limited(config, tmp_path, rate_limit_failed_lookups=2)
+    with serve(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        valid = HttpCentre.create(client, "Watched College").as_("learner")
+        for _ in range(3):  # an address with no refusal yet is never slowed
+            assert valid.get("/units").status_code == 200
+        guesses = [valid.as_(f"ep_guess{i}").get("/me") for i in range(2)]
+        assert [g.status_code for g in guesses] == [401, 401]
+        too_many(valid.get("/units"))  # another route, a good token: the same address waits
+        too_many(valid.as_("ep_guess9").post("/portfolios", {}))  # a write route too
