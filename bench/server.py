@@ -29,6 +29,7 @@ class Server:
     url: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    worker: subprocess.Popen[bytes] | None = None  # `eportfolio worker` beside `--workers N`
 
     @property
     def pid(self) -> int:
@@ -37,6 +38,20 @@ class Server:
     def peak_rss_mb(self) -> float:
         return peak_rss_mb(self.pid)
 
+    def pids(self) -> list[int]:
+        """Every process serving: `serve`, the API processes it started, and the worker."""
+        found = [self.pid, *_children(self.pid)]
+        return found + ([self.worker.pid] if self.worker is not None else [])
+
+
+def _children(pid: int) -> list[int]:
+    """A process's descendants, from /proc (the API processes of `serve --workers N`)."""
+    try:
+        direct = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [d for child in map(int, direct) for d in (child, *_children(child))]
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -44,8 +59,12 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start(data_dir: Path, database_url: str | None = None) -> Server:
-    """`python -m adapters.cli.main serve` as a user starts it, configured by environment."""
+def start(data_dir: Path, database_url: str | None = None, *, workers: int = 1) -> Server:
+    """`python -m adapters.cli.main serve` as a user starts it, configured by environment.
+
+    `workers` > 1 (PostgreSQL): `serve --workers N --no-roles` and an `eportfolio worker`
+    for the background roles, the deployment docs/deploy.md describes.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     store_config(data_dir)  # the server finds its KEK beside the data directory
     port = free_port()
@@ -61,14 +80,20 @@ def start(data_dir: Path, database_url: str | None = None) -> Server:
     if database_url:
         env["EPORTFOLIO_DATABASE_URL"] = database_url
     log_path = data_dir / "server.log"
+    command = [sys.executable, "-m", "adapters.cli.main", "serve", "--port", str(port)]
+    if workers > 1:
+        command += ["--workers", str(workers), "--no-roles"]
     with log_path.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "adapters.cli.main", "serve", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     server = Server(f"http://127.0.0.1:{port}", process, log_path)
+    if workers > 1:
+        with (data_dir / "worker.log").open("wb") as out:
+            server.worker = subprocess.Popen(
+                [sys.executable, "-m", "adapters.cli.main", "worker"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
         try:
@@ -82,13 +107,16 @@ def start(data_dir: Path, database_url: str | None = None) -> Server:
 
 
 def stop(server: Server) -> None:
-    if server.process.poll() is None:
-        server.process.send_signal(signal.SIGTERM)
-    try:
-        server.process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
+    for process in (server.process, server.worker):
+        if process is None:
+            continue
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def today() -> str:
