@@ -13,6 +13,7 @@ checks run on the rows.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import queue
 import threading
 import zipfile
@@ -57,6 +58,11 @@ class ZipIn:
     def lines(self, name: str, skip: int = 0) -> Iterator[bytes]:
         """The file's lines without their ends, less its first `skip` (counted, not split:
         another process reads them); hashed once read to the end."""
+        # Flattened in C: a generator resumed per chunk, not per line.
+        return itertools.chain.from_iterable(self._line_lists(name, skip))
+
+    def _line_lists(self, name: str, skip: int) -> Iterator[list[bytes]]:
+        """`lines`, a chunk's worth at a time."""
         hasher = hashlib.sha256()
         pending = b""
         for chunk in self._chunks(name, hasher):
@@ -71,9 +77,9 @@ class ZipIn:
                 chunk, skip = chunk[at + 1 :], 0  # noqa: PLW2901 - the rest of the chunk
             parts = (pending + chunk).split(b"\n")
             pending = parts.pop()
-            yield from parts
+            yield parts
         if pending:
-            yield pending
+            yield [pending]
         self.digests[name] = hasher.hexdigest()
 
     def digest(self, name: str) -> str:
