@@ -639,7 +639,7 @@ def _repeating(i: int) -> Edit:
 def _split_variants(files: Files) -> dict[str, Files]:
     """The bundle as exported and tampered on either side of its halves' boundary."""
     count = len(files[b.STORED].split(b"\n")) - 3
-    half = count // 2  # where the second process starts (START_ROWS patched to 0)
+    half = count // 2  # where the second process starts (FIRST_SHARE patched to 0.5)
     variants = {"intact": files, "flipped": _flipped_middle(files)[0]}
     for where, at in (("early", 2), ("boundary", half), ("late", count - 3)):
         variants[f"deleted {where}"] = _both(files, _deleting(at))
@@ -669,7 +669,7 @@ def test_a_whole_log_file_checked_in_two_halves_reports_as_when_checked_whole(
     }
     whole = {name: verify_bundle(path).lines() for name, path in paths.items()}
     monkeypatch.setattr(verify_split, "SPLIT_FROM", 0)
-    monkeypatch.setattr(verify_split, "START_ROWS", 0)
+    monkeypatch.setattr(verify_split, "FIRST_SHARE", 0.5)
     monkeypatch.setattr(verify_split, "spare_core", lambda: True)  # however busy the machine
     joined: list[str] = []
     real = verify_split.check_split
