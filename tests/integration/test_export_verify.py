@@ -36,7 +36,7 @@ from adapters.audit.bundle_io import ZipIn
 from adapters.audit.export import export_bundle
 from adapters.audit.findings import Report
 from adapters.audit.signing import SigningKey
-from adapters.audit.verify import verify_bundle
+from adapters.audit.verify import verify_bundle, verify_bundle_reporting
 from adapters.audit.verify_store import verify_store
 from adapters.cli.main import main
 from adapters.config import Config
@@ -691,7 +691,17 @@ def test_a_whole_log_file_checked_in_two_halves_reports_as_when_checked_whole(
         for name in by_name
         if name.startswith(("swapped", "flipped", "repeated", "stored deleted"))
     )
-    assert verify_bundle(paths["intact"]).verified
+    told: list[tuple[int, int]] = []
+    intact = verify_bundle_reporting(
+        paths["intact"],
+        trusted_checkpoint=None,
+        trusted_key=None,
+        progress=lambda done, total: told.append((done, total)),
+    )
+    assert intact.verified
+    rows = len(files[b.STORED].split(b"\n")) - 3
+    assert told[-1] == (rows, rows)
+    assert told == sorted(told)
     assert all(not verify_bundle(path).verified for name, path in paths.items() if name != "intact")
     assert not list(Path(tempfile.gettempdir()).glob("eportfolio-verify-*.streams"))
 
