@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import io
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -733,3 +734,19 @@ def test_lines_after_the_first_are_the_lines_less_those(tmp_path: Path) -> None:
             assert zin.digests["a"] == hashlib.sha256(text).hexdigest()
         finally:
             zin.close()
+
+
+def test_a_core_is_spare_only_when_the_kernel_shows_one_idle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    measured = verify_tree.idle_cores(0.02)
+    assert measured is None or 0 <= measured <= (os.cpu_count() or 1)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
+    for idle, spare in ((2.0, True), (1.6, True), (1.4, False), (0.0, False)):
+        monkeypatch.setattr(verify_tree, "idle_cores", lambda idle=idle: idle)
+        assert verify_tree.spare_core() is spare
+    monkeypatch.setattr(verify_tree, "idle_cores", lambda: None)  # no /proc/stat here
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.2, 0.2))
+    assert verify_tree.spare_core()
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.0, 1.0, 1.0))
+    assert not verify_tree.spare_core()
