@@ -1,4 +1,5 @@
-"""Profiles behind the missed targets: `python -m bench.profile ingest|rebuild|verify|travel`.
+"""Profiles behind the missed targets and export: `python -m bench.profile WHAT`
+(ingest|rebuild|verify|export|travel).
 
 In-process work (rebuild, verify, time travel) is profiled with pyinstrument, which samples
 the main thread. The server of figure 1 runs its handlers in a thread pool, so py-spy
@@ -21,7 +22,7 @@ from uuid import uuid4
 
 from pyinstrument import Profiler
 
-from adapters.audit.export import export_bundle
+from adapters.audit.export import export_bundle, write_bundle
 from adapters.audit.merkle_index import open_merkle_index
 from adapters.audit.signing import SigningKey
 from adapters.audit.verify import verify_bundle
@@ -96,6 +97,26 @@ def verify(events: int) -> None:
     profiler.stop()
     assert report.verified
     _write("verify", profiler, f"offline verify_bundle of a full export, {events:,} events")
+
+
+def export(events: int) -> None:
+    """A whole-log export to a file, as `eportfolio export` writes it."""
+    config, _ = _store(events)
+    app = build(config)
+    index = open_merkle_index(config)
+    try:
+        index.catch_up(app.ledger)
+        key = SigningKey.generate()
+        Checkpointer(app.ledger, index, key).issue(Reason.ON_DEMAND)
+        profiler = Profiler(interval=0.002)
+        with tempfile.TemporaryFile() as out:
+            profiler.start()
+            write_bundle(out, app.ledger, index, key)
+            profiler.stop()
+    finally:
+        index.close()
+        app.ledger.close()
+    _write("export", profiler, f"write_bundle of a full export to a file, {events:,} events")
 
 
 def travel(events: int) -> None:
@@ -198,8 +219,10 @@ def _frame(frame: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
-    parser.add_argument("what", choices=["ingest", "rebuild", "verify", "travel"])
-    parser.add_argument("--size", type=int, help="events (rebuild, verify) or commands (ingest)")
+    parser.add_argument("what", choices=["ingest", "rebuild", "verify", "export", "travel"])
+    parser.add_argument(
+        "--size", type=int, help="events (rebuild, verify, export) or commands (ingest)"
+    )
     args = parser.parse_args()
     if args.what == "ingest":
         server(args.size or 1_000)
@@ -207,6 +230,8 @@ def main() -> None:
         rebuild(args.size or 50_000)
     elif args.what == "verify":
         verify(args.size or 50_000)
+    elif args.what == "export":
+        export(args.size or 20_000)
     else:
         travel(args.size or 1_000)
 

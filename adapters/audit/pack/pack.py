@@ -16,6 +16,7 @@ from uuid import UUID
 
 from adapters.audit.pack.proof import proof_at, proof_of, verifier_key
 from adapters.audit.pack.render import day, render_pack, when
+from adapters.audit.pack.sections import portfolio_sections
 from adapters.audit.pack.sheet import (
     CentreSheet,
     PortfolioSheet,
@@ -113,6 +114,35 @@ def bundle_pack(
     specs: SpecCatalogue,
 ) -> str:
     """The pack of the exported events (position, event), for the bundle's summary.html."""
+    context = bundle_context(
+        events, scope=scope, checkpoint=checkpoint, covered_up_to=covered_up_to, vkey=vkey,
+        specs=specs,
+    )  # fmt: skip
+    return render_with_sections(context)
+
+
+def render_with_sections(context: dict[str, Any]) -> str:
+    """`render_pack(context)`, its portfolios' sections written by `sections` (the same
+    bytes, several times faster): the rest of the page is the template's, rendered without
+    them, and the sections go where its loop over them would have put them."""
+    page = render_pack(context | {"portfolios": ()})
+    at = page.index(_PROOF)
+    return page[:at] + portfolio_sections(context["portfolios"]) + page[at:]
+
+
+_PROOF = '\n<section class="proof">'
+
+
+def bundle_context(
+    events: Sequence[tuple[int, e.Event]],
+    *,
+    scope: str,
+    checkpoint: e.CheckpointIssued,
+    covered_up_to: int,
+    vkey: str,
+    specs: SpecCatalogue,
+) -> dict[str, Any]:
+    """What the bundle's page of the exported events (position, event) shows."""
     centre_events: dict[UUID, list[e.CentreEvent]] = defaultdict(list)
     portfolio_events: dict[UUID, list[tuple[int, e.PortfolioEvent]]] = defaultdict(list)
     for position, event in events:
@@ -145,20 +175,17 @@ def bundle_pack(
             )
         )
     centre_sheet_ = _bundle_centre(centres, sheets, contexts) if len(centres) == 1 else None
-    return render_pack(
-        _context(
-            title=f"bundle of {scope}",
-            made_at=checkpoint.recorded_at,  # the same bundle, the same bytes
-            made_by="",
-            source="Folded from this bundle's own events: what `eportfolio verify` checks.",
-            moment=f"as known at {when(checkpoint.recorded_at)}, the checkpoint the bundle is "
-            "cut at.",
-            centre=centre_sheet_,
-            portfolios=sheets,
-            proof=proof_at(checkpoint, covered_up_to, [p for p, _ in events]),
-            vkey=vkey,
-            bundle_hint="this bundle",
-        )
+    return _context(
+        title=f"bundle of {scope}",
+        made_at=checkpoint.recorded_at,  # the same bundle, the same bytes
+        made_by="",
+        source="Folded from this bundle's own events: what `eportfolio verify` checks.",
+        moment=f"as known at {when(checkpoint.recorded_at)}, the checkpoint the bundle is cut at.",
+        centre=centre_sheet_,
+        portfolios=sheets,
+        proof=proof_at(checkpoint, covered_up_to, [p for p, _ in events]),
+        vkey=vkey,
+        bundle_hint="this bundle",
     )
 
 
