@@ -338,10 +338,20 @@ class CoverageMemo:
 
 
 class _Fresh(CoverageMemo):
-    """Derive each time: for states whose items change between reports (the views')."""
+    """Derive each time: for states whose items change between reports (the views').
+
+    Within one report each item is derived once (the index and the decisions citing it
+    both ask), and the report's items don't change while it is derived.
+    """
+
+    def __init__(self) -> None:
+        self.made: dict[int, _Item] = {}
 
     def of(self, item: EvidenceItem) -> _Item:
-        return _Item(item)
+        record = self.made.get(id(item))
+        if record is None or record.item is not item:
+            record = self.made[id(item)] = _Item(item)
+        return record
 
     def index(self, state: PortfolioState) -> dict[str, list[_Item]]:
         return _index(state, self.of)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -21,7 +22,7 @@ from domain.personal import redacted
 from domain.portfolio import PortfolioState
 from domain.spec import SpecCatalogue, UnitSpec
 from projections import audit
-from projections.coverage import rows_changed
+from projections.coverage import CoverageReport, rows_changed
 from projections.documents import (
     CHAINS,
     COVERAGE,
@@ -35,6 +36,7 @@ from projections.documents import (
 from projections.judgement import coverage_of, sufficiency_of
 from projections.sufficiency import late_refreshed
 
+T = TypeVar("T")
 Deriver = Callable[[PortfolioState, CentreState], tuple[str, bytes] | None]
 """(portfolio, its centre) -> (kind, body) stored under the portfolio's id, or None."""
 Refresh = Callable[
@@ -230,6 +232,34 @@ def _chains(portfolio: PortfolioState, centre: CentreState) -> tuple[str, bytes]
 chains_deriver = Selective(CHAINS, _chains, chains_ignores)
 
 
+class _Decoded(Generic[T]):
+    """The reports last refreshed, by portfolio, with the bytes they encode to: the next
+    refresh of a portfolio whose stored document is still those bytes starts from the
+    report, not from decoding them (a failed batch or another runner's write just misses).
+
+    Bounded by the size of those bytes (a report decoded takes a few times as much), so a
+    rebuild of large portfolios holds a few megabytes, not one report per portfolio.
+    """
+
+    BYTES = 2_000_000
+
+    def __init__(self) -> None:
+        self.entries: OrderedDict[UUID, tuple[bytes, T]] = OrderedDict()
+        self.size = 0
+
+    def get(self, key: UUID, body: bytes) -> T | None:
+        entry = self.entries.get(key)
+        return entry[1] if entry is not None and entry[0] == body else None
+
+    def keep(self, key: UUID, body: bytes, report: T) -> None:
+        if (old := self.entries.pop(key, None)) is not None:
+            self.size -= len(old[0])
+        self.entries[key] = (body, report)
+        self.size += len(body)
+        while self.size > self.BYTES:
+            self.size -= len(self.entries.popitem(last=False)[1][0])
+
+
 def standard_derivers(specs: SpecCatalogue) -> list[Deriver]:
     """The derived documents every deployment stores for each portfolio."""
     pinned: dict[tuple[str, str], UnitSpec | None] = {}
@@ -246,6 +276,8 @@ def standard_derivers(specs: SpecCatalogue) -> list[Deriver]:
             return None  # the pinned version left the catalogue: no report rather than a wrong one
         return COVERAGE, encode_doc(coverage_of(portfolio, centre, spec))
 
+    reports = _Decoded[CoverageReport]()
+
     def coverage_refresh(
         portfolio: PortfolioState,
         centre: CentreState,
@@ -260,9 +292,11 @@ def standard_derivers(specs: SpecCatalogue) -> list[Deriver]:
             if (rows := rows_changed(event, portfolio)) is None:
                 return coverage_doc(portfolio, centre)
             changed.update(rows)
-        previous = decode_coverage(stored)
+        previous = reports.get(portfolio.portfolio_id, stored) or decode_coverage(stored)
         report = coverage_of(portfolio, centre, spec, previous=previous, changed=changed)
-        return COVERAGE, encode_doc(report)
+        body = encode_doc(report)
+        reports.keep(portfolio.portfolio_id, body, report)
+        return COVERAGE, body
 
     def sufficiency_doc(portfolio: PortfolioState, centre: CentreState) -> tuple[str, bytes] | None:
         if (spec := spec_of(portfolio)) is None:
