@@ -40,6 +40,16 @@ def normalise_sets(value: T) -> T:
     return value if normalise is None else cast(T, normalise(value))
 
 
+def set_fields(tp: type) -> set[str]:
+    """The fields of a dataclass whose values hold sets (at any depth)."""
+    hints = get_type_hints(tp)
+    return {
+        f.name
+        for f in dataclasses.fields(tp)
+        if _set_plan(hints[f.name], on_objects=False) is not None
+    }
+
+
 Canonical = Callable[[Any], Any]
 
 

@@ -8,12 +8,14 @@ view agree byte for byte.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
 from uuid import UUID
 
 import msgspec
 
-from domain.portfolio import PortfolioState
-from projections.canonical import canonical_form
+from domain.portfolio import EvidenceItem, PortfolioState
+from projections.canonical import canonical_form, set_fields
 from projections.centre_snapshot import CentreSnapshot
 from projections.coverage import CoverageReport
 from projections.sufficiency import SufficiencyReport
@@ -55,6 +57,55 @@ _decode_sufficiency = msgspec.json.Decoder(SufficiencyReport).decode
 def encode_doc(value: object) -> bytes:
     """Canonical JSON: every set sorted (`projections.canonical`), dicts in insertion order."""
     return _encoder.encode(canonical_form(value))
+
+
+def encode_portfolio(state: PortfolioState) -> bytes:
+    """`encode_doc(state)`, byte for byte, each evidence item's JSON reused from the last
+    time the item was encoded where it has not changed since.
+
+    The view encodes a portfolio's whole state at every event that touches it: ~70 % of
+    that was converting and sorting every item again, when an event adds or changes one.
+    """
+    fields: dict[str, Any] = {name: getattr(state, name) for name in _PORTFOLIO_FIELDS}
+    for name in _PORTFOLIO_SETS:
+        fields[name] = sorted(fields[name])
+    fields["evidence"] = {key: _item_json(item) for key, item in state.evidence.items()}
+    return _encoder.encode(fields)
+
+
+_PORTFOLIO_FIELDS = tuple(f.name for f in dataclasses.fields(PortfolioState))
+_PORTFOLIO_SETS = ("sample_ids", "appeal_ids")
+_ITEM_JSON = "_encoded"  # where an item holds its JSON (not a field: never stored)
+# What the fold changes of an item once it is made (`PortfolioState.apply`: mapping,
+# withdrawal; a witness is set as the item is made): the JSON kept is reused only if these
+# are as they were. A new set field, in either, fails here rather than encode unsorted.
+if set_fields(PortfolioState) != {"evidence", *_PORTFOLIO_SETS} or set_fields(EvidenceItem) != {
+    "criteria",
+    "requirement_tags",
+}:  # a guard for whoever changes the states
+    msg = "the sets of PortfolioState or EvidenceItem changed: update encode_portfolio"
+    raise TypeError(msg)
+
+
+def _item_json(item: EvidenceItem) -> msgspec.Raw:
+    held = item.__dict__.get(_ITEM_JSON)
+    if (
+        held is not None
+        and held[0] == item.criteria
+        and held[1] == item.requirement_tags
+        and held[2] == (item.withdrawn, item.withdrawn_by, item.witness_id)
+    ):
+        json: msgspec.Raw = held[3]
+        return json
+    json = msgspec.Raw(_encoder.encode(canonical_form(item)))
+    changing = (item.withdrawn, item.withdrawn_by, item.witness_id)
+    item.__dict__[_ITEM_JSON] = (
+        frozenset(item.criteria),
+        frozenset(item.requirement_tags),
+        changing,
+        json,
+    )
+    return json
 
 
 def decode_portfolio(body: bytes) -> PortfolioState:

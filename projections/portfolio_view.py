@@ -58,6 +58,7 @@ from projections.documents import (
     decode_portfolio,
     decode_positions,
     encode_doc,
+    encode_portfolio,
     position_key,
 )
 
@@ -310,7 +311,7 @@ class _Batch:
         stored: dict[UUID, bytes] = {}
         for portfolio_id in self.changed_portfolios:
             state = self.portfolios[portfolio_id]
-            stored[portfolio_id] = body = encode_doc(state)
+            stored[portfolio_id] = body = encode_portfolio(state)
             put(PORTFOLIO, str(portfolio_id), body, centre_id=str(state.centre_id))
             if not derivers:
                 self.recent_portfolios.keep(portfolio_id, body, state)

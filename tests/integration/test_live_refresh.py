@@ -1,6 +1,7 @@
-"""The live view refreshes coverage and sufficiency from their stored documents (ADR 0021):
-after every event of random portfolio histories, one event a batch as the follower runs,
-each document is byte for byte what deriving it from scratch gives."""
+"""The live view refreshes coverage and sufficiency from their stored documents, and
+encodes a held state reusing its unchanged items' JSON (ADR 0021): after every event of
+random portfolio histories, one event a batch as the follower runs, each document is
+byte for byte what deriving and encoding it from scratch gives."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from domain.portfolio import PortfolioState
 from domain.spec import Method, SpecCatalogue
 from projections import audit
 from projections.derivers import Deriver, Selective, standard_derivers
-from projections.documents import CHAINS, COVERAGE, SUFFICIENCY, encode_doc
+from projections.documents import CHAINS, COVERAGE, PORTFOLIO, SUFFICIENCY, encode_doc
 from projections.judgement import coverage_of, sufficiency_of
 from projections.portfolio_view import PortfolioStateProjection
 from service.handlers import Eportfolio
@@ -106,6 +107,7 @@ def expected(app: Eportfolio, world: World, history: History) -> dict[str, bytes
     centre = app.centre(world.centre_id)
     spec = app.spec_of(portfolio)
     return {
+        PORTFOLIO: encode_doc(portfolio),  # the held state's items keep their JSON
         COVERAGE: encode_doc(coverage_of(portfolio, centre, spec)),
         SUFFICIENCY: encode_doc(sufficiency_of(portfolio, centre, spec)),
         CHAINS: encode_doc(audit.chains_with_context(portfolio, audit.names(centre))),
