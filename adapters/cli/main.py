@@ -20,6 +20,7 @@ from adapters.cli import retention as cli_retention
 from adapters.cli import serve as cli_serve
 from adapters.cli import tokens as cli_tokens
 from adapters.cli import worker as cli_worker
+from adapters.cli.index_log import Indexing
 from adapters.config import Config, SettingError, StoreUnreachable
 from adapters.demo import load_demo
 from adapters.store.kek import KekError
@@ -129,14 +130,16 @@ def _projections(config: Config, action: str, name: str | None, batch_size: int)
                 console.print(f"[red]No view named {name!r}[/red]; the views are: {known}")
                 return 2
         if action == "rebuild":
-            _rebuild(runners, batch_size, system.audit.index.extend)
+            indexing = Indexing(config, system.audit.index, system.app.ledger)
+            _rebuild(runners, batch_size, indexing.alongside)
+            indexing.done()
         _status(runners)
     return 0
 
 
-def _rebuild(runners: list[ProjectionRunner], batch_size: int, alongside: Alongside) -> None:
-    """Each view from zero; the Merkle index, if it is behind, catches up from the same
-    read of the log (a store restored without its index files needs both)."""
+def _rebuild(runners: list[ProjectionRunner], batch_size: int, alongside: Alongside | None) -> None:
+    """Each view from zero, `alongside` given every page (the Merkle index, if it is behind
+    and no core is idle for it: a store restored without its index files needs both)."""
     columns = (*Progress.get_default_columns(), MofNCompleteColumn())
     with Progress(*columns, console=console) as progress:
         for runner in runners:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from itertools import islice
 
+import msgspec
 import pytest
 
 from adapters.audit.merkle_index import MerkleIndex
 from adapters.audit.signing import SigningKey, VerifierKey
 from adapters.bootstrap import build_projections
+from adapters.cli.index_log import IndexElsewhere, Indexing, child_env
 from adapters.config import Config
 from domain.events import CheckpointIssued, Role
 from service.checkpoints import (
@@ -98,6 +100,40 @@ def test_a_view_rebuild_catches_the_index_up_from_its_own_read_of_the_log(
     assert head.root == Tree(expected).root()
     assert [leaf.hash for leaf in audited.index.leaves()][before.size :] == expected[before.size :]
     assert not audited.index.extend(0, [], [])
+
+
+def test_the_index_caught_up_in_a_second_process_holds_the_same_leaves(
+    config: Config, audited: Audited
+) -> None:
+    """The child `projections rebuild` starts when a core is idle runs the index's own
+    catch-up, configured through the environment as the CLI is."""
+    audited.assess(portfolios=2)
+    expected = [leaf_of(audited.ledger, n) for n in audited.ledger.notifications()]
+    audited.index.drop()
+    elsewhere = IndexElsewhere.start(config, force=True)
+    assert elsewhere is not None
+    assert elsewhere.wait()
+    assert [leaf.hash for leaf in audited.index.leaves()] == expected
+    assert audited.index.head().root == Tree(expected).root()
+
+
+def test_without_a_child_the_rebuild_feeds_the_index_and_done_finishes_it(
+    config: Config, audited: Audited
+) -> None:
+    audited.assess(portfolios=2)
+    expected = [leaf_of(audited.ledger, n) for n in audited.ledger.notifications()]
+    audited.index.drop()
+    memory = msgspec.structs.replace(config, log_in_memory=True)
+    assert child_env(memory) is None  # a log in memory: no other process could read it
+    indexing = Indexing(memory, audited.index, audited.ledger)
+    assert indexing.elsewhere is None
+    assert indexing.alongside is not None
+    notifications = list(audited.ledger.notifications())
+    indexing.alongside(
+        0, notifications[:3], [decoded(audited.ledger, n) for n in notifications[:3]]
+    )
+    indexing.done()
+    assert [leaf.hash for leaf in audited.index.leaves()] == expected
 
 
 def test_a_scheduled_checkpoint_is_skipped_when_nothing_new_was_stored(audited: Audited) -> None:
