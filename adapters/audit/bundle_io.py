@@ -177,10 +177,14 @@ def items(lines: Iterator[bytes], kind: type[T]) -> Generator[T]:
             yield from decode_page(lines_or_whole, page.decode, one)
 
 
-def pages(lines: Iterator[bytes], size: int = 512) -> Iterator[list[bytes] | bytes]:
-    """A JSON array's item lines, up to `size` a page, when laid out one item a line; else
-    the whole document once (bytes). Raises msgspec.DecodeError if the array is cut short
-    or followed by more text."""
+PAGE = 512  # item lines a decoder call takes
+
+
+def pages(lines: Iterator[bytes], size: int | None = None) -> Iterator[list[bytes] | bytes]:
+    """A JSON array's item lines, up to `size` (`PAGE`) a page, when laid out one item a
+    line; else the whole document once (bytes). Raises msgspec.DecodeError if the array is
+    cut short or followed by more text."""
+    size = PAGE if size is None else size
     first = next(lines, b"")
     second = next(lines, b"]") if first == b"[" else b""
     if first != b"[" or not (second == b"]" or second.startswith(b"{")):

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
 from adapters.audit import bundle as b
+from adapters.audit import bundle_io
 from adapters.audit.bundle_io import ZipIn
 from adapters.audit.findings import Report
 from adapters.audit.verify_rows import Streams, Views, check_view, read_rows
@@ -67,7 +68,10 @@ class Split:
 
     def __init__(self, path: Path, rows: int, sizes: frozenset[int]) -> None:
         self.rows = rows
-        self.first = first = max(1, min(rows - 1, round(rows * FIRST_SHARE)))
+        # On a page boundary: each half then decodes the very pages a whole pass decodes,
+        # so the two read the rows it reads, however a crafted file lays them out.
+        page = bundle_io.PAGE
+        self.first = first = max(1, round(rows * FIRST_SHARE / page)) * page
         handle, name = tempfile.mkstemp(prefix="eportfolio-verify-", suffix=".streams")
         os.close(handle)
         self.opened_path = Path(name)
@@ -77,6 +81,7 @@ class Split:
             __name__,
             str(path),
             str(first),
+            str(page),
             name,
             *map(str, sorted(sizes)),
         ]
@@ -210,10 +215,15 @@ def _check_split(
         streams.close()
 
 
-def _after(zin: ZipIn, name: str, first: int) -> Iterator[bytes]:
+def _after(zin: ZipIn, name: str, first: int) -> Iterator[bytes] | None:
     """An events file's lines from its row `first` on, as an array of its own (the file
-    begins `[` a line, as `Split.start` saw)."""
-    return itertools.chain((b"[",), zin.lines(name, skip=first + 1))
+    begins `[` a line, as `Split.start` saw); None unless they go on one row a line, as a
+    whole pass would read them."""
+    lines = zin.lines(name, skip=first + 1)
+    line = next(lines, b"")
+    if not line.startswith(b"{"):
+        return None
+    return itertools.chain((b"[", line), lines)
 
 
 def check_range(
@@ -222,6 +232,8 @@ def check_range(
     """Check the rows from `first` on (run in the second process); None at any finding."""
     report = Report()
     stored, decoded = _after(zin, b.STORED, first), _after(zin, b.DECODED, first)
+    if stored is None or decoded is None:
+        return None
     pack, write = _OPENED.pack, opened.write
     fits = -(1 << 63), 1 << 63
 
@@ -268,9 +280,11 @@ class _Unjoinable(Exception):
 
 
 def main(argv: list[str]) -> int:
-    """`python -m adapters.audit.verify_split BUNDLE FIRST STREAMS [SIZE...]`: the range's
-    result as JSON; the streams it opened to the file STREAMS. Exit 1 if none."""
-    path, first, out, *sizes = argv
+    """`python -m adapters.audit.verify_split BUNDLE FIRST PAGE STREAMS [SIZE...]`: the
+    range's result as JSON; the streams it opened to the file STREAMS. Exit 1 if none.
+    PAGE: the lines a decoder call takes, as in the first half (FIRST is a multiple)."""
+    path, first, page, out, *sizes = argv
+    bundle_io.PAGE = int(page)
     with zipfile.ZipFile(path) as archive, Path(out).open("wb") as opened:
         zin = ZipIn(archive)
         try:

@@ -31,8 +31,8 @@ import pytest
 from psycopg import sql
 
 from adapters.audit import bundle as b
+from adapters.audit import bundle_io, verify_split, verify_tree
 from adapters.audit import verify as verify_module
-from adapters.audit import verify_split, verify_tree
 from adapters.audit.bundle_io import ZipIn
 from adapters.audit.export import export_bundle
 from adapters.audit.findings import Report
@@ -637,10 +637,21 @@ def _repeating(i: int) -> Edit:
     return lambda rows: [*rows[:i], rows[i], *rows[i:]]
 
 
+def _relaying(i: int) -> Edit:
+    """Rows i and i+1 on one line; row i+2 over two lines (split inside its state)."""
+
+    def relay(rows: list[bytes]) -> list[bytes]:
+        split = rows[i + 2].index(b'"state":"') + len(b'"state":')
+        wrapped = rows[i + 2][:split] + b"\n" + rows[i + 2][split:]
+        return [*rows[:i], rows[i] + b"," + rows[i + 1], *wrapped.split(b"\n"), *rows[i + 3 :]]
+
+    return relay
+
+
 def _split_variants(files: Files) -> dict[str, Files]:
     """The bundle as exported and tampered on either side of its halves' boundary."""
     count = len(files[b.STORED].split(b"\n")) - 3
-    half = count // 2  # where the second process starts (FIRST_SHARE patched to 0.5)
+    half = round(count / 16) * 8  # where the second process starts (FIRST_SHARE 0.5, PAGE 8)
     variants = {"intact": files, "flipped": _flipped_middle(files)[0]}
     for where, at in (("early", 2), ("boundary", half), ("late", count - 3)):
         variants[f"deleted {where}"] = _both(files, _deleting(at))
@@ -648,6 +659,10 @@ def _split_variants(files: Files) -> dict[str, Files]:
         variants[f"swapped {where}"] = _both(files, _swapping(at))
         variants[f"view swapped {where}"] = _row_lines(files, b.DECODED, _swapping(at))
         variants[f"repeated {where}"] = _both(files, _repeating(at))
+    # Two rows on one line and one row over two, the line count kept: a page that holds
+    # both decodes (a whole pass reads it so), so the halves must cut where it cuts.
+    for where, at in (("early", 2), ("boundary", half - 1)):
+        variants[f"relaid {where}"] = _row_lines(files, b.STORED, _relaying(at))
     variants["view edited late"] = _row_lines(
         files,
         b.DECODED,
@@ -668,6 +683,7 @@ def test_a_whole_log_file_checked_in_two_halves_reports_as_when_checked_whole(
     paths = {
         name: _as_file(tmp_path, f"{i}.zip", f) for i, (name, f) in enumerate(variants.items())
     }
+    monkeypatch.setattr(bundle_io, "PAGE", 8)  # pages of 8 lines: a few pages a half
     whole = {name: verify_bundle(path).lines() for name, path in paths.items()}
     monkeypatch.setattr(verify_split, "SPLIT_FROM", 0)
     monkeypatch.setattr(verify_split, "FIRST_SHARE", 0.5)
