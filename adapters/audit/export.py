@@ -213,6 +213,17 @@ class _Rows:
 _ENCODER = msgspec.json.Encoder()
 
 
+class _DecodedOut(msgspec.Struct, frozen=True, kw_only=True):
+    """`b.DecodedRow` as written: its event the JSON already encoded once (the same bytes
+    `to_builtins` then encoding make), kept for the summary's pages too."""
+
+    position: int
+    originator_id: UUID
+    originator_version: int
+    topic: str
+    event: msgspec.Raw | None
+
+
 def _rows(  # noqa: PLR0917 - one pass writes both files
     ledger: Ledger,
     last: int,
@@ -246,12 +257,13 @@ def _rows(  # noqa: PLR0917 - one pass writes both files
         if leaf_at is not None and leaf_index >= 0:
             found.proven.append((leaf_index, notification.id))
         row = _stored(notification, event, stream, leaf_index)
-        view = b.DecodedRow(
+        body = encode(event) if event is not None else None
+        view = _DecodedOut(
             position=notification.id,
             originator_id=stream,
             originator_version=notification.originator_version,
             topic=notification.topic,
-            event=msgspec.to_builtins(event) if event is not None else None,
+            event=msgspec.Raw(body) if body is not None else None,
         )
         stored(separator + encode(row))
         decoded_view(separator + encode(view))
@@ -260,8 +272,8 @@ def _rows(  # noqa: PLR0917 - one pass writes both files
         if isinstance(event, EvidenceSubmitted):
             for attachment in event.attachments:
                 found.attachments.setdefault(attachment.sha256, event.evidence_id)
-        if found.by_centre is not None and isinstance(event, Event):
-            found.by_centre.add(notification.id, event)
+        if found.by_centre is not None and isinstance(event, Event) and body is not None:
+            found.by_centre.add(notification.id, event, body)
         elif isinstance(event, Event):
             found.events.append((notification.id, event))
     stored(b"\n]\n")

@@ -51,7 +51,8 @@ class ByCentre:
         self.names: dict[UUID, str] = {}  # centre -> name, in the order they appear
         self.portfolios: dict[UUID, int] = {}  # centre -> portfolios enrolled
 
-    def add(self, position: int, event: Event) -> None:
+    def add(self, position: int, event: Event, body: bytes | None = None) -> None:
+        """Set the event aside under its centre; `body`: its JSON, if already encoded."""
         if isinstance(event, LearnerEnrolled):
             self.centre_of[event.portfolio_id] = event.centre_id
             self.portfolios[event.centre_id] = self.portfolios.get(event.centre_id, 0) + 1
@@ -65,7 +66,9 @@ class ByCentre:
             return
         if centre is None:
             return  # a portfolio with no enrolment in the log: no page would show it
-        self._pending.append((str(centre), position, event.TOPIC, msgspec.json.encode(event)))
+        if body is None:
+            body = msgspec.json.encode(event)
+        self._pending.append((str(centre), position, event.TOPIC, body))
         if len(self._pending) >= _BATCH:
             self._flush()
 

@@ -27,7 +27,7 @@ from adapters.audit.pack.sheet import (
 from domain import events as e
 from domain.centre import CentreState, fold_centre
 from domain.portfolio import fold_portfolio
-from domain.spec import SpecCatalogue
+from domain.spec import SpecCatalogue, UnitSpec
 from projections import audit
 from projections.judgement import coverage_of, sufficiency_of
 from projections.sampling import sampling_compliance
@@ -153,16 +153,21 @@ def bundle_context(
     centres = {cid: c for cid, evs in centre_events.items() if (c := fold_centre(evs))}
     sheets: list[PortfolioSheet] = []
     contexts: list[audit.DecisionChainWithContext] = []
+    names_at = {cid: audit.names(centre) for cid, centre in centres.items()}
+    units: dict[tuple[str, str], UnitSpec | None] = {}  # a centre's portfolios share units
     for items in portfolio_events.values():
         state = fold_portfolio([event for _, event in items])
         centre = centres.get(state.centre_id) if state else None
         if state is None or centre is None:
             continue  # its enrolment or its centre is not in this bundle
-        names = audit.names(centre)
-        spec = specs.by_hash(state.unit_code, state.spec_hash)
-        if spec is None:
+        names = names_at[centre.centre_id]
+        unit = (state.unit_code, state.spec_hash)
+        if unit not in units:
+            units[unit] = specs.by_hash(*unit)
+        if (spec := units[unit]) is None:
             continue
-        contexts.extend(audit.chains_with_context(state, names))
+        with_context = audit.chains_with_context(state, names)
+        contexts.extend(with_context)
         sheets.append(
             assemble(
                 state,
@@ -170,8 +175,9 @@ def bundle_context(
                 spec,
                 coverage=coverage_of(state, centre, spec),
                 sufficiency=sufficiency_of(state, centre, spec),
-                chains=audit.decision_chains(state, names),
+                chains=[c.chain for c in with_context],  # = audit.decision_chains
                 history=audit.trail(items, names),
+                names=names,
             )
         )
     centre_sheet_ = _bundle_centre(centres, sheets, contexts) if len(centres) == 1 else None

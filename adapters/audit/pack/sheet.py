@@ -9,7 +9,7 @@ the records' facts a reader needs beside them (who recorded a piece of evidence,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from uuid import UUID
@@ -20,7 +20,7 @@ from domain.errors import NotFound
 from domain.portfolio import PortfolioState
 from domain.spec import UnitSpec
 from projections import audit
-from projections.coverage import CoverageReport, CriterionCoverage
+from projections.coverage import CoverageReport, CriterionCoverage, EvidenceRef
 from projections.sampling import SamplingCompliance
 from projections.sufficiency import SufficiencyReport
 from service.queries import Queries
@@ -147,33 +147,39 @@ def assemble(
     sufficiency: SufficiencyReport,
     chains: Sequence[audit.DecisionChain],
     history: Sequence[audit.TrailEntry] = (),
+    names: Mapping[UUID, str] | None = None,
 ) -> PortfolioSheet:
-    """Lay the reports out for reading: rows in the report's order, names from the centre."""
-    names = audit.names(centre)
+    """Lay the reports out for reading: rows in the report's order, names from the centre
+    (`names`: `audit.names(centre)`, if already made)."""
+    if names is None:
+        names = audit.names(centre)
     by_id = {chain.decision_id: chain for chain in chains}
     words = texts(spec)
 
-    def cell(ref_id: UUID, method: str, on: date, counts: bool) -> EvidenceCell:
-        item = portfolio.evidence.get(ref_id)
+    made: dict[object, EvidenceCell] = {}  # an item cited by many rows is laid out once
+
+    def cell(ref: EvidenceRef) -> EvidenceCell:
+        key = (ref.evidence_id, ref.method, ref.effective_on, ref.counts)
+        if (found := made.get(key)) is not None:
+            return found
+        item = portfolio.evidence.get(ref.evidence_id)
         author = audit.name_of(names, item.author_id) if item else ""
-        return EvidenceCell(
-            evidence_id=ref_id,
-            method=method,
-            effective_on=on,
+        made[key] = EvidenceCell(
+            evidence_id=ref.evidence_id,
+            method=ref.method.value,
+            effective_on=ref.effective_on,
             environment=item.environment.value.replace("_", " ") if item else "",
             recorded_by=author,
-            counts=counts,
+            counts=ref.counts,
             withdrawn=bool(item and item.withdrawn),
         )
+        return made[key]
 
     rows = tuple(
         MatrixRow(
             criterion=row,
             text=words.get(row.id, ""),
-            evidence=tuple(
-                cell(ref.evidence_id, ref.method.value, ref.effective_on, ref.counts)
-                for ref in row.evidence
-            ),
+            evidence=tuple(cell(ref) for ref in row.evidence),
             decision=by_id.get(row.decision_id) if row.decision_id else None,
         )
         for row in coverage.criteria
