@@ -51,7 +51,7 @@ def make(data_dir: Path, events: int, seed: int) -> None:
         app.ledger.close()
 
 
-def child(data_dir: Path, bundle: Path) -> dict[str, Any]:
+def child(data_dir: Path, bundle: Path, jobs: int | None) -> dict[str, Any]:
     """Export the store to `bundle` with the tree this runs from (no new checkpoint)."""
     from adapters.audit.export import write_bundle  # noqa: PLC0415
     from adapters.audit.merkle_index import open_merkle_index  # noqa: PLC0415
@@ -67,7 +67,8 @@ def child(data_dir: Path, bundle: Path) -> dict[str, Any]:
         start = peak_rss_mb()
         cpu = time.process_time()
         with stopwatch() as elapsed, bundle.open("wb") as out:
-            written = write_bundle(out, app.ledger, index, key)
+            more = {} if jobs is None else {"jobs": jobs}  # main's write_bundle has none
+            written = write_bundle(out, app.ledger, index, key, **more)  # type: ignore[arg-type]
         seconds, cpu = elapsed(), time.process_time() - cpu
     finally:
         index.close()
@@ -81,10 +82,11 @@ def child(data_dir: Path, bundle: Path) -> dict[str, Any]:
     }
 
 
-def _run(tree: Path, data_dir: Path, bundle: Path) -> dict[str, Any]:
+def _run(tree: Path, data_dir: Path, bundle: Path, jobs: int | None) -> dict[str, Any]:
     """One export by the source tree `tree`, in a child that imports only from it."""
     env = dict(os.environ, PYTHONPATH=str(tree))
     command = [sys.executable, "-m", "bench.export", "child", str(data_dir), str(bundle)]
+    command += [] if jobs is None else ["--jobs", str(jobs)]
     done = subprocess.run(command, check=True, capture_output=True, text=True, cwd=tree, env=env)
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
@@ -103,14 +105,17 @@ def members(bundle: Path) -> dict[str, str]:
     return found
 
 
-def ab(data_dir: Path, base: Path, rounds: int) -> None:
+def ab(data_dir: Path, base: Path, rounds: int, jobs: int | None) -> None:
+    """`jobs` goes to this tree's export only (main's has no such parameter)."""
     folder = Path(tempfile.mkdtemp(prefix="bench-export-ab-"))
     trees = {"base": base.resolve(), "head": _HERE}
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
     for n in range(rounds):
         order = list(trees) if n % 2 == 0 else list(reversed(trees))
         for name in order:
-            result = _run(trees[name], data_dir, folder / f"{name}.zip")
+            result = _run(
+                trees[name], data_dir, folder / f"{name}.zip", jobs if name == "head" else None
+            )
             runs[name].append(result)
             rate = result["events"] / result["seconds"]
             print(
@@ -141,17 +146,19 @@ def main() -> None:
     run = sub.add_parser("child")
     run.add_argument("dir", type=Path)
     run.add_argument("bundle", type=Path)
+    run.add_argument("--jobs", type=int, default=None)
     compare = sub.add_parser("ab")
     compare.add_argument("dir", type=Path)
     compare.add_argument("--base", type=Path, required=True)
     compare.add_argument("--rounds", type=int, default=2)
+    compare.add_argument("--jobs", type=int, default=None, help="this tree's export's jobs")
     args = parser.parse_args()
     if args.what == "make":
         make(args.dir, args.events, args.seed)
     elif args.what == "child":
-        sys.stdout.write(json.dumps(child(args.dir, args.bundle)) + "\n")
+        sys.stdout.write(json.dumps(child(args.dir, args.bundle, args.jobs)) + "\n")
     else:
-        ab(args.dir, args.base, args.rounds)
+        ab(args.dir, args.base, args.rounds, args.jobs)
 
 
 if __name__ == "__main__":

@@ -102,13 +102,16 @@ def write_bundle(
     portfolio: UUID | None = None,
     blobs: BlobStore | None = None,
     progress: Progress | None = None,
+    jobs: int | None = None,
 ) -> Written:
     """Write the bundle of the scope, cut at the latest checkpoint, to `out` as it is made.
 
     The events go into the zip one at a time (the decoded view through a temporary file),
     every file hashed as it is written, the signed manifest last. With `blobs`, the
     attachments of the exported evidence go in too (those of an erased learner are gone,
-    and left out). The summary page is still made from the scope's events held at once.
+    and left out). A partial export's summary page is made from the scope's events held at
+    once; a whole-log export's pages (one per centre) by `jobs` processes (None: one per
+    core, up to four, for a log of many centres; see `write_pages`).
     """
     issued = checkpoints(ledger)
     if not issued:
@@ -145,7 +148,12 @@ def write_bundle(
             vkey = key.verifier.to_text()
             if rows.by_centre is not None:
                 summary = write_pages(
-                    rows.by_centre, zout.add, checkpoint=latest, covered_up_to=last, vkey=vkey
+                    rows.by_centre,
+                    zout.add,
+                    checkpoint=latest,
+                    covered_up_to=last,
+                    vkey=vkey,
+                    jobs=jobs,
                 )
             else:
                 summary = render_summary(

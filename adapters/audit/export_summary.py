@@ -11,11 +11,16 @@ single `summary.html`.
 from __future__ import annotations
 
 import html
+import multiprocessing
+import os
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 from uuid import UUID
 
 import msgspec
@@ -70,27 +75,38 @@ class ByCentre:
             body = msgspec.json.encode(event)
         self._pending.append((str(centre), position, event.TOPIC, body))
         if len(self._pending) >= _BATCH:
-            self._flush()
+            self.flush()
+
+    @property
+    def path(self) -> Path:
+        """The file, for the processes that render pages from it (after `flush`)."""
+        return self._folder / "by-centre.sqlite"
 
     def events(self, centre: UUID) -> Iterator[tuple[int, Event]]:
-        self._flush()
-        rows = self._db.execute(
-            "SELECT position, topic, body FROM events WHERE centre = ? ORDER BY position",
-            (str(centre),),
-        )
-        for position, topic, body in rows:
-            event = msgspec.json.decode(body, type=TYPES[topic])
-            if isinstance(event, Event):
-                yield position, event
+        self.flush()
+        return _events(self._db, centre)
 
     def close(self) -> None:
         self._db.close()
         shutil.rmtree(self._folder, ignore_errors=True)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Write what is pending and commit it (other connections then read it)."""
         if self._pending:
             self._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", self._pending)
             self._pending.clear()
+        self._db.commit()
+
+
+def _events(db: sqlite3.Connection, centre: UUID) -> Iterator[tuple[int, Event]]:
+    rows = db.execute(
+        "SELECT position, topic, body FROM events WHERE centre = ? ORDER BY position",
+        (str(centre),),
+    )
+    for position, topic, body in rows:
+        event = msgspec.json.decode(body, type=TYPES[topic])
+        if isinstance(event, Event):
+            yield position, event
 
 
 def write_pages(
@@ -100,18 +116,87 @@ def write_pages(
     checkpoint: CheckpointIssued,
     covered_up_to: int,
     vkey: str,
+    jobs: int | None = None,
 ) -> bytes:
-    """Write a page per centre through `add`; the index page (summary.html) is returned."""
-    for centre in by_centre.names:
-        page = render_summary(
-            list(by_centre.events(centre)),
-            scope=f"centre {centre}",
-            checkpoint=checkpoint,
-            covered_up_to=covered_up_to,
-            vkey=vkey,
-        )
-        add(f"{PAGES}{centre}.html", page.encode())
+    """Write a page per centre through `add`; the index page (summary.html) is returned.
+
+    The pages are folded and rendered by `jobs` processes (None: one per core, up to four,
+    once there are enough pages to repay starting them), each reading its centres' events
+    from the file set aside; they are written in the same order, with the same bytes.
+    """
+    centres = list(by_centre.names)
+    page = _Page(checkpoint, covered_up_to, vkey)
+    workers = _workers(len(centres)) if jobs is None else jobs
+    if workers > 1 and centres:
+        by_centre.flush()
+        pages: Iterable[bytes] = _in_processes(by_centre.path, page, centres, workers)
+    else:
+        pages = (page.render(centre, by_centre.events(centre)) for centre in centres)
+    for centre, made in zip(centres, pages, strict=True):
+        add(f"{PAGES}{centre}.html", made)
     return _index(by_centre, checkpoint, vkey).encode()
+
+
+class _Page(NamedTuple):
+    """What every centre's page of one bundle shares."""
+
+    checkpoint: CheckpointIssued
+    covered_up_to: int
+    vkey: str
+
+    def render(self, centre: UUID, events: Iterable[tuple[int, Event]]) -> bytes:
+        return render_summary(
+            list(events),
+            scope=f"centre {centre}",
+            checkpoint=self.checkpoint,
+            covered_up_to=self.covered_up_to,
+            vkey=self.vkey,
+        ).encode()
+
+
+_PARALLEL_FROM = 128  # pages: fewer are rendered sooner than processes are started
+_MAX_WORKERS = 4
+_AHEAD = 2  # pages each process may have made before the zip takes them
+
+
+def _workers(pages: int) -> int:
+    if pages < _PARALLEL_FROM:
+        return 1
+    return min(_MAX_WORKERS, len(os.sched_getaffinity(0)))
+
+
+def _in_processes(path: Path, page: _Page, centres: list[UUID], workers: int) -> Iterator[bytes]:
+    """The centres' pages in order, made by `workers` processes, a few pages ahead at most
+    (memory stays that of a few pages, however many there are)."""
+    context = multiprocessing.get_context("forkserver")  # no fork of this process's threads
+    context.set_forkserver_preload([__name__])
+    pool = ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_start_worker, initargs=(str(path), page)
+    )
+    pending: deque[Future[bytes]] = deque()
+    try:
+        for centre in centres:
+            pending.append(pool.submit(_render_in_worker, centre))
+            if len(pending) >= _AHEAD * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+_WORKER: tuple[sqlite3.Connection, _Page] | None = None
+
+
+def _start_worker(path: str, page: _Page) -> None:
+    global _WORKER  # noqa: PLW0603 - one connection per rendering process
+    _WORKER = (sqlite3.connect(f"file:{path}?mode=ro", uri=True), page)
+
+
+def _render_in_worker(centre: UUID) -> bytes:
+    assert _WORKER is not None
+    db, page = _WORKER
+    return page.render(centre, _events(db, centre))
 
 
 def _index(by_centre: ByCentre, checkpoint: CheckpointIssued, vkey: str) -> str:

@@ -83,6 +83,7 @@ class Audit:
         attachments: bool = False,
         checkpoint: bool = True,
         progress: Progress | None = None,
+        jobs: int | None = None,
     ) -> Written:
         """`export`, written to `out` as it is made (the CLI's file): memory stays bounded."""
         self._prepare(checkpoint=checkpoint, attachments=attachments)
@@ -95,6 +96,7 @@ class Audit:
             portfolio=portfolio,
             blobs=self.blobs if attachments else None,
             progress=progress,
+            jobs=jobs,
         )
 
     def verify_store(self, key: VerifierKey | None = None) -> Report:

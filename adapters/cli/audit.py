@@ -87,6 +87,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         action="store_true",
         help="include the evidence's files (EPORTFOLIO_BLOB_DIR), covered by the manifest",
     )
+    export.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="processes making a whole-log bundle's summary pages (default: one per core, up "
+        "to 4, for 128 centres or more; 1: none)",
+    )
     export.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     export.add_argument("out", type=Path, metavar="OUT.zip", help="the bundle to write")
     verify = commands.add_parser("verify", help="verify a bundle offline, or the live store")
@@ -142,6 +150,7 @@ def _run(config: Config, args: argparse.Namespace) -> int:
                     checkpoint=not args.no_checkpoint,
                     attachments=args.attachments,
                     progress=progress,
+                    jobs=args.jobs,
                 )
             manifest = result.manifest
             carried = sum(name.startswith(ATTACHMENTS) for name in manifest.files)

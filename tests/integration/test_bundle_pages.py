@@ -5,6 +5,7 @@ assessing; the learner erased), folded as an export folds them, rendered both wa
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -13,11 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from adapters.audit import bundle as b
 from adapters.audit.bundle_summary import _specs
+from adapters.audit.export import write_bundle
 from adapters.audit.export_summary import ByCentre
 from adapters.audit.merkle_index import open_merkle_index
 from adapters.audit.pack.pack import bundle_context, render_with_sections
 from adapters.audit.pack.render import render_pack
+from adapters.audit.verify import verify_bundle
 from adapters.bootstrap import build
 from adapters.config import Config
 from adapters.demo import load_demo
@@ -119,3 +123,24 @@ def test_random_histories_pages_are_the_templates_bytes(
         request = c.EraseLearner(learner_id=world.learner.id, reason="Art. 17 request")
         erase_learner(app, world.centre_admin, world.centre_id, request)
     assert _same_both_ways(app, config) >= 1
+
+
+def test_pages_made_by_several_processes_are_the_same_bundle(
+    app: Eportfolio, config: Config
+) -> None:
+    load_demo(app.ledger, app.specs)
+    World(app)  # a second centre: two pages to share out
+    index = open_merkle_index(config)
+    try:
+        Checkpointer(app.ledger, index, KEY).issue(Reason.ON_DEMAND)
+        bundles = []
+        for jobs in (1, 2):
+            out = io.BytesIO()
+            write_bundle(out, app.ledger, index, KEY, jobs=jobs)
+            bundles.append(out.getvalue())
+    finally:
+        index.close()
+    assert bundles[0] == bundles[1]
+    pages = [name for name in b.read_zip(bundles[1]) if name.startswith("summary/")]
+    assert len(pages) == 2
+    assert verify_bundle(bundles[1]).verified
