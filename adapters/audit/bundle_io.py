@@ -56,25 +56,23 @@ class ZipIn:
         return data
 
     def lines(self, name: str, skip: int = 0) -> Iterator[bytes]:
-        """The file's lines without their ends, less its first `skip` (counted, not split:
-        another process reads them); hashed once read to the end."""
-        # Flattened in C: a generator resumed per chunk, not per line.
-        return itertools.chain.from_iterable(self._line_lists(name, skip))
+        """The file's lines without their ends, less its first `skip` (counted as they are
+        inflated, not split: another process reads them); hashed once read to the end.
 
-    def _line_lists(self, name: str, skip: int) -> Iterator[list[bytes]]:
-        """`lines`, a chunk's worth at a time."""
+        With `skip`, the reading starts at once, not when the first line is asked for: the
+        lines skipped are inflated while the caller waits on another file.
+        """
         hasher = hashlib.sha256()
+        chunks = self._taken(self._reader(name, hasher, skip)) if skip else None
+        # Flattened in C: a generator resumed per chunk, not per line.
+        return itertools.chain.from_iterable(self._line_lists(name, hasher, chunks))
+
+    def _line_lists(
+        self, name: str, hasher: hashlib._Hash, chunks: Iterator[bytes] | None
+    ) -> Iterator[list[bytes]]:
+        """`lines`, a chunk's worth at a time."""
         pending = b""
-        for chunk in self._chunks(name, hasher):
-            if skip:
-                ends = chunk.count(b"\n")
-                if ends < skip:
-                    skip -= ends
-                    continue
-                at = -1
-                for _ in range(skip):
-                    at = chunk.index(b"\n", at + 1)
-                chunk, skip = chunk[at + 1 :], 0  # noqa: PLW2901 - the rest of the chunk
+        for chunk in self._chunks(name, hasher) if chunks is None else chunks:
             parts = (pending + chunk).split(b"\n")
             pending = parts.pop()
             yield parts
@@ -126,10 +124,16 @@ class ZipIn:
         return hasher.hexdigest()
 
     def _chunks(self, name: str, hasher: hashlib._Hash) -> Iterator[bytes]:
-        """The member's content a chunk at a time, inflated and hashed ahead by a thread.
+        """The member's content a chunk at a time, inflated and hashed ahead by a thread
+        (started when the first chunk is asked for).
 
         An error reading it (a corrupt zip) is raised here, where the chunk would be.
         """
+        yield from self._taken(self._reader(name, hasher, 0))
+
+    def _reader(self, name: str, hasher: hashlib._Hash, skip: int) -> _Reader:
+        """Start a thread inflating and hashing the member ahead, less its first `skip`
+        lines."""
         ahead: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=_AHEAD)
         stop = threading.Event()
 
@@ -142,10 +146,15 @@ class ZipIn:
                 return
 
         def work() -> None:
+            left = skip
             try:
                 with self.archive.open(name) as member:
                     while not stop.is_set() and (chunk := member.read(_READ)):
                         hasher.update(chunk)
+                        if left:
+                            chunk, left = _past(chunk, left)
+                            if left:
+                                continue
                         put(chunk)
                 put(None)
             except BaseException as error:  # raised in the reading thread
@@ -153,6 +162,12 @@ class ZipIn:
 
         thread = threading.Thread(target=work, name=f"bundle-read {name}", daemon=True)
         thread.start()
+        return ahead, stop, thread
+
+    @staticmethod
+    def _taken(reader: _Reader) -> Iterator[bytes]:
+        """The chunks a reader thread puts, until its end (an error is raised here)."""
+        ahead, stop, thread = reader
         try:
             while (item := ahead.get()) is not None:
                 if isinstance(item, BaseException):
@@ -161,6 +176,21 @@ class ZipIn:
         finally:
             stop.set()
             thread.join()
+
+
+_Reader = tuple["queue.Queue[bytes | BaseException | None]", threading.Event, threading.Thread]
+
+
+def _past(chunk: bytes, lines: int) -> tuple[bytes, int]:
+    """What of `chunk` follows its first `lines` line ends, and how many are still to pass
+    after it."""
+    ends = chunk.count(b"\n")
+    if ends < lines:
+        return b"", lines - ends
+    at = -1
+    for _ in range(lines):
+        at = chunk.index(b"\n", at + 1)
+    return chunk[at + 1 :], 0
 
 
 def items(lines: Iterator[bytes], kind: type[T]) -> Generator[T]:
