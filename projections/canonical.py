@@ -105,12 +105,44 @@ def _each_value(values: Canonical) -> Canonical:
 
 
 def _each_field(fields: Mapping[str, Canonical], *, on_objects: bool) -> Canonical:
+    if on_objects:
+        return _refilled_fields(fields)
+
     def canonical(value: Any) -> Any:
         for name, plan in fields.items():
-            if on_objects:
-                object.__setattr__(value, name, plan(getattr(value, name)))
-            else:
-                value[name] = plan(value[name])
+            value[name] = plan(value[name])
+        return value
+
+    return canonical
+
+
+_REFILLED = "_refilled_sets"  # where an object holds the sets last refilled (not a field)
+
+
+def _refilled_fields(fields: Mapping[str, Canonical]) -> Canonical:
+    """Refills an object's fields in place; a set field refilled before is left alone if
+    it is the set then made and iterates as it did (in the same order), as it then did
+    in sorted order: the view normalises every item of a state at each event that
+    touches it, and most items have not changed since the last one."""
+    sets = {name for name, plan in fields.items() if plan is _refilled}
+
+    def canonical(value: Any) -> Any:
+        attrs: dict[str, Any] | None = getattr(value, "__dict__", None)
+        held: dict[str, tuple[Any, tuple[Any, ...]]] | None = None
+        if attrs is not None:
+            held = attrs.setdefault(_REFILLED, {})
+        for name, plan in fields.items():
+            current = getattr(value, name)
+            if name not in sets:
+                object.__setattr__(value, name, plan(current))
+            elif len(current) >= 2:  # fewer iterate alike in any order
+                was = held.get(name) if held is not None else None
+                if was is not None and was[0] is current and was[1] == tuple(current):
+                    continue
+                refilled = _refilled(current)
+                object.__setattr__(value, name, refilled)
+                if held is not None:
+                    held[name] = (refilled, tuple(refilled))
         return value
 
     return canonical
