@@ -143,7 +143,11 @@ def coverage(
     rows_of = _rows(spec)
     reused: Sequence[CriterionCoverage | None] = [None] * len(rows_of)
     only: AbstractSet[str] | None = None
-    if previous is not None and [r.id for r in previous.criteria] == [r[0] for r in rows_of]:
+    if (
+        previous is not None
+        and (previous.unit_code, previous.spec_version) == (spec.code, spec.version)
+        and [r.id for r in previous.criteria] == [r[0] for r in rows_of]
+    ):
         reused = [None if r.id in changed else r for r in previous.criteria]
         only = {*changed, *(i.id for i in spec.range.items)} if spec.range else changed
     judge = _Judge(portfolio, support, memo or _Fresh(), only=only)

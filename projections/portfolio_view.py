@@ -16,7 +16,10 @@ portfolio from the stored (canonical) form of its state, and per event for the a
 trail, so what they hold never depends on where a batch boundary fell. A `Selective`
 deriver is skipped for a portfolio whose events in the batch cannot change its document
 (coverage after a sign-off, the decision chains after evidence no decision cites); a
-centre change re-derives every document of its portfolios (ADR 0021). A rebuild, which
+centre change re-derives every document of its portfolios; coverage and sufficiency are
+refreshed from their stored documents where the events allow (`Selective.refresh`: only
+the rows an event touches are judged again), and a held state's unchanged items keep
+their JSON (`encode_portfolio`) (ADR 0021). A rebuild, which
 reads a batch ahead, puts off deriving a portfolio with no derived document yet that the
 next batch touches again (`upcoming`, ADR 0022).
 """
