@@ -23,13 +23,13 @@ from threading import Event, Lock
 from typing import TYPE_CHECKING, Any
 
 from eventsourcing import sqlite as es_sqlite
-from eventsourcing.persistence import ListenNotifySubscription
+from eventsourcing.persistence import Subscription
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from uuid import UUID
 
-    from eventsourcing.persistence import ApplicationRecorder, StoredEvent, Subscription
+    from eventsourcing.persistence import ApplicationRecorder, Notification, StoredEvent
 
 __all__ = [
     "Factory",
@@ -177,44 +177,69 @@ class PollingSQLiteApplicationRecorder(es_sqlite.SQLiteApplicationRecorder):
         return {int(version): int(position) for version, position in rows}
 
 
-class PollingSQLiteSubscription(ListenNotifySubscription[PollingSQLiteApplicationRecorder]):
-    """Subscription that polls ``select_notifications()`` instead of LISTENing.
+class PollingSQLiteSubscription(Subscription[PollingSQLiteApplicationRecorder]):
+    """Subscription that polls ``select_notifications()`` in the iterating thread.
 
-    Reuses the library's ``ListenNotifySubscription`` (bounded queue, ordering,
-    ``stop()`` and re-raising puller errors in the iterating thread) and replaces
-    only its puller loop: rather than block until a NOTIFY sets
-    ``_has_been_notified``, it waits on that event with a timeout that restarts at
-    ``poll_interval_min`` after finding notifications and doubles up to
-    ``poll_interval_max`` while idle. The same event is registered with the
-    process-wide nudge board, so same-process writers wake it immediately, and
-    ``stop()`` sets it too, so stopping takes effect at once.
-
-    Relies on ``ListenNotifySubscription`` internals, which is why the dependency
-    is pinned to eventsourcing 9.5.x; the library's own subscribe tests guard it.
+    No puller thread and no queue between it and the consumer: ``__next__`` reads the
+    next page itself when its batch is used up, else waits on an event that same-process
+    writers set after each commit (the process-wide nudge board), with a timeout that
+    restarts at ``poll_interval_min`` after a page with notifications and doubles up to
+    ``poll_interval_max`` while idle, for writers in other processes. Each commit so wakes
+    one thread, the consumer, not a puller and then the consumer: the live SSE tail
+    (`adapters/streams/tail.py`) follows every write this way (docs/adr/0025). ``stop()``
+    sets the event, so stopping from another thread takes effect at once.
     """
 
-    def _loop_on_pull(self) -> None:
-        recorder = self._recorder
-        key = recorder.nudge_key
-        # Register before the first pull so no commit can fall between the two.
-        _NUDGES.add(key, self._has_been_notified)
-        interval = recorder.poll_interval_min
+    select_limit = 500
+
+    def __init__(
+        self,
+        recorder: PollingSQLiteApplicationRecorder,
+        gt: int | None = None,
+        topics: Sequence[str] = (),
+    ) -> None:
+        super().__init__(recorder=recorder, gt=gt, topics=topics)
+        self._batch: Sequence[Notification] = ()
+        self._index = 0
+        self._nudged = Event()
+        self._interval = recorder.poll_interval_min
+        # Registered before the first select, so no commit can fall between the two.
+        recorder.watch(self._nudged)
+
+    def __exit__(self, *args: object, **kwargs: Any) -> None:
         try:
-            while not self._has_been_stopped:
-                last_id = self._last_notification_id
-                self._pull()  # Clears the event before each select.
-                if self._last_notification_id != last_id:
-                    interval = recorder.poll_interval_min
-                else:
-                    interval = min(interval * 2, recorder.poll_interval_max)
-                self._has_been_notified.wait(timeout=interval)
-        except BaseException as e:
-            # As the library does: keep the error for __next__() to re-raise.
-            if self._thread_error is None:
-                self._thread_error = e
-            self.stop()
+            super().__exit__(*args, **kwargs)
         finally:
-            _NUDGES.discard(key, self._has_been_notified)
+            self._recorder.unwatch(self._nudged)
+
+    def stop(self) -> None:
+        """Stops the subscription; an iteration waiting in another thread ends at once."""
+        super().stop()
+        self._recorder.unwatch(self._nudged)
+        self._nudged.set()
+
+    def __next__(self) -> Notification:
+        recorder = self._recorder
+        while self._index == len(self._batch) and not self._has_been_stopped:
+            self._nudged.clear()  # before the select: a commit after it sets it again
+            page = recorder.select_notifications(
+                start=self._last_notification_id or 0,
+                limit=self.select_limit,
+                topics=self._topics,
+                inclusive_of_start=False,
+            )
+            if page:
+                self._batch, self._index = page, 0
+                self._last_notification_id = page[-1].id
+                self._interval = recorder.poll_interval_min
+                break
+            self._interval = min(self._interval * 2, recorder.poll_interval_max)
+            self._nudged.wait(timeout=self._interval)
+        if self._has_been_stopped:
+            raise StopIteration
+        notification = self._batch[self._index]
+        self._index += 1
+        return notification
 
 
 class Factory(es_sqlite.SQLiteFactory):

@@ -264,6 +264,24 @@ class TestSQLiteStore(SQLiteFileTestCase):
         assert [n.originator_version for n in received] == [1, 2, 3, 4, 5, 6]
         assert all(n.originator_id == originator_id for n in received)
 
+    def test_a_subscription_reads_in_the_iterating_thread_and_each_commit_wakes_it(
+        self,
+    ) -> None:
+        recorder = self.polling_recorder()
+        recorder.poll_interval_max = 60.0  # only a nudge can wake it in time
+        before = threading.active_count()
+        originator_id = uuid4()
+        with recorder.subscribe(gt=recorder.max_notification_id()) as subscription:
+            assert threading.active_count() == before  # no puller thread behind it
+            collector = CollectingThread(subscription, expected=2)
+            collector.start()
+            first = recorder.insert_events(stored_events(originator_id, [1], "t"))
+            second = recorder.insert_events(stored_events(originator_id, [2], "t"))
+            received = collector.join_checked()
+        assert first is not None
+        assert second is not None
+        assert [n.id for n in received] == [*first, *second]
+
     def test_stop_from_another_thread_ends_an_idle_subscription(self) -> None:
         recorder = self.polling_recorder()
         subscription = recorder.subscribe(gt=None)
