@@ -144,3 +144,23 @@ def test_pages_made_by_several_processes_are_the_same_bundle(
     pages = [name for name in b.read_zip(bundles[1]) if name.startswith("summary/")]
     assert len(pages) == 2
     assert verify_bundle(bundles[1]).verified
+
+
+class _DiskFull(io.BytesIO):
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        if self.tell() + len(data) > 50_000:
+            raise OSError(28, "No space left on device")
+        return super().write(data)
+
+
+def test_a_write_to_the_bundle_that_fails_fails_the_export(
+    app: Eportfolio, config: Config
+) -> None:
+    load_demo(app.ledger, app.specs)
+    index = open_merkle_index(config)
+    try:
+        Checkpointer(app.ledger, index, KEY).issue(Reason.ON_DEMAND)
+        with pytest.raises(OSError, match="No space left"):
+            write_bundle(_DiskFull(), app.ledger, index, KEY)
+    finally:
+        index.close()
