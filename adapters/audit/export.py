@@ -84,10 +84,13 @@ def export_bundle(
     portfolio: UUID | None = None,
     blobs: BlobStore | None = None,
 ) -> Export:
-    """The bundle (zip bytes) of the scope, cut at the latest checkpoint (see `write_bundle`)."""
+    """The bundle (zip bytes) of the scope, cut at the latest checkpoint (see `write_bundle`).
+
+    Its pages are made in this process (`jobs=1`): this is what the server answers with,
+    and a server starts no processes for a request."""
     buffer = io.BytesIO()
     written = write_bundle(
-        buffer, ledger, index, key, centre=centre, portfolio=portfolio, blobs=blobs
+        buffer, ledger, index, key, centre=centre, portfolio=portfolio, blobs=blobs, jobs=1
     )
     return Export(data=buffer.getvalue(), manifest=written.manifest, events=written.events)
 
@@ -111,7 +114,7 @@ def write_bundle(
     attachments of the exported evidence go in too (those of an erased learner are gone,
     and left out). A partial export's summary page is made from the scope's events held at
     once; a whole-log export's pages (one per centre) by `jobs` processes (None: one per
-    core, up to four, for a log of many centres; see `write_pages`).
+    core, up to two, for a log of many centres; see `write_pages`).
     """
     issued = checkpoints(ledger)
     if not issued:

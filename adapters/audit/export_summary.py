@@ -11,6 +11,7 @@ single `summary.html`.
 from __future__ import annotations
 
 import html
+import logging
 import multiprocessing
 import os
 import shutil
@@ -19,6 +20,7 @@ import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import NamedTuple
 from uuid import UUID
@@ -36,6 +38,7 @@ from domain.events import (
 )
 from service.codec import TYPES
 
+log = logging.getLogger(__name__)
 PAGES = "summary/"  # + the centre's id + ".html"
 _BATCH = 5_000
 
@@ -120,7 +123,7 @@ def write_pages(
 ) -> bytes:
     """Write a page per centre through `add`; the index page (summary.html) is returned.
 
-    The pages are folded and rendered by `jobs` processes (None: one per core, up to four,
+    The pages are folded and rendered by `jobs` processes (None: one per core, up to two,
     once there are enough pages to repay starting them), each reading its centres' events
     from the file set aside; they are written in the same order, with the same bytes.
     """
@@ -129,7 +132,7 @@ def write_pages(
     workers = _workers(len(centres)) if jobs is None else jobs
     if workers > 1 and centres:
         by_centre.flush()
-        pages: Iterable[bytes] = _in_processes(by_centre.path, page, centres, workers)
+        pages: Iterable[bytes] = _in_processes(by_centre, page, centres, workers)
     else:
         pages = (page.render(centre, by_centre.events(centre)) for centre in centres)
     for centre, made in zip(centres, pages, strict=True):
@@ -155,7 +158,7 @@ class _Page(NamedTuple):
 
 
 _PARALLEL_FROM = 128  # pages: fewer are rendered sooner than processes are started
-_MAX_WORKERS = 4
+_MAX_WORKERS = 2  # each is ~35 MB (PSS) more: two keep an export near 150 MB in all
 _AHEAD = 2  # pages each process may have made before the zip takes them
 
 
@@ -165,22 +168,33 @@ def _workers(pages: int) -> int:
     return min(_MAX_WORKERS, len(os.sched_getaffinity(0)))
 
 
-def _in_processes(path: Path, page: _Page, centres: list[UUID], workers: int) -> Iterator[bytes]:
+def _in_processes(
+    by_centre: ByCentre, page: _Page, centres: list[UUID], workers: int
+) -> Iterator[bytes]:
     """The centres' pages in order, made by `workers` processes, a few pages ahead at most
-    (memory stays that of a few pages, however many there are)."""
+    (memory stays that of a few pages, however many there are). Should the processes not
+    start or die (a program without the `__main__` guard multiprocessing needs, say), the
+    pages still to make are made here."""
     context = multiprocessing.get_context("forkserver")  # no fork of this process's threads
     context.set_forkserver_preload([__name__])
     pool = ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_start_worker, initargs=(str(path), page)
+        workers, mp_context=context, initializer=_start_worker, initargs=(str(by_centre.path), page)
     )
     pending: deque[Future[bytes]] = deque()
+    done = 0
     try:
         for centre in centres:
             pending.append(pool.submit(_render_in_worker, centre))
             if len(pending) >= _AHEAD * workers:
                 yield pending.popleft().result()
+                done += 1
         while pending:
             yield pending.popleft().result()
+            done += 1
+    except BrokenProcessPool:
+        log.warning("the page-making processes stopped; making the remaining pages here")
+        for centre in centres[done:]:
+            yield page.render(centre, by_centre.events(centre))
     finally:
         pool.shutdown(cancel_futures=True)
 

@@ -93,7 +93,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=None,
         metavar="N",
         help="processes making a whole-log bundle's summary pages (default: one per core, up "
-        "to 4, for 128 centres or more; 1: none)",
+        "to 2, for 128 centres or more; 1: none)",
     )
     export.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     export.add_argument("out", type=Path, metavar="OUT.zip", help="the bundle to write")

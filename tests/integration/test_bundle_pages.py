@@ -153,9 +153,7 @@ class _DiskFull(io.BytesIO):
         return super().write(data)
 
 
-def test_a_write_to_the_bundle_that_fails_fails_the_export(
-    app: Eportfolio, config: Config
-) -> None:
+def test_a_write_to_the_bundle_that_fails_fails_the_export(app: Eportfolio, config: Config) -> None:
     load_demo(app.ledger, app.specs)
     index = open_merkle_index(config)
     try:
