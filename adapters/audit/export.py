@@ -73,6 +73,7 @@ class Written(NamedTuple):
 
 Progress = Callable[[int, int], None]  # (events scanned, events the checkpoint covers)
 _EVERY = 2_000
+_READ = 5_000  # stored events read at a time
 
 
 def export_bundle(
@@ -201,7 +202,7 @@ def _scope(
 
 def _covered(ledger: Ledger, last: int) -> Iterator[Notification]:
     """The stored events up to the checkpoint's last leaf, as the store holds them now."""
-    for notification in ledger.notifications():
+    for notification in ledger.notifications(batch=_READ):
         if notification.id > last:
             return
         yield notification
@@ -256,7 +257,8 @@ def _rows(  # noqa: PLR0917 - one pass writes both files
     for scanned, notification in enumerate(_covered(ledger, last), start=1):
         if progress is not None and scanned % _EVERY == 0:
             progress(scanned, size)
-        stream = UUID(str(notification.originator_id))
+        originator = notification.originator_id
+        stream = originator if isinstance(originator, UUID) else UUID(str(originator))
         event = decoded(ledger, notification)
         if centre_scope and streams is not None and _enrolled_at(event, streams):
             streams.add(stream)
