@@ -130,7 +130,7 @@ def write_pages(
     centres = list(by_centre.names)
     page = _Page(checkpoint, covered_up_to, vkey)
     workers = _workers(len(centres)) if jobs is None else jobs
-    if workers > 1 and centres:
+    if workers > 1 and centres and _FORKSERVER:
         by_centre.flush()
         pages: Iterable[bytes] = _in_processes(by_centre, page, centres, workers)
     else:
@@ -165,7 +165,12 @@ _AHEAD = 2  # pages each process may have made before the zip takes them
 def _workers(pages: int) -> int:
     if pages < _PARALLEL_FROM:
         return 1
-    return min(_MAX_WORKERS, len(os.sched_getaffinity(0)))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min(_MAX_WORKERS, cores or 1)
+
+
+# Processes started from a clean server, never forked from this one (Linux, macOS).
+_FORKSERVER = "forkserver" in multiprocessing.get_all_start_methods()
 
 
 def _in_processes(
