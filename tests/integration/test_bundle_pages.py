@@ -6,8 +6,12 @@ assessing; the learner erased), folded as an export folds them, rendered both wa
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from uuid import UUID
 
 import pytest
@@ -31,6 +35,7 @@ from service.checkpoints import Checkpointer, Reason, decoded
 from service.erasure import erase_learner
 from service.handlers import Eportfolio
 from tests.audit_helpers import KEY
+from tests.conftest import with_kek
 from tests.histories import PORTFOLIO_ACTIONS, History
 from tests.world import World
 
@@ -162,3 +167,52 @@ def test_a_write_to_the_bundle_that_fails_fails_the_export(app: Eportfolio, conf
             write_bundle(_DiskFull(), app.ledger, index, KEY)
     finally:
         index.close()
+
+
+_UNGUARDED = """
+import io, sys
+from pathlib import Path
+from adapters.audit.export import write_bundle
+from adapters.audit.merkle_index import open_merkle_index
+from adapters.audit.signing import SigningKey
+from adapters.bootstrap import build
+from adapters.config import Config
+config = Config(data_dir=Path(sys.argv[1]))
+app = build(config)
+index = open_merkle_index(config)
+key = SigningKey.from_text(Path(sys.argv[2]).read_text())
+out = io.BytesIO()
+write_bundle(out, app.ledger, index, key, jobs=2)  # no __main__ guard: the workers fail
+Path(sys.argv[3]).write_bytes(out.getvalue())
+"""
+
+
+def test_pages_are_made_in_process_when_the_page_processes_cannot_run(
+    tmp_path: Path,
+) -> None:
+    """A program without multiprocessing's `__main__` guard: its page processes die at
+    start, and the export still finishes, the same bundle, its pages made in process."""
+    config = with_kek(Config(data_dir=tmp_path / "data"))
+    app = build(config)
+    index = open_merkle_index(config)
+    try:
+        load_demo(app.ledger, app.specs)
+        World(app)
+        Checkpointer(app.ledger, index, KEY).issue(Reason.ON_DEMAND)
+        expected = io.BytesIO()
+        write_bundle(expected, app.ledger, index, KEY, jobs=1)
+    finally:
+        index.close()
+        app.ledger.close()
+    (tmp_path / "key").write_text(KEY.to_text())
+    (tmp_path / "unguarded.py").write_text(_UNGUARDED)
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "unguarded.py"), str(config.data_dir),
+         str(tmp_path / "key"), str(tmp_path / "out.zip")],
+        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "making the remaining pages here" in done.stderr
+    assert (tmp_path / "out.zip").read_bytes() == expected.getvalue()
