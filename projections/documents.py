@@ -69,7 +69,8 @@ def encode_portfolio(state: PortfolioState) -> bytes:
     fields: dict[str, Any] = {name: getattr(state, name) for name in _PORTFOLIO_FIELDS}
     for name in _PORTFOLIO_SETS:
         fields[name] = sorted(fields[name])
-    fields["evidence"] = {key: _item_json(item) for key, item in state.evidence.items()}
+    entries = [_item_entry(key, item) for key, item in state.evidence.items()]
+    fields["evidence"] = msgspec.Raw(b"{" + b",".join(entries) + b"}")
     return _encoder.encode(fields)
 
 
@@ -87,25 +88,29 @@ if set_fields(PortfolioState) != {"evidence", *_PORTFOLIO_SETS} or set_fields(Ev
     raise TypeError(msg)
 
 
-def _item_json(item: EvidenceItem) -> msgspec.Raw:
+def _item_entry(key: UUID, item: EvidenceItem) -> bytes:
+    """The item's `"key":{...}` in the evidence object, as msgspec writes it."""
     held = item.__dict__.get(_ITEM_JSON)
     if (
         held is not None
         and held[0] == item.criteria
         and held[1] == item.requirement_tags
         and held[2] == (item.withdrawn, item.withdrawn_by, item.witness_id)
+        and held[3] == key
     ):
-        json: msgspec.Raw = held[3]
-        return json
+        entry: bytes = held[4]
+        return entry
     json = msgspec.Raw(_encoder.encode(canonical_form(item)))
+    entry = _encoder.encode({key: json})[1:-1]
     changing = (item.withdrawn, item.withdrawn_by, item.witness_id)
     item.__dict__[_ITEM_JSON] = (
         frozenset(item.criteria),
         frozenset(item.requirement_tags),
         changing,
-        json,
+        key,
+        entry,
     )
-    return json
+    return entry
 
 
 def decode_portfolio(body: bytes) -> PortfolioState:
