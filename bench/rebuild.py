@@ -5,15 +5,17 @@ peak RSS (VmHWM) is its own: the baseline reads every notification with the reco
 `select_notifications` (5,000 a page) and decodes it; the rebuild drops every view the
 server runs (`build_projections`: the portfolio state view with coverage, sufficiency,
 chains and the audit trail) and the Merkle index, and rebuilds them as `eportfolio
-projections rebuild` does, 5,000 events a batch: one read of the log, each page decoded
-once for the views, and the Merkle index caught up at the same time: in a second process
-with its own read if a core is idle (`adapters.cli.index_log`; `index_elsewhere` in the
-JSON says which, with that child's peak RSS), else from the views' pages (`alongside`).
-The figure is the wall time until both are done. The view alone is the time until the
-views are done, less any time spent indexing their pages; the Merkle index alone is timed
-again after it, dropped and caught up from zero with its own read (as a checkpoint does
-when its index is missing), and not part of the figure.
-Peak RSS is read at 10/25/50/100 % of the log to show it does not grow with N.
+projections rebuild` does, 5,000 events a batch, the garbage collector paused but for a
+collection per batch (`ProjectionRunner.rebuild(pause_gc=True)`; the baseline's is left as
+it is): one read of the log, each page decoded once for the views, and the Merkle index
+caught up at the same time, in a second process with its own read if a core is idle
+(`adapters.cli.index_log`; `index_elsewhere` in the JSON says which, with that child's
+peak RSS), else from the views' pages (`alongside`). The figure is the wall time until
+both are done. The view alone is the time until the views are done, less any time spent
+indexing their pages; the Merkle index alone is timed again after it, dropped and caught
+up from zero with its own read (as a checkpoint does when its index is missing), and not
+part of the figure. Peak RSS is read at 10/25/50/100 % of the log to show it does not grow
+with N.
 """
 
 from __future__ import annotations
@@ -145,7 +147,9 @@ def _rebuild(config: Config) -> dict[str, Any]:
             both = Indexing(config, index, app.ledger)  # as `projections rebuild` does
             alongside = None if both.alongside is None else timed(both.alongside)
             for runner in projections:
-                runner.rebuild(progress=progress, batch_size=BATCH, alongside=alongside)
+                runner.rebuild(
+                    progress=progress, batch_size=BATCH, alongside=alongside, pause_gc=True
+                )
             views_seconds = rebuild_seconds()
             both.done()
         head = index.head()

@@ -149,7 +149,9 @@ def _rebuild(runners: list[ProjectionRunner], batch_size: int, alongside: Alongs
             def advance(done: int, total: int, task: TaskID = task) -> None:
                 progress.update(task, completed=done, total=total)
 
-            runner.rebuild(progress=advance, batch_size=batch_size, alongside=alongside)
+            runner.rebuild(
+                progress=advance, batch_size=batch_size, alongside=alongside, pause_gc=True
+            )
             elapsed = time.perf_counter() - started
             done = f"Rebuilt {runner.name} in {elapsed:.1f}s"
             progress.update(

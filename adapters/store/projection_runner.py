@@ -12,11 +12,13 @@ docs/adr/0003 and 0025.
 
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from itertools import islice
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -119,12 +121,14 @@ class ProjectionRunner:
         batch_size: int | None = None,
         *,
         alongside: Alongside | None = None,
+        pause_gc: bool = False,
     ) -> int:
         """Drop the view and catch up from zero; a running follower is stopped meanwhile.
 
         Bigger batches rewrite each touched document less often, so rebuilds may want them.
         `alongside` is handed every page once its batch is committed, with its events as
-        decoded here (each one decoded, or the rebuild stops on it).
+        decoded here (each one decoded, or the rebuild stops on it). `pause_gc`: see
+        `_collected_per_batch`; for a process doing nothing else meanwhile (the CLI's).
         """
         was_running = self.running
         self.stop()
@@ -132,7 +136,17 @@ class ProjectionRunner:
             self.store.drop()
             self._set_position(self.store.position())
         size = batch_size or self.batch_size
-        position = self._catch_up(size, progress, None, ahead=True, alongside=alongside)
+        if not pause_gc:
+            position = self._catch_up(size, progress, None, ahead=True, alongside=alongside)
+        else:
+            with _collected_per_batch() as collect:
+
+                def then_collect(done: int, total: int) -> None:
+                    if progress is not None:
+                        progress(done, total)
+                    collect()
+
+                position = self._catch_up(size, then_collect, None, ahead=True, alongside=alongside)
         if was_running:
             self.start()
         return position
@@ -408,6 +422,36 @@ class ProjectionRunner:
                 pump.join()
             with self._batch_lock:
                 self._subscription = None
+
+
+FULL_COLLECTION_EVERY = 20
+"""Batches between full collections while the collector is paused for a rebuild."""
+
+
+@contextmanager
+def _collected_per_batch() -> Iterator[Callable[[], None]]:
+    """The cyclic garbage collector paused (process-wide), with a `collect()` to call after
+    each batch: the young generations then, everything every `FULL_COLLECTION_EVERY`.
+
+    Left to itself the collector ran ~2,500 times per 100k events, traversing the held
+    states, caches and catalogue again and again: ~25 % of a rebuild's CPU. Objects are
+    freed by reference counting as before; only cycles wait, for a batch or, once old, for
+    the next full collection, so memory stays bounded (peak RSS unchanged at 100k events).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    batches = 0
+
+    def collect() -> None:
+        nonlocal batches
+        batches += 1
+        gc.collect(2 if batches % FULL_COLLECTION_EVERY == 0 else 1)
+
+    try:
+        yield collect
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _stream(notification: Notification) -> UUID:

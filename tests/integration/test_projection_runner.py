@@ -7,6 +7,7 @@ shared by a test's examples.
 
 from __future__ import annotations
 
+import gc
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -22,6 +23,7 @@ from adapters.audit.merkle_index import open_merkle_index
 from adapters.bootstrap import build, build_projections
 from adapters.cli.main import main
 from adapters.config import Config
+from adapters.store import projection_runner
 from adapters.store.projection_runner import ProjectionFailed, ProjectionRunner, Projections
 from adapters.store.views import Doc, TrackingConflict, ViewBatch, ViewStore, open_view_store
 from domain import commands as c
@@ -417,6 +419,43 @@ class CrashesAt(PortfolioStateProjection):
         if position == self.fail_at:
             raise Crash(position)
         super().apply(position, event, docs)
+
+
+def test_a_rebuild_with_the_collector_paused_writes_the_same_docs_and_restores_it(
+    config: Config, app: Eportfolio, stack: ExitStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The collector runs per batch (young, and in full every few) and is back on after;
+    one already off before the rebuild stays off."""
+    world = World(app)
+    for _ in range(3):
+        portfolio_id = world.enrol()
+        world.observe(portfolio_id, ("PC3",))
+        world.submit(portfolio_id)
+    reference = runner_for(config, app, stack)
+    reference.rebuild(batch_size=2)
+    monkeypatch.setattr(projection_runner, "FULL_COLLECTION_EVERY", 2)
+    generations: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            generations.append(info["generation"])
+
+    paused = runner_for(config, app, stack)
+    gc.callbacks.append(seen)
+    try:
+        paused.rebuild(batch_size=2, pause_gc=True)
+    finally:
+        gc.callbacks.remove(seen)
+    assert docs_of(paused.store) == docs_of(reference.store)
+    assert gc.isenabled()
+    batches = -(-(app.ledger.recorder.max_notification_id() or 0) // 2)
+    assert generations == [2 if n % 2 == 0 else 1 for n in range(1, batches + 1)]
+    gc.disable()
+    try:
+        paused.rebuild(pause_gc=True)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_a_rebuild_that_crashes_after_putting_derivations_off_leaves_nothing_stale(
