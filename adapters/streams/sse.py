@@ -28,7 +28,7 @@ from adapters.streams.feed import ANY, Filters, Visible, everything
 if TYPE_CHECKING:
     from adapters.streams.envelope import StreamEvent
     from adapters.streams.feed import EventLog
-    from adapters.streams.tail import LogTail
+    from adapters.streams.tail import Arrival, LogTail
 
 HEARTBEAT = b": keep-alive\n"
 OVERFLOW = b": too slow; reconnect with Last-Event-ID to resume\n"
@@ -138,12 +138,13 @@ class Broadcaster:
         for subscriber in subscribers:
             subscriber.end()
 
-    def _on_event(self, event: StreamEvent | None, position: int) -> None:
-        with self._lock:
+    def _on_event(self, arrival: Arrival) -> None:
+        with self._lock:  # decoded under the lock: a stream registering now cannot miss it
+            event = arrival.event() if self._subscribers else None
             if event is not None:
                 for subscriber in self._subscribers:
                     subscriber.offer(event)
-            self._position = position
+            self._position = arrival.position
 
     async def frames(
         self, after: int | None = None, filters: Filters = ANY, visible: Visible = everything

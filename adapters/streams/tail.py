@@ -1,10 +1,12 @@
 """One follower of the log per process: every live channel hangs off it.
 
 It subscribes to the recorder (LISTEN/NOTIFY on PostgreSQL, a nudged poll on SQLite),
-envelopes each new event once and hands it to its listeners in log order, then wakes anyone
-waiting for the log to move. Listeners must not block (SSE subscribers only append to their
-own bounded buffer); cursor-keeping consumers (webhooks, NATS) read the log themselves from
-their own positions and use the tail only as a wake-up, so a slow one never slows the tail.
+hands each new notification to its listeners in log order as an `Arrival`, which envelopes
+the event once and only if a listener asks (with no SSE subscriber, nothing is decoded),
+then wakes anyone waiting for the log to move. Listeners must not block (SSE subscribers
+only append to their own bounded buffer); cursor-keeping consumers (webhooks, NATS) read
+the log themselves from their own positions and use the tail only as a wake-up, so a slow
+one never slows the tail.
 """
 
 from __future__ import annotations
@@ -15,13 +17,32 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from eventsourcing.persistence import ApplicationRecorder, Subscription
+    from eventsourcing.persistence import ApplicationRecorder, Notification, Subscription
 
     from adapters.streams.envelope import StreamEvent
     from adapters.streams.feed import EventLog
 
-Listener = Callable[["StreamEvent | None", int], None]
-"""Called with (event or None for an unpublished notification, its position), in order."""
+
+class Arrival:
+    """A position the log reached, and (on demand, once) the CloudEvent committed there."""
+
+    __slots__ = ("_event", "_log", "_notification", "position")
+
+    def __init__(self, log: EventLog, notification: Notification | None, position: int) -> None:
+        self.position = position
+        self._log, self._notification = log, notification
+        self._event: StreamEvent | None = None
+
+    def event(self) -> StreamEvent | None:
+        """The enveloped event; None for an unpublished notification or the start position."""
+        if self._notification is not None:
+            self._event = self._log.enveloped(self._notification)
+            self._notification = None
+        return self._event
+
+
+Listener = Callable[[Arrival], None]
+"""Called with each arrival, in log order (first the start position, with no event)."""
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +69,7 @@ class LogTail:
         return self._thread is not None and self._thread.is_alive()
 
     def add_listener(self, listener: Listener) -> None:
-        """Register before `start()`; the listener first hears (None, start position)."""
+        """Register before `start()`; the listener first hears the start position."""
         self._listeners.append(listener)
 
     def start(self, after: int | None = None) -> None:
@@ -117,14 +138,15 @@ class LogTail:
                 for notification in subscription:
                     if notification.id <= self._position:
                         continue
-                    self._move(self.log.enveloped(notification), notification.id)
+                    self._move(notification, notification.id)
         finally:
             with self._lock:
                 self._subscription = None
 
-    def _move(self, event: StreamEvent | None, position: int) -> None:
+    def _move(self, notification: Notification | None, position: int) -> None:
+        arrival = Arrival(self.log, notification, position)
         for listener in self._listeners:
-            listener(event, position)
+            listener(arrival)
         with self._moved:
             self._position = position
             self._moved.notify_all()

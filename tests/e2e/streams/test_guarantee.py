@@ -27,9 +27,8 @@ from psycopg import sql
 from adapters.bootstrap import build
 from adapters.config import Config
 from adapters.store.sql import postgres_conninfo
-from adapters.streams.envelope import StreamEvent
 from adapters.streams.feed import EventLog
-from adapters.streams.tail import LogTail
+from adapters.streams.tail import Arrival, LogTail
 from domain.events import CentreRegistered, Role
 from service.codec import Recorded
 from service.handlers import Eportfolio
@@ -58,7 +57,8 @@ class Readers:
         self._start = 0
         self._poller = threading.Thread(target=self._poll, name="feed-poller")
 
-    def _heard(self, event: StreamEvent | None, position: int) -> None:
+    def _heard(self, arrival: Arrival) -> None:
+        event = arrival.event()
         if event is not None:
             self.tailed.append(event.position)
 
