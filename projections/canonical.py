@@ -128,9 +128,9 @@ def _refilled_fields(fields: Mapping[str, Canonical]) -> Canonical:
 
     def canonical(value: Any) -> Any:
         attrs: dict[str, Any] | None = getattr(value, "__dict__", None)
-        held: dict[str, tuple[Any, tuple[Any, ...]]] | None = None
-        if attrs is not None:
-            held = attrs.setdefault(_REFILLED, {})
+        held: dict[str, tuple[Any, tuple[Any, ...]]] | None = (
+            None if attrs is None else attrs.get(_REFILLED)
+        )
         for name, plan in fields.items():
             current = getattr(value, name)
             if name not in sets:
@@ -141,7 +141,9 @@ def _refilled_fields(fields: Mapping[str, Canonical]) -> Canonical:
                     continue
                 refilled = _refilled(current)
                 object.__setattr__(value, name, refilled)
-                if held is not None:
+                if attrs is not None:
+                    if held is None:
+                        held = attrs[_REFILLED] = {}
                     held[name] = (refilled, tuple(refilled))
         return value
 

@@ -241,7 +241,7 @@ class _Decoded(Generic[T]):
     rebuild of large portfolios holds a few megabytes, not one report per portfolio.
     """
 
-    BYTES = 2_000_000
+    BYTES = 1_000_000
 
     def __init__(self) -> None:
         self.entries: OrderedDict[UUID, tuple[bytes, T]] = OrderedDict()
