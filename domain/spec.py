@@ -7,6 +7,7 @@ was assessed against.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -131,7 +132,9 @@ class SpecCorrection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     reason: str
 
 
-class UnitSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class UnitSpec(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, dict=True
+):  # dict: room for the content hash, worked out once (a write checks it ~3 times)
     code: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9-]{1,32}$")]
     version: Annotated[int, msgspec.Meta(ge=1)]
     title: str
@@ -154,7 +157,7 @@ class UnitSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     def criterion(self, criterion_id: str) -> Criterion | None:
         return next((c for c in self.criteria if c.id == criterion_id), None)
 
-    @property
+    @functools.cached_property
     def content_hash(self) -> str:
         """SHA-256 of the canonical encoding: what an enrolment pins."""
         return hashlib.sha256(msgspec.json.encode(self, order="sorted")).hexdigest()
