@@ -88,7 +88,8 @@ def serve(config: Config, args: argparse.Namespace) -> int:
         "timeout_graceful_shutdown": 5,  # open event streams must not hold a restart up
     }
     if args.workers == 1:
-        uvicorn.run(create_app(config, settings, follow=not args.no_roles), **options)
+        app = create_app(config, settings, follow=not args.no_roles, freeze_heap=True)
+        uvicorn.run(app, **options)
         return 0
     # N API processes (each imports `api_app` afresh and reads the same environment); this
     # one supervises them and, unless --no-roles, competes for the roles like a worker.
@@ -114,7 +115,7 @@ ADMIN_TOKEN_VARIABLE = "EPORTFOLIO_ADMIN_TOKEN"  # noqa: S105 - a variable name
 
 def api_app() -> Litestar:
     """One API process of `serve --workers N`: no background roles, settings from the env."""
-    return create_app(Config.from_env(), HttpSettings.from_env(), follow=False)
+    return create_app(Config.from_env(), HttpSettings.from_env(), follow=False, freeze_heap=True)
 
 
 def _with_admin(settings: HttpSettings, token: str) -> HttpSettings:

