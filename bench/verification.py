@@ -132,11 +132,9 @@ def _export_child(data_dir: Path, bundle: Path) -> dict[str, Any]:
     finally:
         index.close()
         app.ledger.close()
-    pages = resource.getrusage(resource.RUSAGE_CHILDREN)  # the page processes, if any ran
     return {
         "events": written.events, "export_s": seconds, "export_start_mb": start,
-        "export_peak_mb": peak_rss_mb(), "export_page_process_peak_mb": pages.ru_maxrss / 1024,
-        "export_page_process_cpu_s": pages.ru_utime + pages.ru_stime,
+        "export_peak_mb": peak_rss_mb(),
     }  # fmt: skip
 
 
