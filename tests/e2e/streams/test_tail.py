@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 from eventsourcing.persistence import Notification
 
 from adapters.streams.envelope import StreamEvent
@@ -13,6 +10,7 @@ from adapters.streams.sse import Broadcaster
 from adapters.streams.tail import LogTail
 from service.handlers import Eportfolio
 from tests.e2e.streams.conftest import BASE_URL, positions
+from tests.e2e.streams.test_webhooks import wait
 from tests.world import World
 
 
@@ -24,13 +22,6 @@ class CountingLog(EventLog):
     def enveloped(self, notification: Notification) -> StreamEvent | None:
         self.enveloped_count += 1
         return super().enveloped(notification)
-
-
-def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def test_with_no_stream_open_the_tail_follows_the_log_without_decoding_it(
@@ -45,7 +36,7 @@ def test_with_no_stream_open_the_tail_follows_the_log_without_decoding_it(
         for _ in range(5):
             world.submit(portfolio)
         head = positions(app)[-1]
-        until(lambda: tail.position == head)
+        wait(lambda: tail.position == head)
         assert broadcaster.subscribers == 0
         assert log.enveloped_count == 0  # was one decode (personal fields opened) per event
     finally:
