@@ -98,7 +98,8 @@ def run(only: set[str], sizes: Sizes, workdir: Path, args: argparse.Namespace) -
         backends = ["sqlite"] if args.no_postgres or not _postgres_up(args.pg_url) else [
             "sqlite", "postgres"
         ]  # fmt: skip
-        for backend in backends:
+        deployments = [(b, 1) for b in backends] + [("postgres", 2)] * ("postgres" in backends)
+        for backend, workers in deployments:  # PostgreSQL also as docs/deploy.md runs it
             figures += ingest.run(
                 backend,
                 workdir,
@@ -107,6 +108,7 @@ def run(only: set[str], sizes: Sizes, workdir: Path, args: argparse.Namespace) -
                 concurrency=sizes.ingest_concurrency,
                 centres=sizes.ingest_centres,
                 learners=sizes.ingest_learners,
+                workers=workers,
             )
     template: Template | None = None
     if only & {"2", "3", "4", "5", "6"}:
