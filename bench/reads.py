@@ -17,6 +17,7 @@ machine the wall time's tail is mostly waiting for a core.
 
 from __future__ import annotations
 
+import gc
 import random
 import threading
 import time
@@ -29,6 +30,7 @@ from uuid import uuid4
 
 from adapters.bootstrap import build
 from adapters.config import Config
+from adapters.http.app import freeze_startup_heap
 from adapters.store.views import open_view_store
 from bench.common import Figure, log, stopwatch, summary_ms
 from bench.data import Generated
@@ -73,11 +75,13 @@ def latency(
     with opened("small", *small) as a, opened("big", *big) as b:
         for store in (a, b):  # warm both: first reads open connections, load specs
             _block(store, 20, threads, samples={})
+        freeze_startup_heap()  # as `serve` does once its services run (ADR 0026)
         for n in range(rounds):
             for store in (a, b) if n % 2 == 0 else (b, a):
                 _block(store, block, threads, samples)
         alone = _alone(a, b, reads=rounds * block // 2)
         sizes = {s.label: s.made.events for s in (a, b)}
+    gc.unfreeze()
     log(f"reads: {rounds} rounds of {block} reads on each store")
     figures = []
     for kind in ("coverage", "audit"):
