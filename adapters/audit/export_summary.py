@@ -13,7 +13,6 @@ from __future__ import annotations
 import html
 import logging
 import multiprocessing
-import os
 import shutil
 import sqlite3
 import tempfile
@@ -28,6 +27,7 @@ from uuid import UUID
 import msgspec
 
 from adapters.audit.bundle_summary import render_summary
+from adapters.cores import usable_cores
 from domain.events import (
     CentreEvent,
     CentreRegistered,
@@ -165,8 +165,7 @@ _AHEAD = 2  # pages each process may have made before the zip takes them
 def _workers(pages: int) -> int:
     if pages < _PARALLEL_FROM:
         return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return min(_MAX_WORKERS, cores or 1)
+    return min(_MAX_WORKERS, usable_cores())
 
 
 # Processes started from a clean server, never forked from this one (Linux, macOS).

@@ -33,7 +33,7 @@ from adapters.audit import bundle_io
 from adapters.audit.bundle_io import ZipIn
 from adapters.audit.findings import Report
 from adapters.audit.verify_rows import Streams, Views, check_view, read_rows
-from adapters.audit.verify_tree import spare_core
+from adapters.cores import spare_core
 from service.merkle import EMPTY_ROOT, Frontier, Span
 
 # Rows from which a second process pays for its start and the rows it skips: with the

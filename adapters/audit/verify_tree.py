@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,6 +23,7 @@ from adapters.audit import bundle as b
 from adapters.audit.bundle_io import ZipIn
 from adapters.audit.findings import Report
 from adapters.audit.verify_rows import read_rows
+from adapters.cores import spare_core
 from service.merkle import EMPTY_ROOT, Frontier
 
 ELSEWHERE_FROM = 64 << 20  # bytes of events/stored.json from which a second process pays
@@ -51,57 +51,6 @@ def _file_roots(path: str, sizes: frozenset[int]) -> Roots:
             return tree_roots(zin, sizes)
         finally:
             zin.close()
-
-
-def spare_core() -> bool:
-    """Whether a core is idle for a second process. On a machine already busy the
-    child only competes with this one and inflates the events a second time: on a shared
-    2-core machine (load average 5-8) a 100k-event verify took 7.3 s with it, 3.5 s
-    without (best of 5, interleaved).
-
-    Told by the cores idle over a moment while this process waits (all but this one's,
-    and one more), where the kernel says (Linux); else by the load average, which trails
-    by a minute: a bundle exported just before looks like a busy machine for that long.
-    """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    idle = idle_cores()
-    if idle is not None:
-        return min(idle, cores or 1) >= _IDLE_NEEDED
-    try:
-        busy = os.getloadavg()[0]
-    except (AttributeError, OSError):  # no load average here: trust a machine of 4 or more
-        return (cores or 1) >= 4
-    return (cores or 1) - busy >= _IDLE_NEEDED
-
-
-_IDLE_NEEDED = 1.5  # this process's core, and most of another
-_SAMPLE = 0.05  # seconds: 5 clock ticks a core at the kernel's usual 100 Hz
-
-
-def idle_cores(seconds: float = _SAMPLE) -> float | None:
-    """How many cores were idle over `seconds` (neither busy, nor waiting on a disk, nor
-    taken by the host), from /proc/stat; None where it cannot be read."""
-    try:
-        before = _cpu_ticks()
-        time.sleep(seconds)
-        after = _cpu_ticks()
-    except (OSError, ValueError, IndexError):
-        return None
-    total, idle = after[0] - before[0], after[1] - before[1]
-    if total <= 0:
-        return None
-    return (os.cpu_count() or 1) * idle / total
-
-
-def _cpu_ticks() -> tuple[int, int]:
-    """(all ticks, idle ticks) of every CPU since boot: user nice system idle iowait irq
-    softirq steal."""
-    with Path("/proc/stat").open("rb") as stat:
-        fields = stat.readline().split()
-    if fields[0] != b"cpu":
-        raise ValueError
-    ticks = [int(value) for value in fields[1:9]]
-    return sum(ticks), ticks[3]
 
 
 class TreeElsewhere:

@@ -18,20 +18,8 @@ import sys
 from adapters.audit.merkle_index import MerkleIndex, open_merkle_index
 from adapters.bootstrap import build
 from adapters.config import Config
+from adapters.cores import spare_core
 from service.ledger import Ledger
-
-
-def spare_core() -> bool:
-    """Whether a core is idle for the child: cores less the load average leave half a core.
-
-    The load average counts the last minute, which this process's own start-up is part of.
-    """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    try:
-        busy = os.getloadavg()[0]
-    except (AttributeError, OSError):  # no load average here: trust a machine of 4 or more
-        return (cores or 1) >= 4
-    return (cores or 1) - busy >= 0.5
 
 
 def child_env(config: Config) -> dict[str, str] | None:

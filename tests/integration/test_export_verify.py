@@ -30,6 +30,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from adapters import cores
 from adapters.audit import bundle as b
 from adapters.audit import bundle_io, verify_split, verify_tree
 from adapters.audit import verify as verify_module
@@ -755,14 +756,14 @@ def test_lines_after_the_first_are_the_lines_less_those(tmp_path: Path) -> None:
 def test_a_core_is_spare_only_when_the_kernel_shows_one_idle(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    measured = verify_tree.idle_cores(0.02)
+    measured = cores.idle_cores(0.02)
     assert measured is None or 0 <= measured <= (os.cpu_count() or 1)
     monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
     for idle, spare in ((2.0, True), (1.6, True), (1.4, False), (0.0, False)):
-        monkeypatch.setattr(verify_tree, "idle_cores", lambda idle=idle: idle)
-        assert verify_tree.spare_core() is spare
-    monkeypatch.setattr(verify_tree, "idle_cores", lambda: None)  # no /proc/stat here
+        monkeypatch.setattr(cores, "idle_cores", lambda idle=idle: idle)
+        assert cores.spare_core() is spare
+    monkeypatch.setattr(cores, "idle_cores", lambda: None)  # no /proc/stat here
     monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.2, 0.2))
-    assert verify_tree.spare_core()
+    assert cores.spare_core()
     monkeypatch.setattr(os, "getloadavg", lambda: (1.0, 1.0, 1.0))
-    assert not verify_tree.spare_core()
+    assert not cores.spare_core()
