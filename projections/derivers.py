@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -34,9 +33,9 @@ from projections.documents import (
     encode_doc,
 )
 from projections.judgement import coverage_of, sufficiency_of
+from projections.recent import Recent
 from projections.sufficiency import late_refreshed
 
-T = TypeVar("T")
 Deriver = Callable[[PortfolioState, CentreState], tuple[str, bytes] | None]
 """(portfolio, its centre) -> (kind, body) stored under the portfolio's id, or None."""
 Refresh = Callable[
@@ -232,34 +231,6 @@ def _chains(portfolio: PortfolioState, centre: CentreState) -> tuple[str, bytes]
 chains_deriver = Selective(CHAINS, _chains, chains_ignores)
 
 
-class _Decoded(Generic[T]):
-    """The reports last refreshed, by portfolio, with the bytes they encode to: the next
-    refresh of a portfolio whose stored document is still those bytes starts from the
-    report, not from decoding them (a failed batch or another runner's write just misses).
-
-    Bounded by the size of those bytes (a report decoded takes a few times as much), so a
-    rebuild of large portfolios holds a few megabytes, not one report per portfolio.
-    """
-
-    BYTES = 1_000_000
-
-    def __init__(self) -> None:
-        self.entries: OrderedDict[UUID, tuple[bytes, T]] = OrderedDict()
-        self.size = 0
-
-    def get(self, key: UUID, body: bytes) -> T | None:
-        entry = self.entries.get(key)
-        return entry[1] if entry is not None and entry[0] == body else None
-
-    def keep(self, key: UUID, body: bytes, report: T) -> None:
-        if (old := self.entries.pop(key, None)) is not None:
-            self.size -= len(old[0])
-        self.entries[key] = (body, report)
-        self.size += len(body)
-        while self.size > self.BYTES:
-            self.size -= len(self.entries.popitem(last=False)[1][0])
-
-
 def standard_derivers(specs: SpecCatalogue) -> list[Deriver]:
     """The derived documents every deployment stores for each portfolio."""
     pinned: dict[tuple[str, str], UnitSpec | None] = {}
@@ -276,7 +247,7 @@ def standard_derivers(specs: SpecCatalogue) -> list[Deriver]:
             return None  # the pinned version left the catalogue: no report rather than a wrong one
         return COVERAGE, encode_doc(coverage_of(portfolio, centre, spec))
 
-    reports = _Decoded[CoverageReport]()
+    reports = Recent[CoverageReport](max_bytes=1_000_000)  # a few MB decoded, not one a portfolio
 
     def coverage_refresh(
         portfolio: PortfolioState,

@@ -26,9 +26,8 @@ next batch touches again (`upcoming`, ADR 0022).
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from typing import ClassVar, Generic, TypeVar
+from typing import ClassVar
 from uuid import UUID
 
 from domain import events as e
@@ -64,8 +63,8 @@ from projections.documents import (
     encode_portfolio,
     position_key,
 )
+from projections.recent import Recent
 
-T = TypeVar("T")
 _PORTFOLIO_TOPICS = frozenset(
     topic for topic, cls in e.EVENT_TYPES.items() if issubclass(cls, e.PortfolioEvent)
 )
@@ -105,7 +104,7 @@ class PortfolioStateProjection:
         """Without derivers given, stores the standard derived documents for `specs` (and
         without event derivers, the standard ones: the trail and the EV sample index).
 
-        `keep_decoded` states stay decoded between batches (see `_Recent`).
+        `keep_decoded` states stay decoded between batches (see `Recent`).
         """
         self.specs = specs
         self.derivers = tuple(standard_derivers(specs) if derivers is None else derivers)
@@ -113,8 +112,8 @@ class PortfolioStateProjection:
             standard_event_derivers() if event_derivers is None else event_derivers
         )
         self.trail = next((d for d in self.event_derivers if isinstance(d, TrailDeriver)), None)
-        self._recent_centres = _Recent[CentreState](keep_decoded)
-        self._recent_portfolios = _Recent[PortfolioState](keep_decoded)
+        self._recent_centres = Recent[CentreState](keep_decoded)
+        self._recent_portfolios = Recent[PortfolioState](keep_decoded)
         self._batch: _Batch | None = None
         self._upcoming: frozenset[UUID] = frozenset()  # portfolios the next batch touches
         self._pending: dict[UUID, None] = {}  # derivations put off by the last batch
@@ -186,37 +185,14 @@ class PortfolioStateProjection:
         return self._batch
 
 
-class _Recent(Generic[T]):
-    """States as decoded from the bytes last written for them, to skip decoding them again.
-
-    An entry is used only if the stored bytes are still exactly those bytes, so a batch
-    that failed, a rival runner's write or a rebuild can never leak a stale state in; and
-    a batch takes its entry out, so a state it mutates and then abandons is never reused.
-    """
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.entries: OrderedDict[UUID, tuple[bytes, T]] = OrderedDict()
-
-    def take(self, key: UUID, body: bytes) -> T | None:
-        entry = self.entries.pop(key, None)
-        return entry[1] if entry is not None and entry[0] == body else None
-
-    def keep(self, key: UUID, body: bytes, state: T) -> None:
-        self.entries[key] = (body, state)
-        self.entries.move_to_end(key)
-        if len(self.entries) > self.size:
-            self.entries.popitem(last=False)
-
-
 class _Batch:
     """States loaded or changed during one batch, and what flush must write."""
 
     def __init__(
         self,
         docs: Documents,
-        recent_centres: _Recent[CentreState],
-        recent_portfolios: _Recent[PortfolioState],
+        recent_centres: Recent[CentreState],
+        recent_portfolios: Recent[PortfolioState],
     ) -> None:
         self.docs = docs
         self.recent_centres = recent_centres

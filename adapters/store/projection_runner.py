@@ -340,12 +340,12 @@ class ProjectionRunner:
     def _follow_sqlite(self, recorder: PollingSQLiteApplicationRecorder) -> None:
         """SQLite: read the log here whenever a writer in this process commits, else poll.
 
-        A subscription would do the same polling in a thread of its own and hand each
-        notification through a pump thread and two queues: two more threads taking the
-        GIL on every commit (py-spy put them at ~8 % of the server's GIL time during
-        ingest). Here the writers' nudge wakes this thread, which reads everything after
-        its position in batches; a write from another process is found by the poll
-        (`poll_interval_min`, doubling to `poll_interval_max` while nothing comes). The
+        The same nudges and backoff as `PollingSQLiteSubscription`, but read a batch at a
+        time rather than a notification at a time: each wake-up folds everything committed
+        since as one batch, and no pump thread or queue (as `_follow_subscription` needs)
+        stands between the log and the view. The writers' nudge wakes this thread; a write
+        from another process is found by the poll (`poll_interval_min`, doubling to
+        `poll_interval_max` while nothing comes). The
         event is cleared before each read, so a commit during a batch wakes the next one.
         """
         woken = threading.Event()
