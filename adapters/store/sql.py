@@ -164,6 +164,17 @@ class SqliteDatabase:
         with self._lock:
             return SqliteTx(self._conn, self.names).execute(query, params)
 
+    def execute_unless_busy(self, query: str, params: Sequence[object] = ()) -> Rows | None:
+        """`execute`, or None at once if another thread is using the connection (a write
+        may be waiting on the disk or on another process's lock): for a caller on an event
+        loop, which must not wait, and has somewhere else to go."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            return SqliteTx(self._conn, self.names).execute(query, params)
+        finally:
+            self._lock.release()
+
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
         with self._lock:

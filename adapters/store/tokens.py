@@ -288,13 +288,22 @@ class SqlTokenStore:
             return None
         if time.monotonic() - self._used.get(hashed, -USE_RECORDED_EVERY) >= USE_RECORDED_EVERY:
             return None
-        return record if self._stamp() == stamp else None
+        now = self._stamp(wait=False)  # held() runs on the event loop: never wait there
+        return record if now is not None and now == stamp else None
 
-    def _stamp(self) -> tuple[int, int]:
+    def _stamp(self, *, wait: bool = True) -> tuple[int, int] | None:
         """Changes whenever anything was committed to the store: by another connection
-        (SQLite's `data_version`), or by this one (counted around each of its writes)."""
+        (SQLite's `data_version`), or by this one (counted around each of its writes).
+        None, without `wait`, if the connection is in use by a write."""
         writes = self._writes
-        (version,) = self.db.execute("PRAGMA data_version")[0]
+        query = "PRAGMA data_version"
+        if wait or not isinstance(self.db, SqliteDatabase):
+            rows: Rows | None = self.db.execute(query)
+        else:
+            rows = self.db.execute_unless_busy(query)
+        if rows is None:
+            return None
+        (version,) = rows[0]
         return int(version), writes
 
     def _write(self, query: str, params: Sequence[object]) -> Rows:

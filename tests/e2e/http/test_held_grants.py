@@ -7,7 +7,11 @@ process's revoke, another process's, the erasure of a person) ends that at once.
 
 from __future__ import annotations
 
-from uuid import UUID
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from uuid import UUID, uuid4
 
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -15,6 +19,7 @@ from litestar.testing import TestClient
 from adapters.config import Config
 from adapters.http.dependencies import Services
 from adapters.store.tokens import open_token_store
+from domain.events import Role
 from tests.e2e.http.conftest import HttpCentre
 
 
@@ -89,3 +94,34 @@ def test_revoking_over_http_refuses_the_held_token_at_once(centre: HttpCentre) -
         assert api.get("/me").status_code == 200
     assert centre.as_("admin").request("DELETE", f"/tokens/{issued['token_id']}").status_code == 204
     assert api.get("/me").status_code == 401
+
+
+def test_a_held_answer_never_waits_for_a_write_in_progress(tmp_path: Path) -> None:
+    """`held` runs on the event loop: while a write holds the store's connection (here
+    one stuck behind another process's write lock), it answers None at once, and the
+    request goes to a thread as before, rather than stalling every request on the loop."""
+    config = Config(data_dir=tmp_path / "data")
+    tokens = open_token_store(config)
+    try:
+        record, secret = tokens.issue(subject_id=uuid4(), role=Role.LEARNER, centre_id=None)
+        assert secret is not None
+        assert tokens.find(secret) is not None
+        found = tokens.find(secret)  # its use noted: found again, held since
+        assert found is not None
+        assert found.token_id == record.token_id
+        assert tokens.held(secret) == found
+        other = sqlite3.connect(config.data_dir / "tokens.sqlite", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process writing
+        revoking = threading.Thread(target=tokens.revoke, args=(record.token_id,))
+        revoking.start()
+        time.sleep(0.2)  # the revoke now waits for the lock, holding the store's connection
+        started = time.monotonic()
+        assert tokens.held(secret) is None
+        assert time.monotonic() - started < 0.1
+        other.execute("COMMIT")
+        other.close()
+        revoking.join()
+        assert tokens.held(secret) is None  # revoked: written since it was found
+        assert tokens.find(secret) is None
+    finally:
+        tokens.close()
